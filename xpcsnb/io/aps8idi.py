@@ -66,10 +66,14 @@ class Source:
 
     ``units=None`` means the unit is taken from the dataset's ``units`` attribute
     only; without one the value is reported with ``units="unspecified"``.
+    ``variant``, when set, restricts the source to files of that variant (the
+    bluesky metadata block is read only in 2023 files; current files carry a copy of
+    it whose keys are not part of the result schema).
     """
 
     path: str
     units: str | None = None
+    variant: str | None = None
 
 
 _BLUESKY = "/entry/instrument/bluesky/metadata"
@@ -82,23 +86,23 @@ _LEG_ACQ = "/measurement/instrument/acquisition"
 PATHS: dict[str, tuple[Source, ...]] = {
     # --- metadata -----------------------------------------------------------------
     "t0": (Source(f"{_DET}/frame_time", "s"), Source(f"{_LEG_DET}/exposure_period", "s"),
-           Source(f"{_BLUESKY}/t0", "s")),
+           Source(f"{_BLUESKY}/t0", "s", variant="2023")),
     "count_time": (Source(f"{_DET}/count_time", "s"), Source(f"{_LEG_DET}/exposure_time", "s"),
-                   Source(f"{_BLUESKY}/t1", "s")),
+                   Source(f"{_BLUESKY}/t1", "s", variant="2023")),
     "energy": (Source("/entry/instrument/incident_beam/incident_energy", "keV"),
                Source("/xpcs/qmap/energy", "keV"),
                Source("/measurement/instrument/source_begin/energy", "keV"),
-               Source(f"{_BLUESKY}/X_energy", "keV")),
+               Source(f"{_BLUESKY}/X_energy", "keV", variant="2023")),
     "distance": (Source(f"{_DET}/distance", "m"), Source(f"{_LEG_DET}/distance", "mm"),
-                 Source(f"{_BLUESKY}/det_dist")),
+                 Source(f"{_BLUESKY}/det_dist", variant="2023")),
     "pixel_size_x": (Source(f"{_DET}/x_pixel_size", "m"), Source(f"{_LEG_DET}/x_pixel_size", "mm"),
-                     Source(f"{_BLUESKY}/pix_dim_x")),
+                     Source(f"{_BLUESKY}/pix_dim_x", variant="2023")),
     "pixel_size_y": (Source(f"{_DET}/y_pixel_size", "m"), Source(f"{_LEG_DET}/y_pixel_size", "mm"),
-                     Source(f"{_BLUESKY}/pix_dim_y")),
+                     Source(f"{_BLUESKY}/pix_dim_y", variant="2023")),
     "beam_center_x": (Source("/xpcs/qmap/beam_center_x", "px"), Source(f"{_DET}/beam_center_x", "px"),
-                      Source(f"{_LEG_ACQ}/beam_center_x", "px"), Source(f"{_BLUESKY}/bcx", "px")),
+                      Source(f"{_LEG_ACQ}/beam_center_x", "px"), Source(f"{_BLUESKY}/bcx", "px", variant="2023")),
     "beam_center_y": (Source("/xpcs/qmap/beam_center_y", "px"), Source(f"{_DET}/beam_center_y", "px"),
-                      Source(f"{_LEG_ACQ}/beam_center_y", "px"), Source(f"{_BLUESKY}/bcy", "px")),
+                      Source(f"{_LEG_ACQ}/beam_center_y", "px"), Source(f"{_BLUESKY}/bcy", "px", variant="2023")),
     "start_time": (Source("/entry/start_time"),),
     # --- analysis configuration -------------------------------------------------
     "twotime_stride": (Source("/xpcs/twotime/config/stride_frame"), Source("/xpcs/stride_frames")),
@@ -181,7 +185,12 @@ def _open_object(f: h5py.File, path: str) -> Any | None:
 
 def _find(f: h5py.File, key: str) -> tuple[Any, Source] | None:
     """First present source of ``key`` in :data:`PATHS`: (h5py object, source)."""
+    variant = None
     for src in PATHS[key]:
+        if src.variant is not None:
+            variant = variant or detect_layout(f)[1]
+            if src.variant != variant:
+                continue
         obj = _open_object(f, src.path)
         if obj is not None:
             return obj, src
