@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
+import dask.array as da
 import h5py
 import numpy as np
 import xarray as xr
@@ -860,9 +862,6 @@ def _multitau_vars(f: h5py.File, bins: BinTable | None, coords: dict[str, Any],
 
 def _twotime_vars(path: Path, f: h5py.File, bins: BinTable | None, coords: dict[str, Any],
                   data_vars: dict[str, Any], attrs: dict[str, Any], diagonal: str) -> None:
-    import dask
-    import dask.array as da
-
     entries = list_c2(f)
     if not entries:
         return
