@@ -53,8 +53,9 @@ class PixelTable:
     group_flat : ndarray of float, shape (n_roi, n_groups)
         Mean normalised flat field per (ROI, group) (1 without flat field; 0 where empty).
     group_spread : float
-        Largest relative standard deviation of ``f`` inside a non-empty group (0 without
-        flat field): the size of the grouping approximation.
+        Pixel-weighted rms standard deviation of ``f`` inside the groups (0 without flat
+        field): the size of the grouping approximation (its effect on β is of order its
+        square).
     """
 
     index: np.ndarray
@@ -115,9 +116,9 @@ def pixel_table(labels: np.ndarray, flat_field: np.ndarray | None = None, n_grou
     with np.errstate(invalid="ignore", divide="ignore"):
         g_mean = np.where(g_n > 0, g_s / np.maximum(g_n, 1), 0.0)
         g_var = np.where(g_n > 0, g_s2 / np.maximum(g_n, 1) - g_mean**2, 0.0)
-        spread = np.sqrt(np.clip(g_var, 0, None)) / np.where(g_mean > 0, g_mean, 1.0)
+    spread = np.sqrt(np.sum(g_n * np.clip(g_var, 0, None)) / np.sum(g_n))
     return PixelTable(index, roi, n_roi, npix, f, group, g_n.reshape(n_roi, n_groups),
-                      g_mean.reshape(n_roi, n_groups), float(spread.max()))
+                      g_mean.reshape(n_roi, n_groups), float(spread))
 
 
 @dataclass

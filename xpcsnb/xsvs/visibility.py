@@ -133,9 +133,9 @@ def visibility(
     The flat field ``F`` is normalised to unit mean over each ROI, ``f = F/⟨F⟩``; pixel
     ``i`` is modelled as NB with mean ``K̄_f·f_i``. The histograms hold raw counts. The
     variance estimator weights pixel ``i`` by ``1/f_i`` (exact); the ML fit uses the
-    expected counts ``K̄_f·f_g`` of ``flat_groups`` quantile groups (the largest relative
-    spread of ``f`` within a group is stored as ``attrs["flat_field_group_spread"]``; its
-    effect on β is of order its square). ``beta_ratio`` and ``beta_lowcount`` ignore the
+    expected counts ``K̄_f·f_g`` of ``flat_groups`` quantile groups (the rms spread of
+    ``f`` within the groups is stored as ``attrs["flat_field_group_spread"]``; its effect
+    on β is of order its square). ``beta_ratio`` and ``beta_lowcount`` ignore the
     flat field (a pixel-efficiency spread ``σ_f`` raises them by about ``σ_f²``).
     """
     from tqdm.auto import tqdm

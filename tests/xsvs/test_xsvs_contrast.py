@@ -1,0 +1,152 @@
+"""Negative-binomial model, ML contrast fit and the fast estimators."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from xpcsnb import xsvs
+from xpcsnb.xsvs.contrast import _CellData, _L, nb_loglik, nb_logpmf
+
+
+def blocks_labels(n_roi: int, npix_side: int) -> np.ndarray:
+    """Labels of n_roi square blocks of npix_side² pixels side by side."""
+    lab = np.repeat(np.arange(1, n_roi + 1), npix_side)
+    return np.tile(lab, (npix_side, 1))
+
+
+def test_nb_pmf_matches_scipy_and_poisson_limit():
+    k = np.arange(60)
+    for mean in (0.01, 0.7, 5.0, 20.0):
+        for beta in (1.0, 0.25, 1e-3):
+            M = 1 / beta
+            ref = stats.nbinom.logpmf(k, M, M / (M + mean))
+            np.testing.assert_allclose(nb_logpmf(k, mean, beta), ref, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(nb_logpmf(k, mean, 0.0), stats.poisson.logpmf(k, mean), rtol=1e-12, atol=1e-12)
+        # continuity at the Poisson limit, no large lnΓ cancellation
+        np.testing.assert_allclose(nb_logpmf(k, mean, 1e-12), stats.poisson.logpmf(k, mean), rtol=1e-9, atol=1e-9)
+    assert abs(xsvs.nb_pmf(np.arange(400), 10.0, 0.5).sum() - 1) < 1e-10
+
+
+def test_L_series_and_closed_form_agree():
+    x = np.array([0.0, 1e-6, 1e-3, 9.99e-3, 1e-2, 1.0001e-2, 0.1, 1.0, 50.0])
+    ref0 = np.where(x > 0, np.log1p(x) / np.where(x > 0, x, 1), 1.0)
+    np.testing.assert_allclose(_L(x, 0), ref0, rtol=1e-13)
+    for d in (1, 2):  # central differences of the lower derivative
+        h = 1e-5
+        xx = x[x > 2e-5]
+        fd = (_L(xx + h, d - 1) - _L(xx - h, d - 1)) / (2 * h)
+        np.testing.assert_allclose(_L(xx, d), fd, rtol=1e-6, atol=1e-9)
+
+
+def _random_cell(seed, n_frames=20, npix=300, mean=0.8, beta=0.4, flat=None):
+    rng = np.random.default_rng(seed)
+    f = np.ones(npix) if flat is None else flat
+    mu_f = mean * (1 + 0.2 * rng.random(n_frames))
+    K = rng.poisson(rng.gamma(1 / beta, beta, size=(n_frames, npix)) * mu_f[:, None] * f[None])
+    return K, f
+
+
+def test_loglik_equals_brute_force_and_derivatives():
+    levels = np.array([0.7, 1.0, 1.3])
+    flat = np.resize(levels, 300)
+    K, f = _random_cell(1, flat=flat)
+    mean_f = K.mean(axis=1)
+    n_k = K.max() + 1
+    hist = np.stack([np.bincount(row, minlength=n_k) for row in K])
+    pooled = hist.sum(0)
+    tail = np.concatenate([pooled[::-1].cumsum()[::-1][1:], [0]]).astype(float)
+    groups = [flat == v for v in levels]
+    S = np.stack([K[:, g].sum(1) for g in groups], axis=1).ravel().astype(float)
+    N = np.tile([g.sum() for g in groups], K.shape[0]).astype(float)
+    mu = (mean_f[:, None] * levels[None]).ravel()
+    data = _CellData(tail, S, N, mu)
+
+    def brute(b):
+        return nb_logpmf(K, mean_f[:, None] * f[None], b).sum()
+
+    for b1, b2 in [(0.3, 0.5), (0.0, 0.2), (1e-7, 2.0)]:
+        assert np.isclose(nb_loglik(b1, data) - nb_loglik(b2, data), brute(b1) - brute(b2), rtol=1e-9, atol=1e-8)
+    for b in (1e-4, 0.05, 0.4, 3.0):
+        h = 1e-6 * max(b, 1e-3)
+        d1 = (nb_loglik(b + h, data) - nb_loglik(b - h, data)) / (2 * h)
+        d2 = (nb_loglik(b + h, data, 1) - nb_loglik(b - h, data, 1)) / (2 * h)
+        assert np.isclose(nb_loglik(b, data, 1), d1, rtol=1e-5, atol=1e-4)
+        assert np.isclose(nb_loglik(b, data, 2), d2, rtol=1e-5, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def lowhigh():
+    """Static speckle (β = 0.5, M = 2) at K̄ from 0.01 to 10 (one 'exposure' per K̄)."""
+    labels = blocks_labels(4, 50)  # 4 ROIs × 2500 pixels
+    kbar = np.array([0.01, 0.05, 0.3, 1.0, 10.0])
+    frames = xsvs.simulate_series(labels, np.arange(1, 6) * 1e-3, n_frames=200, beta0=0.5, rate=0.0,
+                                  mean_count=kbar, drift=0.2, seed=7)
+    return xsvs.visibility(frames, labels, progress=False), kbar
+
+
+def test_ml_recovers_contrast_across_mean_counts(lowhigh):
+    vis, kbar = lowhigh
+    np.testing.assert_allclose(vis.mean_count.mean("roi"), kbar, rtol=0.05)
+    assert np.all(vis.fit_status == 0)
+    z = (vis.beta - 0.5) / vis.beta_err
+    assert np.all(np.abs(z) < 3), z.values
+    assert float((z**2).mean()) < 2.5  # stderr is not underestimated
+    # stderr from the curvature matches the Fisher information of a NB (≈ per observation)
+    assert np.all(vis.beta_err.isel(exposure=0) > vis.beta_err.isel(exposure=-1))
+    M_z = (vis.M - 2.0) / (vis.beta_err / vis.beta**2)
+    assert np.all(np.abs(M_z.isel(exposure=slice(2, None))) < 3)
+
+
+@pytest.mark.parametrize("name", ["beta_ratio", "beta_variance"])
+def test_fast_estimators_agree_with_ml(lowhigh, name):
+    vis, _ = lowhigh
+    diff = vis[name] - vis.beta
+    assert np.all(np.abs(diff) < 3 * np.hypot(vis[f"{name}_err"], vis.beta_err)), diff.values
+    assert np.all(np.abs(vis[name] - 0.5) < 3 * vis[f"{name}_err"])
+
+
+def test_lowcount_estimator_is_biased_as_documented(lowhigh):
+    vis, _ = lowhigh
+    # unbiased at the lowest K̄ (within errors) ...
+    low = vis.beta_lowcount.isel(exposure=1)
+    assert np.all(np.abs(low - 0.5) < 3 * vis.beta_lowcount_err.isel(exposure=1))
+    # ... and far too high at K̄ = 0.3 (0.592 expected at β = 0.5)
+    mid = vis.beta_lowcount.isel(exposure=2).mean()
+    assert 0.55 < float(mid) < 0.65
+
+
+def test_poisson_data_reports_poisson_limit():
+    labels = blocks_labels(6, 20)
+    frames = xsvs.simulate_series(labels, [1e-3, 2e-3], n_frames=100, beta0=0.0, mean_count=[0.5, 2.0], seed=3)
+    vis = xsvs.visibility(frames, labels, progress=False)
+    poisson = vis.fit_status == 1
+    assert int(poisson.sum()) >= 1
+    p = poisson.values
+    assert np.all(vis.beta.values[p] == 0) and np.all(np.isinf(vis.M.values[p]))
+    assert np.all(np.isfinite(vis.M.values[~p])) and np.all(vis.beta_err.values > 0)
+    assert np.all(vis.beta / vis.beta_err < 3)
+    assert vis.fit_status.attrs["flag_meanings"].split()[1] == "poisson_limit"
+
+
+def test_no_photons_status():
+    labels = blocks_labels(2, 10)
+    frames = {1e-3: np.zeros((5, 10, 20), dtype=np.uint16)}
+    vis = xsvs.visibility(frames, labels, progress=False)
+    assert np.all(vis.fit_status == 3) and np.all(np.isnan(vis.beta))
+
+
+def test_flat_field_weights_remove_efficiency_bias():
+    labels = blocks_labels(2, 60)
+    rng = np.random.default_rng(11)
+    flat = np.exp(0.2 * rng.standard_normal(labels.shape))
+    frames = xsvs.simulate_series(labels, [1e-3, 2e-3], n_frames=100, beta0=0.3, mean_count=[1.0, 3.0],
+                                  flat_field=flat, seed=5)
+    raw = xsvs.visibility(frames, labels, progress=False)
+    ff = xsvs.visibility(frames, labels, flat_field=3.7 * flat, progress=False)  # scale is irrelevant
+    for name in ("beta", "beta_variance"):
+        err = ff[f"{name}_err"] if name != "beta" else ff.beta_err
+        assert np.all(np.abs(ff[name] - 0.3) < 3 * err), (name, ff[name].values)
+        # ignoring the flat field inflates the contrast by about var(f)(1 + β) ≈ 0.05
+        assert np.all(raw[name] - 0.3 > 5 * err), (name, raw[name].values)
+    assert ff.attrs["flat_field_used"] == 1 and ff.attrs["flat_field_group_spread"] < 0.03
+    np.testing.assert_array_equal(ff.counts, raw.counts)  # raw integer histograms either way
