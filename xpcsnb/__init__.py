@@ -2,12 +2,28 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .io.twotime import TwoTimeError as TwoTimeError
-from .io.twotime import twotime as twotime
-
 try:
     __version__ = version("xpcsnb")
 except PackageNotFoundError:  # pragma: no cover - source tree without install
     __version__ = "0.0.0+unknown"
 
-__all__ = ["TwoTimeError", "__version__", "twotime"]
+from . import _jax  # noqa: F401,E402  (float64 in JAX)
+from . import accessor as _accessor  # noqa: F401,E402  (registers ds.xpcs)
+from .fit.nlsq import fit_nlsq as fit_nlsq  # noqa: E402
+from .fit.result import NLSQResult as NLSQResult  # noqa: E402
+from .fit.result import as_result as as_result  # noqa: E402
+from .io.twotime import TwoTimeError as TwoTimeError  # noqa: E402
+from .io.twotime import twotime as twotime  # noqa: E402
+from .models import registry as registry  # noqa: E402
+from .simulate import simulate as simulate  # noqa: E402
+
+__all__ = [
+    "NLSQResult",
+    "TwoTimeError",
+    "__version__",
+    "as_result",
+    "fit_nlsq",
+    "registry",
+    "simulate",
+    "twotime",
+]

@@ -1,0 +1,302 @@
+"""Bounded nonlinear least squares with exact JAX Jacobians.
+
+Solver: :func:`scipy.optimize.least_squares` (trust-region reflective, ``method="trf"``,
+native box bounds, ``loss="linear"`` so that the minimised cost is exactly ½χ²) with the
+Jacobian computed by forward-mode JAX (``jax.jacfwd``) — exact, not finite differences.
+
+Covariance: ``(JᵀJ)⁻¹`` at the optimum in physical parameters (J of the σ-weighted
+residuals). With a user ``sigma`` it is used as is (absolute σ); without one it is
+scaled by χ²_red (σ estimated from the residuals). χ²_red = Σ r² / (n − p) on exactly
+the residuals that were minimised.
+
+A fit never reports success silently: it fails (``success=False``) when the solver hit
+its evaluation limit, when the parameters did not move from the start, when a Jacobian
+column is identically zero (a parameter the data cannot see), or when the covariance is
+singular; a near-singular covariance (degenerate parameters) is named in the message.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import scipy.optimize
+import xarray as xr
+from scipy.stats import qmc
+
+from .. import _jax  # noqa: F401
+from ..models.base import Model
+from .problem import FitProblem, build_problem
+from .result import NLSQResult
+
+__all__ = ["Status", "fit_nlsq", "solve"]
+
+#: Condition number of the correlation matrix above which the covariance is flagged.
+COND_WARN = 1e10
+#: ... and above which it is treated as singular.
+COND_FAIL = 1e15
+
+
+class Status(enum.IntEnum):
+    """Outcome of an NLSQ fit."""
+
+    CONVERGED = 0
+    MAX_EVALUATIONS = 1
+    DID_NOT_MOVE = 2
+    ZERO_JACOBIAN_COLUMN = 3
+    SINGULAR_COVARIANCE = 4
+    NONFINITE = 5
+
+
+def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -> np.ndarray:
+    """Starting points of the fit.
+
+    ``n_starts=None`` (default): the default start, plus, when ``phi0`` is free, its
+    mirror ``phi0 → −phi0`` (both at ±¼ of the phi0 bound range when the start is 0).
+    The shear term depends on φ0 − φ only through an even function (sinc⁴ of a cosine),
+    so φ0 and −φ0 fit almost equally well when the angles are nearly symmetric about 0,
+    and a single start at φ0 = 0 can roll into the wrong sign.
+    ``n_starts=k``: the default start plus a seeded Latin hypercube of k − 1 points in
+    the physics bounds (positive ranges spanning more than two decades sampled
+    log-uniformly; scaling parameters keep their data-based start).
+    """
+    x0 = problem.x0
+    if n_starts is None:
+        if "phi0" not in problem.names:
+            return x0[None]
+        k = problem.names.index("phi0")
+        a = x0[k] if x0[k] != 0 else 0.25 * (problem.upper[k] - problem.lower[k])
+        starts = []
+        for v in (a, -a):
+            x = x0.copy()
+            x[k] = np.clip(v, problem.lower[k], problem.upper[k])
+            starts.append(x)
+        return np.asarray(starts)
+    if n_starts < 1:
+        raise ValueError(f"n_starts must be >= 1, got {n_starts}")
+    starts = [x0]
+    if n_starts > 1:
+        lo, hi = problem.lower, problem.upper
+        u = qmc.LatinHypercube(d=lo.size, seed=np.random.default_rng(seed)).random(n_starts - 1)
+        logscale = (lo > 0) & (hi / np.where(lo > 0, lo, 1.0) > 100.0)
+        safe_lo, safe_hi = np.where(logscale, lo, 1.0), np.where(logscale, hi, 1.0)
+        log = np.exp(np.log(safe_lo) + u * (np.log(safe_hi) - np.log(safe_lo)))
+        pts = np.where(logscale, log, lo + u * (hi - lo))
+        m = problem.n_physics_free
+        pts[:, m:] = x0[m:]
+        starts.extend(pts)
+    return np.asarray(starts)
+
+
+def _covariance(jac: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, float, list[str], list[str]]:
+    """``(JᵀJ)⁻¹``, the condition number of the correlation form, zero and degenerate columns."""
+    jtj = jac.T @ jac
+    d = np.sqrt(np.diag(jtj))
+    zero = [names[k] for k in np.flatnonzero(d == 0)]
+    if zero:
+        return np.full_like(jtj, np.nan), np.inf, zero, []
+    corr = jtj / np.outer(d, d)
+    w, v = np.linalg.eigh(corr)
+    cond = float(w[-1] / w[0]) if w[0] > 0 else np.inf
+    degenerate: list[str] = []
+    if cond > COND_WARN:
+        vec = v[:, 0]
+        degenerate = [names[k] for k in np.flatnonzero(np.abs(vec) > 0.2)]
+    if not np.isfinite(cond) or cond > COND_FAIL:
+        return np.full_like(jtj, np.nan), cond, [], degenerate
+    cov = np.linalg.inv(corr) / np.outer(d, d)
+    return cov, cond, [], degenerate
+
+
+def solve(
+    problem: FitProblem,
+    *,
+    n_starts: int | None = None,
+    seed: int | None = 0,
+    max_nfev: int | None = None,
+    ftol: float = 1e-8,
+    xtol: float = 1e-8,
+    gtol: float = 1e-8,
+    scale_covar: bool | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Minimise ``Σ residuals²`` of ``problem`` in its bounds; return the raw solution.
+
+    Parameters
+    ----------
+    problem : FitProblem
+    n_starts : int, optional
+        None: the default start (and its φ0 mirror when φ0 is free); k: the default start
+        plus a seeded Latin-hypercube design of k − 1 points. The lowest χ² is kept.
+    seed : int, optional
+        Seed of the multi-start design.
+    max_nfev : int, optional
+        Cap on residual evaluations per start (default 100·n_free).
+    ftol, xtol, gtol : float
+        Tolerances of :func:`scipy.optimize.least_squares`.
+    scale_covar : bool, optional
+        Scale the covariance by χ²_red; default: True without ``sigma``, False with it.
+    progress : bool
+        Show a tqdm bar over starts.
+    """
+    max_nfev = max_nfev or 100 * max(problem.n_free, 1)
+
+    def fun(x: np.ndarray) -> np.ndarray:
+        return np.asarray(problem.residuals(jnp.asarray(x)))
+
+    def jac(x: np.ndarray) -> np.ndarray:
+        return np.asarray(problem.jacobian(jnp.asarray(x)))
+
+    starts = _start_design(problem, n_starts, seed)
+    iterator: Any = starts
+    if progress and len(starts) > 1:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(starts, desc="NLSQ starts")
+    t0 = time.perf_counter()
+    best = None
+    all_cost = []
+    for x_start in iterator:
+        r0 = fun(x_start)
+        if not np.all(np.isfinite(r0)):
+            all_cost.append(np.inf)
+            continue
+        sol = scipy.optimize.least_squares(
+            fun, x_start, jac=jac, bounds=(problem.lower, problem.upper), method="trf",
+            loss="linear", x_scale="jac", ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev,
+        )
+        sol.x_start = x_start
+        all_cost.append(float(sol.cost))
+        if best is None or sol.cost < best.cost:
+            best = sol
+    elapsed = time.perf_counter() - t0
+    if best is None:
+        raise FloatingPointError("the residuals are not finite at any starting point; check the data and bounds")
+
+    x = best.x
+    r = fun(x)
+    J = jac(x)
+    n, p = r.size, problem.n_free
+    chi2 = float(r @ r)
+    dof = n - p
+    chi2_red = chi2 / dof if dof > 0 else np.nan
+    cov, cond, zero_cols, degenerate = _covariance(J, problem.names)
+    if scale_covar is None:
+        scale_covar = not problem.has_sigma
+    if scale_covar and np.isfinite(chi2_red):
+        cov = cov * chi2_red
+    stderr = np.sqrt(np.clip(np.diag(cov), 0, None)) if np.all(np.isfinite(cov)) else np.full(p, np.nan)
+
+    msgs = [str(best.message)]
+    status = Status.CONVERGED
+    if not np.all(np.isfinite(r)) or not np.all(np.isfinite(J)):
+        status = Status.NONFINITE
+        msgs.append("non-finite residuals or Jacobian at the solution")
+    elif zero_cols:
+        status = Status.ZERO_JACOBIAN_COLUMN
+        msgs.append(f"the data do not constrain {zero_cols}: their Jacobian columns are all zero")
+    elif best.status == 0:
+        status = Status.MAX_EVALUATIONS
+        msgs.append(f"stopped at the evaluation limit max_nfev={max_nfev} before converging")
+    elif np.array_equal(x, best.x_start):
+        status = Status.DID_NOT_MOVE
+        msgs.append("the parameters did not move from the start")
+    elif not np.all(np.isfinite(cov)):
+        status = Status.SINGULAR_COVARIANCE
+        msgs.append(f"singular covariance (condition number {cond:.3g})"
+                    + (f"; degenerate combination of {degenerate}" if degenerate else ""))
+    if status == Status.CONVERGED and degenerate:
+        msgs.append(f"near-singular covariance (condition number {cond:.3g}): {degenerate} are strongly "
+                    "correlated; their stderr are large; consider fixing one")
+    at_bound = [problem.names[k] for k in np.flatnonzero(best.active_mask != 0)]
+    if at_bound:
+        msgs.append(f"at a bound: {at_bound} (stderr there is not meaningful)")
+    return {
+        "x": np.asarray(x),
+        "x_start": np.asarray(best.x_start),
+        "stderr": stderr,
+        "cov": cov,
+        "chi2": chi2,
+        "chi2_red": chi2_red,
+        "n_data": n,
+        "n_params": p,
+        "status": status,
+        "success": status == Status.CONVERGED,
+        "message": "; ".join(msgs),
+        "nfev": int(best.nfev),
+        "njev": int(best.njev) if best.njev is not None else 0,
+        "cond": cond,
+        "at_bound": at_bound,
+        "n_starts": int(len(starts)),
+        "start_costs": np.asarray(all_cost),
+        "scale_covar": bool(scale_covar),
+        "elapsed_s": elapsed,
+        "ftol": ftol, "xtol": xtol, "gtol": gtol, "max_nfev": max_nfev,
+    }
+
+
+def fit_nlsq(
+    ds: xr.Dataset,
+    model: str | Model,
+    *,
+    scaling: str = "individual",
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    initial: Mapping[str, float] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    contrast: float | Sequence[float] | None = None,
+    offset: float | Sequence[float] | None = None,
+    n_starts: int | None = None,
+    seed: int | None = 0,
+    max_nfev: int | None = None,
+    scale_covar: bool | None = None,
+    return_model: bool = False,
+    throw: bool = False,
+    progress: bool = False,
+) -> NLSQResult:
+    """Fit a two-time model to a two-time Dataset by bounded nonlinear least squares.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Two-time Dataset (:func:`xpcsnb.twotime`); ``sigma`` weights the residuals.
+    model : {"static", "laminar_flow", "heterodyne"}
+    scaling : {"individual", "shared", "fixed"}
+        Per-angle contrast/offset (see :mod:`xpcsnb.models.scaling`).
+    bounds, initial, fixed, contrast, offset
+        See :func:`xpcsnb.fit.problem.build_problem`.
+    n_starts : int, optional
+        See :func:`solve` (default: the start and its φ0 mirror when φ0 is free).
+    seed : int
+        Seed of the multi-start design.
+    max_nfev : int, optional
+        Residual-evaluation cap per start.
+    scale_covar : bool, optional
+        Scale the covariance by χ²_red (default: only when ``ds`` has no ``sigma``).
+    return_model : bool
+        Add ``c2_model`` and ``c2_residual`` (phi, t1, t2) to the result.
+    throw : bool
+        Raise :class:`RuntimeError` instead of returning a failed result.
+    progress : bool
+        Progress bar over starts.
+
+    Returns
+    -------
+    NLSQResult
+        An :class:`xarray.Dataset` (see :mod:`xpcsnb.fit.result`).
+    """
+    problem = build_problem(ds, model, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed,
+                            contrast=contrast, offset=offset)
+    sol = solve(problem, n_starts=n_starts, seed=seed, max_nfev=max_nfev, scale_covar=scale_covar,
+                progress=progress)
+    res = NLSQResult.from_solution(problem, sol, ds)
+    if return_model:
+        res = res.with_model(problem, ds)
+    if throw and not sol["success"]:
+        raise RuntimeError(f"NLSQ fit failed: {sol['message']}")
+    return res
+
+

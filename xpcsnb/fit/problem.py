@@ -1,0 +1,358 @@
+"""The fit problem: data + model + free/fixed parameters + bounds → residuals.
+
+Both engines (NLSQ and CMC) take their objective from :class:`FitProblem`; neither
+knows which model it fits.
+
+Residual support
+----------------
+The diagonal ``t1 = t2`` carries the shot-noise spike and is excluded from every
+residual and likelihood (``diagonal="exclude"``, the only rule). When the data are
+symmetric in (t1, t2) (as every correlator and the APS files produce them) only the
+upper triangle ``i < j`` is used: the lower triangle repeats the same measurements,
+and counting them twice would halve χ² per independent point and shrink every stderr
+by √2. Non-symmetric data use all off-diagonal points. The choice is recorded as
+``support`` ("upper" or "offdiag").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from .. import _jax  # noqa: F401
+from ..io.twotime import validate_twotime
+from ..models import get_model, make_grid, registry
+from ..models.base import Grid, Model
+from ..models.scaling import apply_scaling, base_name, expand_scaling, per_angle, scaling_names
+
+__all__ = ["FitProblem", "build_problem", "support_indices", "initial_scaling"]
+
+#: Relative asymmetry below which C2 is treated as symmetric.
+SYMMETRY_RTOL = 1e-12
+
+
+def support_indices(n: int, n_phi: int, support: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index arrays (i ↔ t1, j ↔ t2, k ↔ angle) of the residual support.
+
+    ``support="upper"``: i < j; ``"offdiag"``: i ≠ j. Ordered angle-major.
+    """
+    if support == "upper":
+        i, j = np.triu_indices(n, k=1)
+    elif support == "offdiag":
+        ii, jj = np.nonzero(~np.eye(n, dtype=bool))
+        i, j = ii, jj
+    else:
+        raise ValueError(f"support must be 'upper' or 'offdiag', got {support!r}")
+    m = i.size
+    k = np.repeat(np.arange(n_phi, dtype=np.int32), m)
+    return np.tile(i.astype(np.int32), n_phi), np.tile(j.astype(np.int32), n_phi), k
+
+
+def initial_scaling(c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-angle starting (contrast, offset) from data quantiles.
+
+    offset₀ = 5th percentile of the off-diagonal values, contrast₀ = mean of the first
+    off-diagonal minus offset₀; both clipped into the registry bounds.
+    """
+    n_phi, n, _ = c2.shape
+    off = ~np.eye(n, dtype=bool)
+    lo = np.percentile(c2[:, off], 5, axis=1)
+    near = np.array([np.mean(np.diagonal(c2[k], 1)) for k in range(n_phi)])
+    c, o = registry.SCALING["contrast"], registry.SCALING["offset"]
+    offset0 = np.clip(lo, o.lower + 1e-3, o.upper - 1e-3)
+    contrast0 = np.clip(near - offset0, 1e-2, c.upper - 1e-3)
+    return contrast0, offset0
+
+
+@dataclass(frozen=True)
+class FitProblem:
+    """A least-squares/likelihood problem on the support points of one two-time Dataset.
+
+    Attributes
+    ----------
+    model : Model
+    grid : Grid
+    names : tuple of str
+        Free parameter names, physics first (registry order), then scaling.
+    lower, upper, x0 : ndarray
+        Bounds and start of the free parameters.
+    theta_fixed : ndarray
+        Full physics vector holding the values of fixed parameters.
+    free_physics : ndarray of int
+        Positions of the free physics parameters in the full physics vector.
+    scaling : str
+        ``individual``, ``shared`` or ``fixed``.
+    fixed_scaling : (ndarray, ndarray) or None
+        Per-angle (contrast, offset) when ``scaling="fixed"``.
+    y, sigma : jax arrays, shape (n,)
+        Data and standard deviations at the support points.
+    i, j, k : jax int arrays, shape (n,)
+        Support points (t1 index, t2 index, angle index).
+    """
+
+    model: Model
+    grid: Grid
+    names: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    x0: np.ndarray
+    theta_fixed: np.ndarray
+    free_physics: np.ndarray
+    fixed_physics: dict[str, float]
+    scaling: str
+    fixed_scaling: tuple[np.ndarray, np.ndarray] | None
+    y: jnp.ndarray
+    sigma: jnp.ndarray
+    has_sigma: bool
+    i: jnp.ndarray
+    j: jnp.ndarray
+    k: jnp.ndarray
+    support: str
+    shape: tuple[int, int, int]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_free(self) -> int:
+        """Number of free parameters."""
+        return len(self.names)
+
+    @property
+    def n_data(self) -> int:
+        """Number of residuals."""
+        return int(self.y.shape[0])
+
+    @property
+    def n_physics_free(self) -> int:
+        """Number of free physics parameters (they come first in ``names``)."""
+        return int(self.free_physics.size)
+
+    def _static(self) -> dict[str, Any]:
+        return {"signal": self.model.signal, "scaling": self.scaling, "n_phi": self.shape[0]}
+
+    def _fixed_scaling(self) -> tuple[jnp.ndarray, jnp.ndarray]:
+        if self.fixed_scaling is None:
+            return jnp.zeros(self.shape[0]), jnp.zeros(self.shape[0])
+        return jnp.asarray(self.fixed_scaling[0]), jnp.asarray(self.fixed_scaling[1])
+
+    def unpack(self, x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+        """Full physics vector and per-angle (contrast, offset) from the free vector."""
+        return _unpack(x, jnp.asarray(self.theta_fixed), jnp.asarray(self.free_physics),
+                       self._fixed_scaling(), self.scaling, self.shape[0])
+
+    def predict_at(self, x: jnp.ndarray, i: jnp.ndarray, j: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
+        """Model C2 at given points (t1 index i, t2 index j, angle index k), shape (n,)."""
+        return _predict_at(x, jnp.asarray(self.theta_fixed), jnp.asarray(self.free_physics),
+                           self._fixed_scaling(), self.grid, i, j, k, **self._static())
+
+    def predict(self, x: jnp.ndarray) -> jnp.ndarray:
+        """Model C2 at the support points, shape (n,)."""
+        return self.predict_at(x, self.i, self.j, self.k)
+
+    def residuals(self, x: jnp.ndarray) -> jnp.ndarray:
+        """Weighted residuals ``(y − model)/σ`` at the support points (compiled once per shape)."""
+        return _residuals(x, jnp.asarray(self.theta_fixed), jnp.asarray(self.free_physics),
+                          self._fixed_scaling(), self.grid, self.y, self.sigma, self.i, self.j, self.k,
+                          **self._static())
+
+    def jacobian(self, x: jnp.ndarray) -> jnp.ndarray:
+        """Exact Jacobian of :meth:`residuals` (forward-mode JAX), shape (n, n_free)."""
+        return _jacobian(x, jnp.asarray(self.theta_fixed), jnp.asarray(self.free_physics),
+                         self._fixed_scaling(), self.grid, self.y, self.sigma, self.i, self.j, self.k,
+                         **self._static())
+
+    def predict_full(self, x: jnp.ndarray) -> jnp.ndarray:
+        """Model C2 on the whole grid, shape (n_phi, N, N)."""
+        return _predict_full(x, jnp.asarray(self.theta_fixed), jnp.asarray(self.free_physics),
+                             self._fixed_scaling(), self.grid, **self._static())
+
+    def values(self, x: np.ndarray) -> dict[str, float]:
+        """All parameter values (free and fixed) by name."""
+        out = dict(self.fixed_physics)
+        out.update({n: float(v) for n, v in zip(self.names, np.asarray(x))})
+        return out
+
+
+def _is_symmetric(c2: np.ndarray) -> bool:
+    scale = max(np.max(np.abs(c2)), 1e-300)
+    return bool(np.max(np.abs(c2 - np.swapaxes(c2, -1, -2))) <= SYMMETRY_RTOL * scale)
+
+
+def build_problem(
+    ds: xr.Dataset,
+    model: str | Model,
+    *,
+    scaling: str = "individual",
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    initial: Mapping[str, float] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    contrast: float | Sequence[float] | None = None,
+    offset: float | Sequence[float] | None = None,
+    support: str = "auto",
+) -> FitProblem:
+    """Build the :class:`FitProblem` of fitting ``model`` to the two-time Dataset ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Two-time Dataset (``c2`` (phi, t1, t2), optional ``sigma``).
+    model : str or Model
+        ``"static"``, ``"laminar_flow"`` or ``"heterodyne"``.
+    scaling : {"individual", "shared", "fixed"}
+        Per-angle contrast/offset mode. ``"fixed"`` needs ``contrast`` and ``offset``.
+    bounds : dict, optional
+        ``{name: (lower, upper)}`` overriding registry bounds (names as in the result,
+        e.g. ``"D0"``, ``"contrast_1"``, ``"offset"``).
+    initial : dict, optional
+        Starting values overriding registry defaults / data quantiles.
+    fixed : dict, optional
+        Physics parameters held at given values, e.g. ``{"beta": 0.0}``.
+    contrast, offset : float or sequence, optional
+        Per-angle values for ``scaling="fixed"``.
+    support : {"auto", "upper", "offdiag"}
+        Residual support; "auto" picks "upper" for symmetric data.
+
+    Raises
+    ------
+    ValueError
+        For unknown names, bounds not enclosing the start, or missing inputs.
+    """
+    validate_twotime(ds)
+    if "q" in ds["c2"].dims:
+        raise ValueError("this Dataset has a q dimension; select one q (ds.sel(q=...)) or use a multi-q fit")
+    mdl = get_model(model)
+    phys = registry.MODELS[mdl.name]
+    phys_names = [p.name for p in phys]
+    c2 = ds["c2"].values
+    n_phi, n, _ = c2.shape
+    if n < 3:
+        raise ValueError(f"a fit needs at least 3 frames, got {n}")
+    L = ds.attrs.get("L")
+    if mdl.needs_L and L is None:
+        raise ValueError(f"model {mdl.name!r} needs the gap L [Å]: set ds.attrs['L'] (e.g. via xpcsnb.twotime(..., L=...))")
+    grid = make_grid(ds["t1"].values, ds["phi"].values, ds.attrs["q"], L)
+
+    fixed = dict(fixed or {})
+    for name in fixed:
+        if name not in phys_names:
+            raise ValueError(f"cannot fix {name!r}: model {mdl.name!r} has physics parameters {phys_names}")
+    initial = dict(initial or {})
+    bounds = dict(bounds or {})
+
+    scale_names = scaling_names(scaling, n_phi)
+    fixed_scaling = None
+    if scaling == "fixed":
+        if contrast is None or offset is None:
+            raise ValueError("scaling='fixed' needs contrast= and offset= (scalar or one per angle)")
+        fixed_scaling = (per_angle("contrast", contrast, n_phi), per_angle("offset", offset, n_phi))
+    elif contrast is not None or offset is not None:
+        raise ValueError("contrast=/offset= are only used with scaling='fixed'; use initial= to set start values")
+
+    all_names = phys_names + scale_names
+    for name in list(bounds) + list(initial):
+        if name not in all_names:
+            raise ValueError(f"unknown parameter {name!r}; the free parameters are {all_names}")
+
+    c0, o0 = initial_scaling(c2)
+    theta_fixed = np.array([fixed.get(p.name, initial.get(p.name, p.initial)) for p in phys], dtype=float)
+    free_idx = np.array([k for k, p in enumerate(phys) if p.name not in fixed], dtype=np.int32)
+    names: list[str] = []
+    lo: list[float] = []
+    hi: list[float] = []
+    x0: list[float] = []
+    for k in free_idx:
+        p = phys[k]
+        names.append(p.name)
+        b = bounds.get(p.name, (p.lower, p.upper))
+        lo.append(float(b[0]))
+        hi.append(float(b[1]))
+        x0.append(float(initial.get(p.name, theta_fixed[k])))
+    for name in scale_names:
+        p = registry.SCALING[base_name(name)]
+        b = bounds.get(name, (p.lower, p.upper))
+        idx = int(name.rpartition("_")[2]) if name != base_name(name) else None
+        guess_vec = c0 if p.name == "contrast" else o0
+        guess = float(guess_vec[idx]) if idx is not None else float(np.mean(guess_vec))
+        names.append(name)
+        lo.append(float(b[0]))
+        hi.append(float(b[1]))
+        x0.append(float(initial.get(name, np.clip(guess, b[0], b[1]))))
+    lo_a, hi_a, x0_a = np.array(lo), np.array(hi), np.array(x0)
+    for nm, a, b_, v in zip(names, lo_a, hi_a, x0_a):
+        if not (np.isfinite(a) and np.isfinite(b_) and a < b_):
+            raise ValueError(f"bounds of {nm!r} must be finite with lower < upper, got ({a}, {b_})")
+        if not a <= v <= b_:
+            raise ValueError(f"initial value of {nm!r} = {v} is outside its bounds [{a}, {b_}]")
+    for nm, v in fixed.items():
+        if not np.isfinite(v):
+            raise ValueError(f"fixed value of {nm!r} must be finite, got {v}")
+
+    if support == "auto":
+        support = "upper" if mdl.symmetric and _is_symmetric(c2) else "offdiag"
+    elif support == "upper" and not _is_symmetric(c2):
+        raise ValueError("support='upper' needs C2 symmetric in (t1, t2); these data are not (use 'offdiag')")
+    i, j, k = support_indices(n, n_phi, support)
+    y = c2[k, i, j]
+    has_sigma = "sigma" in ds
+    sigma = ds["sigma"].values[k, i, j] if has_sigma else np.ones_like(y)
+
+    return FitProblem(
+        model=mdl,
+        grid=grid,
+        names=tuple(names),
+        lower=lo_a,
+        upper=hi_a,
+        x0=x0_a,
+        theta_fixed=theta_fixed,
+        free_physics=free_idx,
+        fixed_physics={n_: float(v) for n_, v in fixed.items()},
+        scaling=scaling,
+        fixed_scaling=fixed_scaling,
+        y=jnp.asarray(y),
+        sigma=jnp.asarray(sigma),
+        has_sigma=has_sigma,
+        i=jnp.asarray(i),
+        j=jnp.asarray(j),
+        k=jnp.asarray(k),
+        support=support,
+        shape=(n_phi, n, n),
+        info={"phi": ds["phi"].values.tolist(), "q": float(ds.attrs["q"]), "dt": float(ds.attrs["dt"]),
+              "L": None if L is None else float(L)},
+    )
+
+
+_STATIC = ("signal", "scaling", "n_phi")
+
+
+def _unpack(x, theta_fixed, free_physics, fixed_scaling, scaling, n_phi):
+    m = free_physics.shape[0]
+    theta = theta_fixed.at[free_physics].set(x[:m])
+    contrast, offset = expand_scaling(scaling, x[m:], n_phi, fixed_scaling)
+    return theta, contrast, offset
+
+
+def _predict_at_impl(x, theta_fixed, free_physics, fixed_scaling, grid, i, j, k, *, signal, scaling, n_phi):
+    theta, contrast, offset = _unpack(x, theta_fixed, free_physics, fixed_scaling, scaling, n_phi)
+    return apply_scaling(signal(theta, grid, i, j, k), contrast, offset, k)
+
+
+def _residuals_impl(x, theta_fixed, free_physics, fixed_scaling, grid, y, sigma, i, j, k, *, signal, scaling, n_phi):
+    pred = _predict_at_impl(x, theta_fixed, free_physics, fixed_scaling, grid, i, j, k,
+                            signal=signal, scaling=scaling, n_phi=n_phi)
+    return (y - pred) / sigma
+
+
+def _predict_full_impl(x, theta_fixed, free_physics, fixed_scaling, grid, *, signal, scaling, n_phi):
+    theta, contrast, offset = _unpack(x, theta_fixed, free_physics, fixed_scaling, scaling, n_phi)
+    return apply_scaling(signal(theta, grid), contrast, offset)
+
+
+_predict_at = jax.jit(_predict_at_impl, static_argnames=_STATIC)
+_residuals = jax.jit(_residuals_impl, static_argnames=_STATIC)
+_jacobian = jax.jit(jax.jacfwd(_residuals_impl), static_argnames=_STATIC)
+_predict_full = jax.jit(_predict_full_impl, static_argnames=_STATIC)

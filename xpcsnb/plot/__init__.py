@@ -1,0 +1,1 @@
+"""Views of data and results: matplotlib (always) and holoviews (notebooks); imported lazily."""
