@@ -150,3 +150,24 @@ def test_flat_field_weights_remove_efficiency_bias():
         assert np.all(raw[name] - 0.3 > 5 * err), (name, raw[name].values)
     assert ff.attrs["flat_field_used"] == 1 and ff.attrs["flat_field_group_spread"] < 0.03
     np.testing.assert_array_equal(ff.counts, raw.counts)  # raw integer histograms either way
+
+
+@pytest.mark.parametrize("with_flat", [False, True])
+def test_ml_fit_matches_brute_force_maximisation(with_flat):
+    from scipy.optimize import minimize_scalar
+
+    flat = np.resize(np.array([0.7, 1.0, 1.3]), 300) if with_flat else None
+    K, f = _random_cell(2, n_frames=30, flat=flat)
+    frames = {1e-3: K[:, None, :]}  # a 1 × 300 detector, one ROI
+    vis = xsvs.visibility(frames, np.ones((1, 300), int), flat_field=None if flat is None else flat[None],
+                          progress=False)
+    mean_f = K.mean(axis=1)
+
+    def nll(b):
+        return -nb_logpmf(K, mean_f[:, None] * f[None], b).sum()
+
+    ref = minimize_scalar(nll, bounds=(0, 5), method="bounded", options={"xatol": 1e-10}).x
+    assert abs(float(vis.beta[0, 0]) - ref) < 1e-7
+    h = 1e-4
+    curv = (nll(ref + h) - 2 * nll(ref) + nll(ref - h)) / h**2
+    np.testing.assert_allclose(float(vis.beta_err[0, 0]), 1 / np.sqrt(curv), rtol=1e-4)

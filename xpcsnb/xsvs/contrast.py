@@ -45,7 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
 __all__ = [
@@ -143,58 +143,95 @@ def _L(x: np.ndarray, d: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _CellData:
-    """Sufficient statistics of one (exposure, ROI) cell for the NB likelihood."""
+    """Sufficient statistics of the NB likelihood of one cell (1-D fields) or of C cells
+    (2-D fields, cells along axis 0, padded with zeros)."""
 
-    tail: np.ndarray  # (n_k,) T_j = number of (pixel, frame) counts with K > j
-    S: np.ndarray  # (n_obs,) photon sums per (frame, group)
-    N: np.ndarray  # (n_obs,) pixels per (frame, group)
-    mu: np.ndarray  # (n_obs,) expected count per pixel of (frame, group)
+    tail: np.ndarray  # (C, n_k) T_j = number of (pixel, frame) counts with K > j
+    S: np.ndarray  # (C, n_obs) photon sums per (frame, group)
+    N: np.ndarray  # (C, n_obs) pixels per (frame, group)
+    mu: np.ndarray  # (C, n_obs) expected count per pixel of (frame, group)
 
 
-def nb_loglik(beta: float, data: _CellData, deriv: int = 0) -> float:
-    """β-dependent part of the NB log-likelihood of one cell, or its 1st/2nd derivative.
+def nb_loglik(beta, data: _CellData, deriv: int = 0, cells=None):
+    """β-dependent part of the NB log-likelihood, or its 1st/2nd derivative in β.
 
     ``ℓ(β) = Σ_j T_j ln(1+jβ) − Σ_{f,g} [S_fg ln(1+μ_fg β) + N_g μ_fg L(μ_fg β)]`` with
     ``T_j`` the number of counts above ``j`` and ``L(x) = ln(1+x)/x``.
+
+    Parameters
+    ----------
+    beta : float or ndarray, shape (C',)
+        Contrast values, one per evaluated cell.
+    data : _CellData
+        1-D fields (one cell) or 2-D fields (cells along axis 0).
+    deriv : {0, 1, 2}
+        Derivative order.
+    cells : ndarray of int, shape (C',), optional
+        Which cells of a 2-D ``data`` to evaluate (default: all).
+
+    Returns
+    -------
+    float or ndarray, shape (C',)
     """
-    j = np.arange(data.tail.size)
-    x = data.mu * beta
+    single = np.ndim(data.tail) == 1
+    tail, S, N, mu = (np.atleast_2d(a) for a in (data.tail, data.S, data.N, data.mu))
+    if cells is not None:
+        cells = np.asarray(cells, dtype=np.intp)
+        tail, S, N, mu = tail[cells], S[cells], N[cells], mu[cells]
+    b = np.broadcast_to(np.asarray(beta, float), (tail.shape[0],))[:, None]
+    j = np.arange(tail.shape[1])
+    x = mu * b
     if deriv == 0:
-        return float(np.dot(data.tail, np.log1p(j * beta))
-                     - np.dot(data.S, np.log1p(x)) - np.dot(data.N * data.mu, _L(x, 0)))
-    if deriv == 1:
-        return float(np.dot(data.tail, j / (1 + j * beta))
-                     - np.dot(data.S, data.mu / (1 + x)) - np.dot(data.N * data.mu**2, _L(x, 1)))
-    return float(-np.dot(data.tail, j**2 / (1 + j * beta) ** 2)
-                 + np.dot(data.S, data.mu**2 / (1 + x) ** 2) - np.dot(data.N * data.mu**3, _L(x, 2)))
-
-
-def _fit_cell(data: _CellData, beta_max: float) -> tuple[float, float, int]:
-    if not np.any(data.S > 0):
-        return np.nan, np.nan, 3
-    grid = np.concatenate([[0.0], np.geomspace(1e-6, beta_max, 48)])
-    ll = np.array([nb_loglik(b, data) for b in grid])
-    i = int(np.argmax(ll))
-    if i == 0 and nb_loglik(0.0, data, 1) <= 0:
-        beta, status = 0.0, 1
-    elif i == grid.size - 1 and nb_loglik(beta_max, data, 1) >= 0:
-        beta, status = beta_max, 2
+        out = (np.sum(tail * np.log1p(j * b), -1) - np.sum(S * np.log1p(x), -1)
+               - np.sum(N * mu * _L(x, 0), -1))
+    elif deriv == 1:
+        out = (np.sum(tail * (j / (1 + j * b)), -1) - np.sum(S * mu / (1 + x), -1)
+               - np.sum(N * mu**2 * _L(x, 1), -1))
     else:
-        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
-        s_lo, s_hi = nb_loglik(lo, data, 1), nb_loglik(hi, data, 1)
-        if s_lo <= 0:  # maximum at the left end of the bracket (only possible for lo = 0)
-            return 0.0, _stderr(data, 0.0), 1
-        if s_hi > 0:
-            beta, status = hi, 2
-        else:
-            beta = brentq(lambda b: nb_loglik(b, data, 1), lo, hi, xtol=1e-14, rtol=1e-12)
-            status = 0
-    return float(beta), _stderr(data, beta), status
+        out = (-np.sum(tail * (j**2 / (1 + j * b) ** 2), -1) + np.sum(S * mu**2 / (1 + x) ** 2, -1)
+               - np.sum(N * mu**3 * _L(x, 2), -1))
+    return float(out[0]) if single and np.ndim(beta) == 0 else out
 
 
-def _stderr(data: _CellData, beta: float) -> float:
-    info = -nb_loglik(beta, data, 2)
-    return float(1.0 / np.sqrt(info)) if info > 0 else np.inf
+def _fit_cells(data: _CellData, beta_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ML β for every cell of a 2-D ``data``: grid, then bracketed root of the score."""
+    from scipy.optimize.elementwise import find_root
+
+    C = data.tail.shape[0]
+    beta = np.full(C, np.nan)
+    status = np.full(C, 3, dtype=np.int8)
+    has = np.sum(data.S, axis=-1) > 0
+    grid = np.concatenate([[0.0], np.geomspace(1e-6, beta_max, 48)])
+    ll = np.stack([nb_loglik(g, data) for g in grid], axis=1)  # (C, n_grid)
+    best = np.argmax(ll, axis=1)
+    s0 = nb_loglik(0.0, data, 1)
+    smax = nb_loglik(beta_max, data, 1)
+    lo = grid[np.maximum(best - 1, 0)]
+    hi = grid[np.minimum(best + 1, grid.size - 1)]
+    s_lo = nb_loglik(lo, data, 1)
+    s_hi = nb_loglik(hi, data, 1)
+    poisson = has & (best == 0) & (s0 <= 0)
+    upper = has & (best == grid.size - 1) & (smax >= 0)
+    interior = has & ~poisson & ~upper
+    bracketed = interior & (s_lo > 0) & (s_hi < 0)
+    beta[poisson], status[poisson] = 0.0, 1
+    beta[upper], status[upper] = beta_max, 2
+    idx = np.flatnonzero(bracketed)
+    if idx.size:
+        res = find_root(lambda b, c: nb_loglik(b, data, 1, cells=c), (lo[idx], hi[idx]), args=(idx,),
+                        tolerances={"xatol": 1e-14, "xrtol": 1e-12})
+        beta[idx], status[idx] = res.x, 0
+    for c in np.flatnonzero(interior & ~bracketed):  # no sign change around the grid maximum
+        opt = minimize_scalar(lambda b: -nb_loglik(b, data, 0, cells=[c])[0], bounds=(lo[c], hi[c]),
+                              method="bounded", options={"xatol": 1e-12})
+        beta[c], status[c] = opt.x, 0
+    info = np.full(C, np.nan)
+    ok = np.flatnonzero(has)
+    if ok.size:
+        info[ok] = -nb_loglik(beta[ok], data, 2, cells=ok)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.where(info > 0, 1.0 / np.sqrt(np.where(info > 0, info, 1.0)), np.where(has, np.inf, np.nan))
+    return beta, err, status
 
 
 @dataclass(frozen=True)
@@ -244,30 +281,26 @@ def fit_beta_ml(counts: np.ndarray, group_sum: np.ndarray, group_npix: np.ndarra
     ``NB(K; K̄_f·f_g, β)``, with ``K̄_f`` the frame's ROI mean count and ``f_g`` the
     flat-field group of the pixel (``f_g = 1`` without flat field). It depends on the data
     only through the histogram pooled over frames and the per-(frame, group) photon sums.
-    The maximum is located on a grid and refined with :func:`scipy.optimize.brentq` on the
-    analytic score; ``β = 0`` (status ``poisson_limit``) when the score at 0 is ≤ 0, i.e.
-    the counts show no excess variance over Poisson.
+    The maximum is located on a grid and refined with the vectorised bracketing root
+    finder :func:`scipy.optimize.elementwise.find_root` on the analytic score, all
+    (exposure, ROI) cells at once; ``β = 0`` (status ``poisson_limit``) when the score at
+    0 is ≤ 0, i.e. the counts show no excess variance over Poisson.
     """
     E, R, F, n_k = counts.shape
-    beta = np.full((E, R), np.nan)
-    err = np.full((E, R), np.nan)
-    status = np.zeros((E, R), dtype=np.int8)
+    G = group_npix.shape[1]
     npix = group_npix.sum(axis=1)
     w = valid[:, None, :, None]
     pooled = np.where(w, counts, 0).sum(axis=2)  # (E, R, n_k)
     tail = pooled[..., ::-1].cumsum(axis=-1)[..., ::-1]
     tail = np.concatenate([tail[..., 1:], np.zeros((E, R, 1), dtype=tail.dtype)], axis=-1)
-    mean_f = np.where(w[..., 0], group_sum.sum(axis=-1), 0.0) / npix[None, :, None]  # (E, R, F)
-    for e in range(E):
-        for r in range(R):
-            keep = valid[e]
-            mu = (mean_f[e, r, keep][:, None] * group_flat[r][None, :]).ravel()
-            S = group_sum[e, r, keep].ravel()
-            N = np.broadcast_to(group_npix[r][None, :], (int(keep.sum()), group_npix.shape[1])).ravel().astype(float)
-            used = N > 0
-            data = _CellData(tail[e, r].astype(float), S[used], N[used], mu[used])
-            beta[e, r], err[e, r], status[e, r] = _fit_cell(data, beta_max)
-    return MLResult(beta, err, status)
+    S = np.where(w, group_sum, 0.0)  # (E, R, F, G)
+    mean_f = S.sum(axis=-1) / npix[None, :, None]  # (E, R, F)
+    mu = mean_f[..., None] * group_flat[None, :, None, :]
+    N = np.where(w, group_npix[None, :, None, :], 0).astype(float) * np.ones_like(mu)
+    data = _CellData(tail.reshape(E * R, n_k).astype(float), S.reshape(E * R, F * G),
+                     N.reshape(E * R, F * G), mu.reshape(E * R, F * G))
+    beta, err, status = _fit_cells(data, beta_max)
+    return MLResult(beta.reshape(E, R), err.reshape(E, R), status.reshape(E, R))
 
 
 def jackknife_ratio(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -194,7 +194,10 @@ def as_exposure_series(series: Any, exposure: Any | None = None) -> ExposureSeri
 
 
 def check_counts(block: np.ndarray, what: str) -> np.ndarray:
-    """Return ``block`` as int64 photon counts, or raise if it is not counts.
+    """Return ``block`` as integer photon counts, or raise if it is not counts.
+
+    Integer blocks keep their dtype (no copy); float blocks with integral values become
+    int64.
 
     Parameters
     ----------
@@ -216,6 +219,8 @@ def check_counts(block: np.ndarray, what: str) -> np.ndarray:
                 f"{what}: non-integer values (e.g. flat-fielded frames); XSVS needs raw photon "
                 "counts, give the flat field with flat_field= instead"
             )
-    if block.size and block.min() < 0:
+    if block.dtype == bool:
+        return block.astype(np.uint8)
+    if not np.issubdtype(block.dtype, np.unsignedinteger) and block.size and block.min() < 0:
         raise XsvsError(f"{what}: negative count(s) (min {block.min()}); photon counts must be >= 0")
-    return block.astype(np.int64, copy=False)
+    return block if np.issubdtype(block.dtype, np.integer) else block.astype(np.int64)

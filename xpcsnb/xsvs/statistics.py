@@ -146,12 +146,20 @@ class FrameStatistics:
     image_sum: np.ndarray
 
 
-def _histogram_block(k: np.ndarray, roi: np.ndarray, n_roi: int, n_k: int) -> np.ndarray:
-    """Histogram a block ``k`` (F, P) of counts: returns (F, n_roi, n_k) int64."""
+def _block_base(n_frames: int, roi: np.ndarray, n_roi: int, n_k: int) -> np.ndarray:
+    """Combined-index offsets ``(f·n_roi + r)·n_k`` of a block, shape (F, P), intp."""
+    return (np.arange(n_frames, dtype=np.intp)[:, None] * n_roi + roi.astype(np.intp)[None, :]) * n_k
+
+
+def _histogram_block(k: np.ndarray, base: np.ndarray, n_roi: int, n_k: int) -> np.ndarray:
+    """Histogram a block ``k`` (F, P) of integer counts < n_k: returns (F, n_roi, n_k) int64.
+
+    One :func:`numpy.bincount` over the combined index ``(f·n_roi + r)·n_k + k``
+    (``base`` from :func:`_block_base`), no loop over frames or ROIs.
+    """
     n_frames = k.shape[0]
-    cell = (np.arange(n_frames)[:, None] * n_roi + roi[None, :]) * n_k
-    flat = (cell + k).ravel()
-    return np.bincount(flat, minlength=n_frames * n_roi * n_k).reshape(n_frames, n_roi, n_k)
+    index = np.add(base, k, casting="unsafe", dtype=np.intp)
+    return np.bincount(index.ravel(), minlength=n_frames * n_roi * n_k).reshape(n_frames, n_roi, n_k)
 
 
 def frame_statistics(blocks, table: PixelTable, n_frames: int, shape: tuple[int, int], *,
@@ -187,12 +195,13 @@ def frame_statistics(blocks, table: PixelTable, n_frames: int, shape: tuple[int,
     sum_ww = np.zeros((n_frames, n_roi))
     group_sum = np.zeros((n_frames, n_roi, n_groups))
     image_sum = np.zeros(shape[0] * shape[1])
+    bases: dict[tuple[int, int], np.ndarray] = {}
     for start, block in blocks:
         if block.shape[1:] != tuple(shape):
             raise XsvsError(f"{what}: frame shape {block.shape[1:]} differs from {shape}")
         nb = block.shape[0]
         flat_block = block.reshape(nb, -1)
-        k = check_counts(flat_block[:, table.index], f"{what}, frames {start}-{start + nb - 1}")
+        k = check_counts(np.take(flat_block, table.index, axis=1), f"{what}, frames {start}-{start + nb - 1}")
         image_sum += flat_block.sum(axis=0, dtype=float)
         kmax_block = int(k.max()) if k.size else 0
         if kmax_block >= n_k:
@@ -205,7 +214,9 @@ def frame_statistics(blocks, table: PixelTable, n_frames: int, shape: tuple[int,
                 [counts, np.zeros((n_frames, n_roi, kmax_block + 1 - n_k), dtype=np.int64)], axis=2)
             n_k = kmax_block + 1
         sl = slice(start, start + nb)
-        counts[sl] = _histogram_block(k, table.roi, n_roi, n_k)
+        if (nb, n_k) not in bases:
+            bases = {(nb, n_k): _block_base(nb, table.roi, n_roi, n_k)}
+        counts[sl] = _histogram_block(k, bases[(nb, n_k)], n_roi, n_k)
         kk = np.arange(n_k, dtype=float)
         if table.flat is None:
             s1 = counts[sl] @ kk

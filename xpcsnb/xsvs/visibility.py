@@ -75,7 +75,7 @@ def visibility(
     ratio_k: int = 0,
     flat_groups: int = 32,
     beta_max: float = 10.0,
-    block_size: int = 64,
+    block_size: int = 16,
     progress: bool = True,
 ) -> xr.Dataset:
     """Photon statistics and speckle contrast per exposure time and ROI.
