@@ -1,0 +1,175 @@
+"""Streaming the ROI pixels of a frame stack in chunks (shared by all correlators).
+
+A correlator never holds the whole stack: it asks :func:`iter_roi_chunks` for
+consecutive blocks of frames, of which only the pixels inside the ROIs are kept (in
+a layout chosen by the correlator), after checking them for NaN/inf and negative
+counts. For a lazy (dask/HDF5) stack at most one block of raw frames is in memory
+at a time, plus the gathered pixels handed to the correlator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..io.frames import as_frames
+from .partition import Partition, PartitionError, from_labels
+
+__all__ = ["CorrelatorError", "resolve_rois", "resolve_frames", "iter_roi_chunks", "RoiLayout", "roi_layout"]
+
+
+class CorrelatorError(ValueError):
+    """Raised for invalid correlator input (frames, ROIs, lags, options)."""
+
+
+def resolve_frames(frames: Any, frame_time: float | None) -> tuple[xr.DataArray, float]:
+    """Validate ``frames`` and return them with the frame period [s]."""
+    da = as_frames(frames, frame_time)
+    return da, float(da.attrs["frame_time"])
+
+
+def resolve_rois(rois: Any, shape: tuple[int, int], mask: Any | None = None) -> Partition:
+    """Return ``rois`` as a :class:`Partition` matching the detector ``shape``.
+
+    ``rois`` is a Partition or an integer label map (0 = unused); ``mask`` (True = used)
+    removes pixels from it.
+    """
+    if isinstance(rois, Partition):
+        part = rois
+        if mask is not None:
+            masked = from_labels(part.labels, part.q, part.phi, mask=mask)
+            part = Partition(masked.labels, part.q, part.phi, part.q_edges, part.phi_edges, dict(part.attrs))
+    else:
+        if isinstance(rois, xr.DataArray):
+            rois = rois.values
+        part = from_labels(rois, mask=mask)
+    if part.shape != tuple(shape):
+        raise PartitionError(f"the ROI map has shape {part.shape} but the frames are {tuple(shape)} (y, x)")
+    npix = part.npix
+    if np.any(npix == 0):
+        empty = (np.flatnonzero(npix == 0) + 1).tolist()
+        raise PartitionError(f"ROI label(s) {empty[:10]} have no pixel (after masking)")
+    return part
+
+
+@dataclass(frozen=True)
+class RoiLayout:
+    """Where the ROI pixels go in a gathered chunk.
+
+    Attributes
+    ----------
+    index : ndarray of int, shape (n_cols,)
+        Flat detector index of each gathered column (padding columns repeat a real
+        pixel and have weight 0).
+    weight : ndarray of float, shape (n_cols,)
+        1 for a real pixel, 0 for padding.
+    roi_of_col : ndarray of int, shape (n_cols,)
+        0-based ROI of each column.
+    block : int
+        Columns per block (every block belongs to one ROI); ``n_cols`` is a multiple.
+    npix : ndarray of int, shape (n_roi,)
+        Real pixels per ROI.
+    """
+
+    index: np.ndarray
+    weight: np.ndarray
+    roi_of_col: np.ndarray
+    block: int
+    npix: np.ndarray
+
+    @property
+    def n_blocks(self) -> int:
+        return self.index.size // self.block
+
+    @property
+    def roi_of_block(self) -> np.ndarray:
+        return self.roi_of_col[:: self.block]
+
+
+def roi_layout(part: Partition, rois: Any | None = None, block: int = 1) -> RoiLayout:
+    """Pixels of the selected ROIs, sorted by ROI and padded to whole blocks per ROI.
+
+    Parameters
+    ----------
+    part : Partition
+    rois : sequence of int, optional
+        0-based ROIs to include (default all).
+    block : int
+        Block width; each ROI's pixel list is padded to a multiple of it.
+    """
+    sel = np.arange(part.n_roi) if rois is None else np.asarray(rois, dtype=int)
+    flat = part.labels.ravel()
+    idx, wts, owner = [], [], []
+    for r in sel:
+        pix = np.flatnonzero(flat == r + 1)
+        pad = (-pix.size) % block
+        idx.append(np.concatenate([pix, np.full(pad, pix[0])]))
+        wts.append(np.concatenate([np.ones(pix.size), np.zeros(pad)]))
+        owner.append(np.full(pix.size + pad, r))
+    return RoiLayout(
+        index=np.concatenate(idx), weight=np.concatenate(wts), roi_of_col=np.concatenate(owner),
+        block=int(block), npix=part.npix[sel],
+    )
+
+
+def _check_values(x: np.ndarray, start: int, real: np.ndarray) -> None:
+    """Raise on NaN/inf or negative counts among the real ROI pixels of a chunk."""
+    if x.dtype.kind == "u":
+        return
+    xr_ = x[:, real]
+    if x.dtype.kind == "f":
+        bad = ~np.isfinite(xr_)
+        if bad.any():
+            rows = np.flatnonzero(bad.any(axis=1))
+            raise CorrelatorError(
+                f"frame(s) {(rows[:10] + start).tolist()} have NaN/inf in {int(bad[rows[0]].sum())} ROI pixel(s) "
+                "(first listed frame); remove the bad frames or mask those pixels (nothing is filled silently)"
+            )
+    neg = xr_ < 0
+    if neg.any():
+        rows = np.flatnonzero(neg.any(axis=1))
+        raise CorrelatorError(
+            f"negative counts in ROI pixels of frame(s) {(rows[:10] + start).tolist()} "
+            f"(min {xr_.min()!r}); subtract dark/offset correctly or mask those pixels"
+        )
+
+
+def iter_roi_chunks(
+    frames: xr.DataArray,
+    layout: RoiLayout,
+    chunk: int,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    progress: bool = False,
+    desc: str = "frames",
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_frame, pixels)`` with ``pixels`` of shape (n ≤ chunk, n_cols).
+
+    Frames are read lazily block by block (dask/HDF5 stacks are computed one block
+    at a time); values are checked for NaN/inf and negative counts on real ROI
+    pixels. The dtype of the stack is kept.
+    """
+    from tqdm.auto import tqdm
+
+    n = frames.shape[0] if stop is None else stop
+    h, w = frames.shape[1:]
+    data = frames.data
+    real = layout.weight > 0
+    bar = tqdm(total=n - start, desc=desc, unit="frame", disable=not progress, leave=False)
+    try:
+        for s in range(start, n, chunk):
+            e = min(s + chunk, n)
+            part = data[s:e]
+            block = np.asarray(part.compute() if hasattr(part, "compute") else part)
+            x = np.take(block.reshape(e - s, h * w), layout.index, axis=1)
+            del block
+            _check_values(x, s, real)
+            yield s, x
+            bar.update(e - s)
+    finally:
+        bar.close()

@@ -1,0 +1,349 @@
+"""Two-time correlation C2(roi, t1, t2) from detector frames, and cuts of it.
+
+Definition (P an ROI of n_P pixels, I_p(t) the counts of pixel p in frame t, or the
+sum over ``average`` consecutive frames)::
+
+    C2(P, t1, t2) = n_P Σ_p I_p(t1) I_p(t2) / (Σ_p I_p(t1) · Σ_p I_p(t2))
+
+the full symmetric matrix, diagonal included (it carries the shot-noise spike; the
+data model's fits decide what to do with it). This equals scikit-beam's and
+xpcs-correlator's ⟨I(t1)I(t2)⟩_p / (⟨I(t1)⟩_p⟨I(t2)⟩_p) and boost-corr's formula
+without static smoothing.
+
+Algorithm: the frames are streamed in chunks and only the pixels of the selected ROIs
+are kept (N × n_pix values, float32 for integer counts up to 65535·average < 2^24,
+else float64); then per ROI the Gram matrix S = X Xᵀ is formed block-wise (upper
+blocks only, mirrored) with a JAX matmul. For integer counts the float32 matmul is
+exact when every partial sum is an integer below 2^24, which holds when
+``max_t Σ_p I_p(t)² < 2^24`` (Cauchy–Schwarz); otherwise float64 is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .. import _jax  # noqa: F401  (float64)
+from ..io.twotime import twotime
+from .multitau import _roi_coords
+from .partition import Partition
+from .stream import CorrelatorError, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
+
+__all__ = ["two_time", "c2_at_q", "g2_from_c2", "g2_age_resolved", "roi_rings"]
+
+_EXACT_F32 = 2.0**24
+
+
+def roi_rings(part: Partition) -> np.ndarray:
+    """0-based q ring of each ROI: from ``q_edges`` when known, else equal q values."""
+    q = np.asarray(part.q, dtype=float)
+    if part.q_edges is not None:
+        return np.digitize(q, np.asarray(part.q_edges)) - 1
+    if np.any(~np.isfinite(q)):
+        return np.arange(q.size)  # unknown q: every ROI its own ring
+    return np.unique(q, return_inverse=True)[1].ravel()
+
+
+def _gram_blocks(x: Any, exact_f32: bool, block: int = 512) -> np.ndarray:
+    """S = x xᵀ (N × N) from the upper blocks, mirrored; x of shape (N, n_pix)."""
+    import jax
+    import jax.numpy as jnp
+
+    dtype = jnp.float32 if exact_f32 else jnp.float64
+    xj = jnp.asarray(x, dtype=dtype)
+    n = xj.shape[0]
+    mm = jax.jit(lambda a, b: jnp.matmul(a, b.T, preferred_element_type=dtype))
+    out = np.empty((n, n))
+    edges = list(range(0, n, block)) + [n]
+    for i in range(len(edges) - 1):
+        a = xj[edges[i]: edges[i + 1]]
+        for j in range(i, len(edges) - 1):
+            b = np.asarray(mm(a, xj[edges[j]: edges[j + 1]]), dtype=np.float64)
+            out[edges[i]: edges[i + 1], edges[j]: edges[j + 1]] = b
+            if j > i:
+                out[edges[j]: edges[j + 1], edges[i]: edges[i + 1]] = b.T
+    return out
+
+
+def _storage_dtype(dtype: np.dtype, average: int) -> np.dtype:
+    if dtype.kind in "ui" and dtype.itemsize <= 2 and 65535.0 * average < _EXACT_F32:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def two_time(
+    frames: Any,
+    rois: Any,
+    *,
+    frame_time: float | None = None,
+    select: Any | None = None,
+    q: float | None = None,
+    mask: Any | None = None,
+    average: int = 1,
+    chunk: int = 256,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Two-time correlation C2(roi, t1, t2) of a frame stack.
+
+    Parameters
+    ----------
+    frames : DataArray (frame, y, x) or array_like (N, H, W)
+        Counts; lazy (dask/HDF5) stacks are streamed in chunks.
+    rois : Partition or array_like of int (H, W)
+        ROI labels (0 = unused); a Partition carries (q, phi) per ROI.
+    frame_time : float, optional
+        Frame period [s]; default the frames' ``frame_time`` attribute.
+    select : sequence of int, optional
+        ROI labels (1-based) to correlate; default all (or, with ``q``, the ring
+        nearest ``q``).
+    q : float, optional
+        If given, correlate the ROIs of the q ring nearest ``q`` [1/Å] and return the
+        fit-ready two-time Dataset of the data model (:func:`c2_at_q`).
+    mask : array_like of bool (H, W), optional
+        True = pixel used.
+    average : int
+        Sum this many consecutive frames into one (dt = frame_time·average); N must
+        be a multiple of it.
+    chunk : int
+        Frames read per block. Memory: one raw chunk + N/average × (selected pixels)
+        × 4 or 8 bytes + the output n_roi × (N/average)² × 8 bytes.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``c2(roi, t1, t2)`` and ``intensity(roi, t1)`` (mean counts per pixel per
+        averaged frame), coords ``t1 = t2 = k·dt`` [s], ``q(roi)``, ``phi(roi)``,
+        ``npix(roi)``, ``ring(roi)``; or, with ``q``, the data model's
+        ``c2(phi, t1, t2)`` Dataset.
+    """
+    da, ft = resolve_frames(frames, frame_time)
+    part = resolve_rois(rois, tuple(da.shape[1:]), mask)
+    if int(average) != average or average < 1:
+        raise CorrelatorError(f"average must be an integer >= 1, got {average!r}")
+    average = int(average)
+    n_raw = int(da.shape[0])
+    if n_raw % average:
+        raise CorrelatorError(
+            f"{n_raw} frames is not a multiple of average={average}; slice the frames explicitly "
+            f"(e.g. frames[:{n_raw - n_raw % average}]) so that nothing is dropped silently"
+        )
+    n = n_raw // average
+    if n < 2:
+        raise CorrelatorError(f"two-time needs at least 2 (averaged) frames, got {n}")
+    rings = roi_rings(part)
+    if q is not None:
+        if select is not None:
+            raise CorrelatorError("give either select= (ROI labels) or q=, not both")
+        sel = _ring_rois(part, rings, float(q))
+    elif select is None:
+        sel = np.arange(part.n_roi)
+    else:
+        sel = np.unique(np.atleast_1d(np.asarray(select, dtype=int))) - 1
+        if sel.size == 0 or sel.min() < 0 or sel.max() >= part.n_roi:
+            raise CorrelatorError(f"select must hold ROI labels in 1 … {part.n_roi}, got {select!r}")
+    if int(chunk) < 1:
+        raise CorrelatorError(f"chunk must be >= 1, got {chunk}")
+    chunk = max(average, int(chunk) // average * average)
+    lay = roi_layout(part, rois=sel, block=1)
+    sdtype = _storage_dtype(np.dtype(da.dtype), average)
+    x = np.empty((n, lay.index.size), dtype=sdtype)
+    for s, xc in iter_roi_chunks(da, lay, chunk, progress=progress, desc="two-time"):
+        m = xc.shape[0] // average
+        x[s // average: s // average + m] = xc.reshape(m, average, -1).sum(axis=1, dtype=np.float64)
+    integer = np.dtype(da.dtype).kind in "ui"
+    bounds = np.cumsum(np.concatenate([[0], lay.npix]))
+    c2 = np.empty((sel.size, n, n))
+    inten = np.empty((sel.size, n))
+    for k, r in enumerate(sel):
+        xr_ = x[:, bounds[k]: bounds[k + 1]]
+        s_t = xr_.sum(axis=1, dtype=np.float64)
+        if np.any(s_t <= 0):
+            bad = np.flatnonzero(s_t <= 0)
+            raise CorrelatorError(
+                f"ROI {r + 1} has no counts in frame(s) {bad[:10].tolist()} (of {n}): C2 is undefined there; "
+                "use a larger ROI, average frames (average=) or remove those frames"
+            )
+        sq_max = float(np.max(np.einsum("tp,tp->t", xr_, xr_, dtype=np.float64)))
+        gram = _gram_blocks(xr_, integer and sq_max < _EXACT_F32)
+        npix = float(lay.npix[k])
+        c2[k] = npix * gram / np.outer(s_t, s_t)
+        inten[k] = s_t / npix
+    dt = ft * average
+    t = dt * np.arange(n)
+    coords = {k: (d, v[sel], a) for k, (d, v, a) in _roi_coords(part).items()}
+    coords["ring"] = ("roi", rings[sel], {"long_name": "q ring index (0-based)", "units": "1"})
+    coords["t1"] = ("t1", t, {"long_name": "frame time t1", "units": "s"})
+    coords["t2"] = ("t2", t.copy(), {"long_name": "frame time t2", "units": "s"})
+    attrs = {
+        "correlator": "xpcsnb.correlate.two_time",
+        "definition": "C2 = n_p sum_p I_p(t1) I_p(t2) / (sum_p I_p(t1) sum_p I_p(t2)), full matrix, raw diagonal",
+        "frame_time": ft, "frame_time_units": "s", "average": average,
+        "dt": dt, "dt_units": "s", "n_frames": n_raw,
+        "exposure": float(da.attrs.get("exposure", ft)), "exposure_units": "s",
+    }
+    if part.q_edges is not None:
+        attrs["q_edges"] = np.asarray(part.q_edges, dtype=float)
+    for key in ("source", "dataset"):
+        if key in da.attrs:
+            attrs[key] = da.attrs[key]
+    ds = xr.Dataset(
+        {
+            "c2": (("roi", "t1", "t2"), c2, {"long_name": "two-time correlation C2", "units": "1"}),
+            "intensity": (("roi", "t1"), inten, {"long_name": "mean counts per pixel", "units": "counts"}),
+        },
+        coords=coords,
+        attrs=attrs,
+    )
+    return c2_at_q(ds, q) if q is not None else ds
+
+
+def _ring_rois(part: Partition, rings: np.ndarray, q: float) -> np.ndarray:
+    qv = np.asarray(part.q, dtype=float)
+    if not np.all(np.isfinite(qv)):
+        raise CorrelatorError("the ROIs carry no q values; build them with partition() or from_labels(..., q=...)")
+    w = part.npix.astype(float)
+    ring_ids = np.unique(rings)
+    ring_q = np.array([np.sum(qv[rings == g] * w[rings == g]) / np.sum(w[rings == g]) for g in ring_ids])
+    best = ring_ids[np.argmin(np.abs(ring_q - q))]
+    return np.flatnonzero(rings == best)
+
+
+def c2_at_q(ds: xr.Dataset, q: float) -> xr.Dataset:
+    """The fit-ready two-time Dataset ``c2(phi, t1, t2)`` of the q ring nearest ``q``.
+
+    Parameters
+    ----------
+    ds : Dataset
+        Output of :func:`two_time` (dims ``roi, t1, t2``).
+    q : float
+        Requested q [1/Å]; the ring with the nearest pixel-weighted mean q is taken
+        (recorded as ``attrs["q"]``, the request as ``attrs["q_requested"]``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Built by :func:`xpcsnb.io.twotime.twotime`: ``c2(phi, t1, t2)``, t from 0
+        in steps of ``dt``. A ring without azimuthal sectors gets ``phi = 0``.
+    """
+    if "c2" not in ds or ds["c2"].dims != ("roi", "t1", "t2"):
+        raise CorrelatorError("c2_at_q needs the (roi, t1, t2) Dataset returned by two_time()")
+    qv = ds["q"].values.astype(float)
+    if not np.all(np.isfinite(qv)):
+        raise CorrelatorError("the ROIs carry no q values; build them with partition() or from_labels(..., q=...)")
+    rings = ds["ring"].values
+    w = ds["npix"].values.astype(float)
+    ring_ids = np.unique(rings)
+    ring_q = np.array([np.sum(qv[rings == g] * w[rings == g]) / np.sum(w[rings == g]) for g in ring_ids])
+    k = int(np.argmin(np.abs(ring_q - float(q))))
+    sub = ds.isel(roi=np.flatnonzero(rings == ring_ids[k]))
+    phi = sub["phi"].values.astype(float)
+    if np.any(~np.isfinite(phi)):
+        if sub.sizes["roi"] > 1:
+            raise CorrelatorError(f"ring {ring_ids[k]} has {sub.sizes['roi']} ROIs without phi values")
+        phi = np.zeros(1)
+    attrs = {
+        "q_requested": float(q), "ring": int(ring_ids[k]), "rois": sub["roi"].values.tolist(),
+        "npix": sub["npix"].values.tolist(), "correlator": ds.attrs.get("correlator", ""),
+        "definition": ds.attrs.get("definition", ""), "frame_time": ds.attrs.get("frame_time"),
+        "average": ds.attrs.get("average", 1), "diagonal": "raw (shot-noise spike kept)",
+    }
+    if "source" in ds.attrs:
+        attrs["source"] = ds.attrs["source"]
+    return twotime(sub["c2"].values, phi=phi, q=float(ring_q[k]), dt=float(ds.attrs["dt"]), attrs=attrs)
+
+
+def _diagonal_means(c2: np.ndarray) -> np.ndarray:
+    """Mean of each upper diagonal k = 0 … N−1 of the last two axes."""
+    n = c2.shape[-1]
+    return np.stack([np.diagonal(c2, offset=k, axis1=-2, axis2=-1).mean(axis=-1) for k in range(n)], axis=-1)
+
+
+def _lead_dim(ds: xr.Dataset) -> str:
+    if "c2" not in ds:
+        raise CorrelatorError("expected a Dataset with a 'c2' variable")
+    dims = ds["c2"].dims
+    if len(dims) != 3 or dims[1:] != ("t1", "t2"):
+        raise CorrelatorError(f"c2 must have dims (roi or phi, t1, t2), got {dims}")
+    return dims[0]
+
+
+def g2_from_c2(ds: xr.Dataset) -> xr.Dataset:
+    """g2(τ) as the mean of C2 over each diagonal |t1 − t2| = τ, τ = 0 … N−1 frames.
+
+    Works on the (roi, t1, t2) output of :func:`two_time` and on the data model's
+    (phi, t1, t2) Dataset. τ = 0 is the raw diagonal (shot noise included).
+    """
+    lead = _lead_dim(ds)
+    c2 = ds["c2"].values
+    t = ds["t1"].values
+    g2 = _diagonal_means(c2)
+    coords = {lead: ds[lead]}
+    for name, v in ds.coords.items():
+        if v.dims == (lead,) and name != lead:
+            coords[name] = v
+    coords["tau"] = ("tau", t - t[0], {"long_name": "lag time", "units": "s"})
+    return xr.Dataset(
+        {"g2": ((lead, "tau"), g2, {"long_name": "g2 from C2 (diagonal means)", "units": "1"})},
+        coords=coords,
+        attrs={"source_definition": "mean of C2 over |t1 - t2| = tau"},
+    )
+
+
+def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = None) -> xr.Dataset:
+    """Age-resolved g2: C2(t_a − τ/2, t_a + τ/2) averaged over age bins.
+
+    The age of the element (i, j) is ``(t_i + t_j)/2``; for each lag τ = |t_i − t_j|
+    the elements of the upper triangle are averaged within each age bin.
+
+    Parameters
+    ----------
+    ds : Dataset
+        ``c2(roi or phi, t1, t2)``.
+    n_ages : int
+        Number of equal-width age bins over [t_0, t_{N−1}] (ignored with ``age_edges``).
+    age_edges : array_like, optional
+        Increasing age bin edges [s].
+
+    Returns
+    -------
+    xarray.Dataset
+        ``g2(lead, age, tau)`` with ``age`` the bin centres [s]; NaN marks (age, τ)
+        combinations that have no element (large τ at early or late ages).
+    """
+    lead = _lead_dim(ds)
+    c2 = ds["c2"].values
+    t = ds["t1"].values
+    n = t.size
+    if age_edges is None:
+        if int(n_ages) != n_ages or n_ages < 1:
+            raise CorrelatorError(f"n_ages must be an integer >= 1, got {n_ages!r}")
+        edges = np.linspace(t[0], t[-1], int(n_ages) + 1)
+        edges[-1] = np.nextafter(edges[-1], np.inf)
+    else:
+        edges = np.asarray(age_edges, dtype=float)
+        if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+            raise CorrelatorError("age_edges must be at least two strictly increasing values [s]")
+    nb = edges.size - 1
+    out = np.full((c2.shape[0], nb, n), np.nan)
+    for k in range(n):
+        diag = np.diagonal(c2, offset=k, axis1=1, axis2=2)  # (lead, n − k)
+        age = 0.5 * (t[: n - k] + t[k:])
+        b = np.digitize(age, edges) - 1
+        ok = (b >= 0) & (b < nb)
+        cnt = np.bincount(b[ok], minlength=nb)
+        for li in range(c2.shape[0]):
+            s = np.bincount(b[ok], weights=diag[li, ok], minlength=nb)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[li, :, k] = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
+    coords = {lead: ds[lead]}
+    coords["age"] = ("age", 0.5 * (edges[:-1] + edges[1:]), {"long_name": "age (t1 + t2)/2", "units": "s"})
+    coords["tau"] = ("tau", t - t[0], {"long_name": "lag time", "units": "s"})
+    return xr.Dataset(
+        {"g2": ((lead, "age", "tau"), out, {"long_name": "age-resolved g2 from C2", "units": "1"})},
+        coords=coords,
+        attrs={"age_edges": edges},
+    )
