@@ -15,6 +15,10 @@ def _robust_limits(a: np.ndarray) -> tuple[float, float]:
     return float(np.percentile(off, 1)), float(np.percentile(off, 99))
 
 
+def _unit(ds: xr.Dataset) -> str:
+    return str(ds["t1"].attrs.get("units", "s"))
+
+
 def plot_c2(ds: xr.Dataset, *, max_angles: int = 6, cmap: str = "viridis", figsize_per: float = 3.2) -> Any:
     """C2(t1, t2) per angle on a common colour scale (1–99 percentiles off the diagonal).
 
@@ -32,9 +36,9 @@ def plot_c2(ds: xr.Dataset, *, max_angles: int = 6, cmap: str = "viridis", figsi
         ax = axes[0, k]
         im = ax.imshow(ds["c2"].values[k], origin="lower", extent=extent, vmin=vmin, vmax=vmax, cmap=cmap)
         ax.set_title(f"phi = {float(ds['phi'][k]):g}°")
-        ax.set_xlabel("t2 [s]")
+        ax.set_xlabel(f"t2 [{_unit(ds)}]")
         if k == 0:
-            ax.set_ylabel("t1 [s]")
+            ax.set_ylabel(f"t1 [{_unit(ds)}]")
     fig.colorbar(im, ax=axes[0, -1], label="C2")
     return fig
 
@@ -64,8 +68,8 @@ def plot_fit(ds: xr.Dataset, res: xr.Dataset, *, max_angles: int = 6, figsize_pe
             ax = axes[k, col]
             im = ax.imshow(arr, origin="lower", extent=extent, **kw)
             ax.set_title(f"{title}, phi = {float(ds['phi'][k]):g}°", fontsize=9)
-            ax.set_xlabel("t2 [s]")
-            ax.set_ylabel("t1 [s]")
+            ax.set_xlabel(f"t2 [{_unit(ds)}]")
+            ax.set_ylabel(f"t1 [{_unit(ds)}]")
             if col != 0:
                 fig.colorbar(im, ax=ax, shrink=0.8)
     fig.suptitle(f"{res.attrs.get('model')}: chi2_red = {float(res['chi2_red']):.4g}, "
