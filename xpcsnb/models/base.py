@@ -13,12 +13,20 @@ A model is a pure JAX function ``signal(theta, grid, i=None, j=None, k=None)``:
 
 The measured correlation is ``C2 = offset_k + contrast_k · signal`` (see
 :mod:`xpcsnb.models.scaling`).
+
+Rows
+----
+The leading axis of the signal (index ``k``) is a *row*: one (q, φ) pair. For a
+single-q Dataset the rows are its angles and ``grid.q`` is a scalar; for a multi-q fit
+the rows are all (q, φ) pairs, q-major, and ``grid.q`` and ``grid.phi`` are per-row
+arrays of the same length. Models read q only through :func:`per_row`, so the same
+code serves both (the 1-D time integrals do not depend on q).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -26,7 +34,7 @@ import numpy as np
 
 from .. import _jax  # noqa: F401
 
-__all__ = ["Grid", "Model", "make_grid"]
+__all__ = ["Grid", "Model", "make_grid", "per_row"]
 
 
 class Grid(NamedTuple):
@@ -36,10 +44,10 @@ class Grid(NamedTuple):
     ----------
     t : array, shape (N,)
         Absolute frame times [s], uniform.
-    phi : array, shape (n_phi,)
-        Azimuthal angles [deg].
-    q : array, shape ()
-        Scattering vector [1/Å].
+    phi : array, shape (n_rows,)
+        Azimuthal angle of each row [deg].
+    q : array, shape () or (n_rows,)
+        Scattering vector [1/Å]: one value for all rows, or one per row (multi-q).
     L : array, shape ()
         Gap of the shear cell [Å] (laminar flow only; ignored otherwise).
     """
@@ -55,14 +63,35 @@ class Grid(NamedTuple):
         return self.t[1] - self.t[0]
 
 
-def make_grid(t: np.ndarray, phi: np.ndarray, q: float, L: float | None = None) -> Grid:
-    """Build a float64 :class:`Grid` (``L`` defaults to NaN when not needed)."""
+def make_grid(t: np.ndarray, phi: np.ndarray, q: float | np.ndarray, L: float | None = None) -> Grid:
+    """Build a float64 :class:`Grid` (``L`` defaults to NaN when not needed).
+
+    ``q`` is a scalar (every row at the same q) or one value per row of ``phi``.
+    """
+    phi_a = np.atleast_1d(np.asarray(phi, dtype=float))
+    q_a = np.asarray(q, dtype=float)
+    if q_a.ndim > 1 or (q_a.ndim == 1 and q_a.shape != phi_a.shape):
+        raise ValueError(f"q must be a scalar or one value per row of phi {phi_a.shape}, got shape {q_a.shape}")
     return Grid(
         t=jnp.asarray(t, dtype=jnp.float64),
-        phi=jnp.atleast_1d(jnp.asarray(phi, dtype=jnp.float64)),
-        q=jnp.asarray(q, dtype=jnp.float64),
+        phi=jnp.asarray(phi_a, dtype=jnp.float64),
+        q=jnp.asarray(q_a, dtype=jnp.float64),
         L=jnp.asarray(np.nan if L is None else L, dtype=jnp.float64),
     )
+
+
+def per_row(value: jnp.ndarray, k: jnp.ndarray | None = None) -> jnp.ndarray:
+    """A per-row quantity shaped to broadcast against the signal.
+
+    ``value`` is a scalar (returned as is) or shape (n_rows,): without ``k`` it is
+    returned as (n_rows, 1, 1) to broadcast against (n_rows, N, N) matrices, with a
+    row index array ``k`` it is gathered at the points, shape (n,).
+    """
+    if value.ndim == 0:
+        return value
+    if k is None:
+        return value[:, None, None]
+    return value[k]
 
 
 SignalFn = Callable[..., jnp.ndarray]
@@ -84,6 +113,13 @@ class Model:
         Whether the signal is symmetric in (t1, t2) for every parameter value.
     time_convention : str
         The time grid the reference package uses, for reports.
+    default_fixed : mapping of str to float
+        Physics parameters held fixed unless the user frees them (exact degeneracies,
+        e.g. heterodyne ``f2``), with their values.
+    diagnose : callable, optional
+        ``diagnose(values, free) -> list[str]``: model-specific warnings about a fit
+        (near-degenerate parameter pairs at the solution); ``values`` maps every
+        physics name to its value, ``free`` is the set of free names.
     """
 
     name: str
@@ -91,3 +127,5 @@ class Model:
     needs_L: bool
     symmetric: bool
     time_convention: str
+    default_fixed: Mapping[str, float] = field(default_factory=dict)
+    diagnose: Callable[[Mapping[str, float], frozenset[str]], list[str]] | None = None

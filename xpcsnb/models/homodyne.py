@@ -31,7 +31,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .. import _jax  # noqa: F401
-from .base import Grid, Model
+from .base import Grid, Model, per_row
 from .integrals import cumulative_trapezoid, pair_difference, safe_sinc, smooth_abs
 
 __all__ = ["rate", "static_signal", "laminar_flow_signal", "STATIC", "LAMINAR_FLOW"]
@@ -51,23 +51,24 @@ def rate(t: jnp.ndarray, prefactor: jnp.ndarray, exponent: jnp.ndarray, offset: 
     return jnp.where(r > _FLOOR, r, _FLOOR)
 
 
-def _diffusion_g1(theta: jnp.ndarray, grid: Grid, i, j) -> jnp.ndarray:
+def _diffusion_g1(theta: jnp.ndarray, grid: Grid, i, j, k) -> jnp.ndarray:
     d = rate(grid.t, theta[0], theta[1], theta[2])
     s = cumulative_trapezoid(d)
     integral = smooth_abs(pair_difference(s, i, j))
-    a = 0.5 * grid.q**2 * grid.dt
+    a = 0.5 * per_row(grid.q, k if i is not None else None) ** 2 * grid.dt
     return jnp.exp(jnp.clip(-a * integral, -700.0, 0.0))
 
 
 def static_signal(theta: jnp.ndarray, grid: Grid, i=None, j=None, k=None) -> jnp.ndarray:
     """Normalised static signal ``g1²``; theta = [D0, alpha, D_offset].
 
-    Returns shape (n_phi, N, N) (identical for every angle), or (n,) at index pairs.
+    Returns shape (n_rows, N, N) (identical for every angle at one q), or (n,) at
+    index pairs.
     """
-    g1 = _diffusion_g1(theta, grid, i, j)
+    g1 = _diffusion_g1(theta, grid, i, j, k)
     g1 = jnp.where(g1 > _FLOOR, g1, _FLOOR)
     if i is None:
-        return jnp.broadcast_to(g1**2, (grid.phi.shape[0],) + g1.shape)
+        return jnp.broadcast_to(g1**2, (grid.phi.shape[0],) + g1.shape[-2:])
     return g1**2
 
 
@@ -75,20 +76,19 @@ def laminar_flow_signal(theta: jnp.ndarray, grid: Grid, i=None, j=None, k=None) 
     """Normalised laminar-flow signal ``(g1_D · sinc²Φ)²``.
 
     theta = [D0, alpha, D_offset, gamma_dot_t0, beta, gamma_dot_t_offset, phi0].
-    Returns shape (n_phi, N, N), or (n,) at index pairs (i, j, k).
+    Returns shape (n_rows, N, N), or (n,) at index pairs (i, j, k).
     """
-    g1_d = _diffusion_g1(theta, grid, i, j)
+    g1_d = _diffusion_g1(theta, grid, i, j, k)
     gdot = rate(grid.t, theta[3], theta[4], theta[5])
     s = cumulative_trapezoid(gdot)
     i_g = smooth_abs(pair_difference(s, i, j))
-    b = grid.q * grid.L * grid.dt / (2.0 * jnp.pi)
+    b = per_row(grid.q, k if i is not None else None) * grid.L * grid.dt / (2.0 * jnp.pi)
     cos_term = jnp.cos(jnp.deg2rad(theta[6] - grid.phi))
     if i is None:
         phase = b * cos_term[:, None, None] * i_g[None]
-        g1 = g1_d[None] * safe_sinc(phase) ** 2
     else:
         phase = b * cos_term[k] * i_g
-        g1 = g1_d * safe_sinc(phase) ** 2
+    g1 = g1_d * safe_sinc(phase) ** 2
     g1 = jnp.where(g1 > _FLOOR, g1, _FLOOR)
     return g1**2
 

@@ -30,20 +30,36 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"unknown scaling {mode!r}; choose from {SCALING_MODES}")
 
 
-def scaling_names(mode: str, n_phi: int) -> list[str]:
-    """Names of the free scaling parameters: contrast(s) first, then offset(s)."""
+def scaling_names(mode: str, n_phi: int, n_q: int | None = None) -> list[str]:
+    """Names of the free scaling parameters: contrast(s) first, then offset(s).
+
+    With ``n_q`` (a multi-q fit, rows = (q, φ) pairs, q-major) the individual names are
+    ``contrast_q<a>_<k>`` / ``offset_q<a>_<k>`` for q index a and angle index k.
+    """
     _check_mode(mode)
     if mode == "individual":
-        return [f"contrast_{k}" for k in range(n_phi)] + [f"offset_{k}" for k in range(n_phi)]
+        if n_q is None:
+            rows = [f"{k}" for k in range(n_phi)]
+        else:
+            rows = [f"q{a}_{k}" for a in range(n_q) for k in range(n_phi)]
+        return [f"contrast_{r}" for r in rows] + [f"offset_{r}" for r in rows]
     if mode == "shared":
         return ["contrast", "offset"]
     return []
 
 
 def base_name(name: str) -> str:
-    """Registry name of a (possibly indexed) scaling parameter: ``contrast_2`` → ``contrast``."""
-    head, _, tail = name.rpartition("_")
-    return head if head in ("contrast", "offset") and tail.isdigit() else name
+    """Registry name of a (possibly indexed) scaling parameter.
+
+    ``contrast_2`` → ``contrast``, ``offset_q1_2`` → ``offset``; other names unchanged.
+    """
+    for base in ("contrast", "offset"):
+        if name.startswith(base + "_"):
+            tail = name[len(base) + 1:]
+            qpart, _, kpart = tail.rpartition("_")
+            if tail.isdigit() or (qpart.startswith("q") and qpart[1:].isdigit() and kpart.isdigit()):
+                return base
+    return name
 
 
 def expand_scaling(mode: str, values: jnp.ndarray, n_phi: int,
