@@ -67,18 +67,25 @@ def plot_histograms(ds: xr.Dataset, roi: int | None = None, *, ax: Any = None, p
     roi = int(ds["roi"].values[0]) if roi is None else int(roi)
     k = _k_range(ds, roi, p_min)
     sel = ds.sel(roi=roi, k=k)
+    p_low = np.inf
     for i, T in enumerate(ds["exposure"].values):
         s = sel.sel(exposure=T)
         color = f"C{i % 10}"
         P, err = s["P"].values, s["P_err"].values
         show = P > 0
-        ax.errorbar(k[show], P[show], err[show], fmt="o", ms=3, color=color, label=f"{T * 1e3:.3g} ms")
+        if show.any():
+            p_low = min(p_low, P[show].min())
+        # lower error bars clipped at 90 % of P so that they stay on the log axis
+        yerr = np.stack([np.minimum(err[show], 0.9 * P[show]), err[show]])
+        ax.errorbar(k[show], P[show], yerr, fmt="o", ms=3, color=color, label=f"{T * 1e3:.3g} ms")
         mean, beta = float(s["mean_count"]), float(s["beta"])
         if np.isfinite(beta):
             ax.plot(k, nb_pmf(k, mean, beta), "-", color=color, lw=1)
         if poisson:
             ax.plot(k, nb_pmf(k, mean, 0.0), ":", color=color, lw=0.8)
     ax.set_yscale("log")
+    if np.isfinite(p_low):
+        ax.set_ylim(max(p_low, p_min) / 5, 2.0)
     ax.set_xlabel("K [photons]")
     ax.set_ylabel("P(K)")
     ax.set_title(_roi_label(ds, roi) + "\nlines: NB fit, dotted: Poisson", fontsize=9)
