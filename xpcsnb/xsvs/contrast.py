@@ -290,7 +290,7 @@ def fit_beta_ml(counts: np.ndarray, group_sum: np.ndarray, group_npix: np.ndarra
     G = group_npix.shape[1]
     npix = group_npix.sum(axis=1)
     w = valid[:, None, :, None]
-    pooled = np.where(w, counts, 0).sum(axis=2)  # (E, R, n_k)
+    pooled = np.einsum("erfk,ef->erk", counts, valid.astype(counts.dtype), dtype=np.int64)  # (E, R, n_k)
     tail = pooled[..., ::-1].cumsum(axis=-1)[..., ::-1]
     tail = np.concatenate([tail[..., 1:], np.zeros((E, R, 1), dtype=tail.dtype)], axis=-1)
     S = np.where(w, group_sum, 0.0)  # (E, R, F, G)

@@ -52,16 +52,18 @@ def _rois(rois: Any, mask: Any, shape: tuple[int, int]) -> Partition:
     return part
 
 
-def _pad(arrays: list[np.ndarray], n_frames: int, n_k: int | None, fill: Any) -> np.ndarray:
-    """Stack per-exposure arrays (F_e, R[, n_k_e]) into (E, R, F[, n_k])."""
-    out = []
-    for a in arrays:
+def _pad(arrays: list[np.ndarray], n_frames: int, n_k: int | None, fill: Any, dtype: Any = float) -> np.ndarray:
+    """Stack per-exposure arrays (F_e, R[, n_k_e]) into (E, R, F[, n_k]) of ``dtype``."""
+    n_roi = arrays[0].shape[1]
+    shape = (len(arrays), n_roi, n_frames) + (() if n_k is None else (n_k,))
+    out = np.full(shape, fill, dtype=dtype)
+    for e, a in enumerate(arrays):
         a = np.moveaxis(a, 0, 1)  # (R, F_e, ...)
-        pad = [(0, 0), (0, n_frames - a.shape[1])]
-        if n_k is not None:
-            pad.append((0, n_k - a.shape[2]))
-        out.append(np.pad(a, pad, constant_values=fill))
-    return np.stack(out)
+        if n_k is None:
+            out[e, :, : a.shape[1]] = a
+        else:
+            out[e, :, : a.shape[1], : a.shape[2]] = a
+    return out
 
 
 def visibility(
@@ -165,7 +167,7 @@ def visibility(
     if k_max is not None:
         n_k = int(k_max) + 1
     valid = np.arange(F)[None, :] < n_frames[:, None]  # (E, F)
-    counts = _pad([s.counts for s in stats], F, n_k, 0)  # (E, R, F, n_k)
+    counts = _pad([s.counts for s in stats], F, n_k, 0, np.int32)  # (E, R, F, n_k); n_k ≤ npix < 2^31
     sum_w = _pad([s.sum_w for s in stats], F, None, 0.0)
     sum_w2 = _pad([s.sum_w2 for s in stats], F, None, 0.0)
     sum_ww = _pad([s.sum_ww for s in stats], F, None, 0.0)
@@ -179,10 +181,13 @@ def visibility(
     trace = np.where(vmask, counts @ kk / npix[None, :, None], np.nan)
     mean_count = np.nanmean(trace, axis=-1)
     mean_count_err = np.nanstd(trace, axis=-1, ddof=1) / np.sqrt(nf)
-    p_frame = counts / npix[None, :, None, None]
-    p_frame = np.where(vmask[..., None], p_frame, np.nan)
-    P = np.nanmean(p_frame, axis=2)
-    P_err = np.nanstd(p_frame, axis=2, ddof=1) / np.sqrt(nf[..., None])
+    # frame mean and standard error of P_f(k) = n_f(k)/N_pix; padded frames hold zeros
+    P = np.empty((counts.shape[0], counts.shape[1], n_k))
+    P_err = np.empty_like(P)
+    for e in range(counts.shape[0]):  # one exposure at a time bounds the float temporaries
+        p_f = counts[e, :, : n_frames[e]] / npix[:, None, None]  # (R, F_e, n_k)
+        P[e] = p_f.mean(axis=1)
+        P_err[e] = p_f.std(axis=1, ddof=1) / np.sqrt(n_frames[e])
 
     ml = fit_beta_ml(counts, group_sum, table.group_npix, table.group_flat, valid, beta_max=beta_max)
     mean_f = np.where(vmask, trace, 0.0)
@@ -198,7 +203,7 @@ def visibility(
     one = {"units": "1"}
     ER = ("exposure", "roi")
     data_vars = {
-        "counts": (ER + ("frame", "k"), counts.astype(np.int32),
+        "counts": (ER + ("frame", "k"), counts,
                    {"units": "pixels", "long_name": "pixels with k photons per frame (n_k)"}),
         "frame_valid": (("exposure", "frame"), valid, {"units": "1", "long_name": "frame present (ragged series)"}),
         "n_frames": ("exposure", n_frames, {"units": "1", "long_name": "frames per exposure"}),
