@@ -31,7 +31,7 @@ from scipy.stats import qmc
 from .. import _jax  # noqa: F401
 from ..models.base import Model
 from .problem import FitProblem, build_problem
-from .result import NLSQResult
+from .result import NLSQResult, concat_q
 
 __all__ = ["Status", "fit_nlsq", "solve"]
 
@@ -215,6 +215,10 @@ def solve(
     at_bound = [problem.names[k] for k in np.flatnonzero(best.active_mask != 0)]
     if at_bound:
         msgs.append(f"at a bound: {at_bound} (stderr there is not meaningful)")
+    if problem.model.diagnose is not None:
+        m = problem.n_physics_free
+        values = dict(problem.values(x))
+        msgs.extend(problem.model.diagnose(values, frozenset(problem.names[:m])))
     return {
         "x": np.asarray(x),
         "x_start": np.asarray(best.x_start),
@@ -247,8 +251,10 @@ def fit_nlsq(
     bounds: Mapping[str, tuple[float, float]] | None = None,
     initial: Mapping[str, float] | None = None,
     fixed: Mapping[str, float] | None = None,
+    free: Sequence[str] | None = None,
     contrast: float | Sequence[float] | None = None,
     offset: float | Sequence[float] | None = None,
+    q_mode: str = "joint",
     n_starts: int | None = None,
     seed: int | None = 0,
     max_nfev: int | None = None,
@@ -266,8 +272,15 @@ def fit_nlsq(
     model : {"static", "laminar_flow", "heterodyne"}
     scaling : {"individual", "shared", "fixed"}
         Per-angle contrast/offset (see :mod:`xpcsnb.models.scaling`).
-    bounds, initial, fixed, contrast, offset
-        See :func:`xpcsnb.fit.problem.build_problem`.
+    bounds, initial, fixed, free, contrast, offset
+        See :func:`xpcsnb.fit.problem.build_problem`. Model-specific default-fixed
+        parameters (heterodyne: ``f2 = 0``, exactly degenerate with ``f0``) stay fixed
+        unless named in ``free``.
+    q_mode : {"joint", "independent"}
+        For a multi-q Dataset (q, phi, t1, t2): ``"joint"`` fits all q at once with
+        shared physics and per-(q, φ) scaling (``contrast_q<a>_<k>``); ``"independent"``
+        fits each q on its own and stacks the results along ``q``
+        (:func:`xpcsnb.fit.result.concat_q`). Ignored without a q dimension.
     n_starts : int, optional
         See :func:`solve` (default: the start and its φ0 mirror when φ0 is free).
     seed : int
@@ -288,8 +301,20 @@ def fit_nlsq(
     NLSQResult
         An :class:`xarray.Dataset` (see :mod:`xpcsnb.fit.result`).
     """
+    if q_mode not in ("joint", "independent"):
+        raise ValueError(f"q_mode must be 'joint' or 'independent', got {q_mode!r}")
+    if "q" in ds["c2"].dims and q_mode == "independent":
+        q_values = ds["q"].values
+        results = []
+        for a in range(q_values.size):
+            results.append(fit_nlsq(
+                _single_q(ds, a), model, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed,
+                free=free, contrast=_q_slice(contrast, a), offset=_q_slice(offset, a), n_starts=n_starts,
+                seed=seed, max_nfev=max_nfev, scale_covar=scale_covar, return_model=return_model,
+                throw=throw, progress=progress))
+        return concat_q(results, q_values)
     problem = build_problem(ds, model, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed,
-                            contrast=contrast, offset=offset)
+                            free=free, contrast=contrast, offset=offset)
     sol = solve(problem, n_starts=n_starts, seed=seed, max_nfev=max_nfev, scale_covar=scale_covar,
                 progress=progress)
     res = NLSQResult.from_solution(problem, sol, ds)
@@ -300,3 +325,15 @@ def fit_nlsq(
     return res
 
 
+def _single_q(ds: xr.Dataset, a: int) -> xr.Dataset:
+    """The single-q Dataset (phi, t1, t2) of q index ``a`` of a multi-q Dataset (q as attribute)."""
+    sub = ds.isel(q=a)
+    q_value = float(sub["q"])
+    return sub.drop_vars("q").assign_attrs(q=q_value)
+
+
+def _q_slice(value: Any, a: int) -> Any:
+    """Row ``a`` of a (n_q, n_phi) fixed-scaling array; scalars and per-angle values pass through."""
+    if value is None or np.ndim(value) < 2:
+        return value
+    return np.asarray(value)[a]

@@ -12,6 +12,21 @@ upper triangle ``i < j`` is used: the lower triangle repeats the same measuremen
 and counting them twice would halve χ² per independent point and shrink every stderr
 by √2. Non-symmetric data use all off-diagonal points. The choice is recorded as
 ``support`` ("upper" or "offdiag").
+
+Rows and multi-q
+----------------
+The residuals are indexed by (i ↔ t1, j ↔ t2, k ↔ row). A row is one (q, φ) pair: for
+a single-q Dataset (phi, t1, t2) the rows are its angles; for a multi-q Dataset
+(q, phi, t1, t2) the rows are all (q, φ) pairs, q-major (row ``k = a·n_phi + p`` for
+q index a and angle index p). The physics parameters are shared by every row (the
+model sees q per row through its grid), the scaling is per row (``individual``:
+``contrast_q<a>_<p>``, ``offset_q<a>_<p>``), shared, or fixed.
+
+Default-fixed parameters
+------------------------
+A model may hold parameters fixed by default (``Model.default_fixed``: exact
+degeneracies, e.g. heterodyne ``f2 = 0``). ``fixed=`` overrides their values and
+``free=`` releases them.
 """
 
 from __future__ import annotations
@@ -29,7 +44,7 @@ from .. import _jax  # noqa: F401
 from ..io.twotime import validate_twotime
 from ..models import get_model, make_grid, registry
 from ..models.base import Grid, Model
-from ..models.scaling import apply_scaling, base_name, expand_scaling, per_angle, scaling_names
+from ..models.scaling import apply_scaling, expand_scaling, per_angle, scaling_names
 
 __all__ = ["FitProblem", "build_problem", "support_indices", "initial_scaling"]
 
@@ -93,7 +108,13 @@ class FitProblem:
     y, sigma : jax arrays, shape (n,)
         Data and standard deviations at the support points.
     i, j, k : jax int arrays, shape (n,)
-        Support points (t1 index, t2 index, angle index).
+        Support points (t1 index, t2 index, row index; a row is an angle, or a (q, φ)
+        pair of a multi-q Dataset).
+    shape : (int, int, int)
+        (n_rows, N, N).
+    n_q : int or None
+        Number of q values of a multi-q Dataset (rows are q-major); None for a
+        Dataset without a q dimension.
     """
 
     model: Model
@@ -116,6 +137,7 @@ class FitProblem:
     support: str
     shape: tuple[int, int, int]
     info: dict[str, Any] = field(default_factory=dict)
+    n_q: int | None = None
 
     @property
     def n_free(self) -> int:
@@ -167,9 +189,16 @@ class FitProblem:
                          **self._static())
 
     def predict_full(self, x: jnp.ndarray) -> jnp.ndarray:
-        """Model C2 on the whole grid, shape (n_phi, N, N)."""
+        """Model C2 on the whole grid, shape (n_rows, N, N) (see :meth:`rows_to_dataset_shape`)."""
         return _predict_full(x, jnp.asarray(self.theta_fixed), jnp.asarray(self.free_physics),
                              self._fixed_scaling(), self.grid, **self._static())
+
+    def rows_to_dataset_shape(self, a: np.ndarray) -> np.ndarray:
+        """Reshape a per-row array (n_rows, ...) to the Dataset's (phi, ...) or (q, phi, ...)."""
+        a = np.asarray(a)
+        if self.n_q is None:
+            return a
+        return a.reshape((self.n_q, self.shape[0] // self.n_q) + a.shape[1:])
 
     def values(self, x: np.ndarray) -> dict[str, float]:
         """All parameter values (free and fixed) by name."""
@@ -183,6 +212,34 @@ def _is_symmetric(c2: np.ndarray) -> bool:
     return bool(np.max(np.abs(c2 - np.swapaxes(c2, -1, -2))) <= SYMMETRY_RTOL * scale)
 
 
+def _rows_scaling(name: str, value: Any, n_q: int | None, n_phi: int) -> np.ndarray:
+    """Fixed per-row scaling: a scalar, one value per angle, or (for multi-q) one per (q, φ)."""
+    if n_q is None:
+        return per_angle(name, value, n_phi)
+    v = np.asarray(value, dtype=float)
+    if v.shape == (n_q, n_phi):
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} must be finite, got {v.tolist()}")
+        return v.reshape(-1)
+    return np.tile(per_angle(name, v, n_phi), n_q)
+
+
+def _resolve_fixed(mdl: Model, phys_names: list[str], fixed: Mapping[str, float] | None,
+                   free: Sequence[str] | None) -> dict[str, float]:
+    """User-fixed parameters plus the model's default-fixed ones not released by ``free``."""
+    fixed = dict(fixed or {})
+    free = list(free or [])
+    for name in list(fixed) + free:
+        if name not in phys_names:
+            raise ValueError(f"unknown physics parameter {name!r}: model {mdl.name!r} has {phys_names}")
+    both = sorted(set(fixed) & set(free))
+    if both:
+        raise ValueError(f"{both} are both in fixed= and free=")
+    out = {n: float(v) for n, v in mdl.default_fixed.items() if n not in free}
+    out.update({n: float(v) for n, v in fixed.items()})
+    return out
+
+
 def build_problem(
     ds: xr.Dataset,
     model: str | Model,
@@ -191,6 +248,7 @@ def build_problem(
     bounds: Mapping[str, tuple[float, float]] | None = None,
     initial: Mapping[str, float] | None = None,
     fixed: Mapping[str, float] | None = None,
+    free: Sequence[str] | None = None,
     contrast: float | Sequence[float] | None = None,
     offset: float | Sequence[float] | None = None,
     support: str = "auto",
@@ -200,65 +258,87 @@ def build_problem(
     Parameters
     ----------
     ds : xarray.Dataset
-        Two-time Dataset (``c2`` (phi, t1, t2), optional ``sigma``).
+        Two-time Dataset (``c2`` (phi, t1, t2), optional ``sigma``), or a multi-q one
+        (``c2`` (q, phi, t1, t2)): then one problem with shared physics over every q
+        and per-(q, φ) scaling (see the module doc).
     model : str or Model
         ``"static"``, ``"laminar_flow"`` or ``"heterodyne"``.
     scaling : {"individual", "shared", "fixed"}
         Per-angle contrast/offset mode. ``"fixed"`` needs ``contrast`` and ``offset``.
     bounds : dict, optional
         ``{name: (lower, upper)}`` overriding registry bounds (names as in the result,
-        e.g. ``"D0"``, ``"contrast_1"``, ``"offset"``).
+        e.g. ``"D0"``, ``"contrast_1"``, ``"offset"``, ``"contrast_q0_1"``).
     initial : dict, optional
         Starting values overriding registry defaults / data quantiles.
     fixed : dict, optional
-        Physics parameters held at given values, e.g. ``{"beta": 0.0}``.
+        Physics parameters held at given values, e.g. ``{"beta": 0.0}``; also sets the
+        value of a default-fixed parameter (``{"f2": 1.0}``).
+    free : sequence of str, optional
+        Default-fixed parameters to fit anyway (e.g. ``["f2"]`` for heterodyne).
     contrast, offset : float or sequence, optional
-        Per-angle values for ``scaling="fixed"``.
+        Values for ``scaling="fixed"``: a scalar, one per angle, or (multi-q) an
+        array (n_q, n_phi).
     support : {"auto", "upper", "offdiag"}
         Residual support; "auto" picks "upper" for symmetric data.
 
     Raises
     ------
     ValueError
-        For unknown names, bounds not enclosing the start, or missing inputs.
+        For unknown names, bounds or start values for fixed parameters, bounds not
+        enclosing the start, or missing inputs.
     """
     validate_twotime(ds)
-    if "q" in ds["c2"].dims:
-        raise ValueError("this Dataset has a q dimension; select one q (ds.sel(q=...)) or use a multi-q fit")
     mdl = get_model(model)
     phys = registry.MODELS[mdl.name]
     phys_names = [p.name for p in phys]
+    multi_q = "q" in ds["c2"].dims
     c2 = ds["c2"].values
-    n_phi, n, _ = c2.shape
+    n_q = c2.shape[0] if multi_q else None
+    n_phi, n = c2.shape[-3], c2.shape[-1]
+    n_rows = (n_q or 1) * n_phi
+    c2 = c2.reshape(n_rows, n, n)
     if n < 3:
         raise ValueError(f"a fit needs at least 3 frames, got {n}")
     L = ds.attrs.get("L")
     if mdl.needs_L and L is None:
         raise ValueError(f"model {mdl.name!r} needs the gap L [Å]: set ds.attrs['L'] (e.g. via xpcsnb.twotime(..., L=...))")
-    grid = make_grid(ds["t1"].values, ds["phi"].values, ds.attrs["q"], L)
+    phi = ds["phi"].values
+    if multi_q:
+        q_values = ds["q"].values.astype(float)
+        grid = make_grid(ds["t1"].values, np.tile(phi, n_q), np.repeat(q_values, n_phi), L)
+    else:
+        grid = make_grid(ds["t1"].values, phi, ds.attrs["q"], L)
 
-    fixed = dict(fixed or {})
-    for name in fixed:
-        if name not in phys_names:
-            raise ValueError(f"cannot fix {name!r}: model {mdl.name!r} has physics parameters {phys_names}")
+    fixed = _resolve_fixed(mdl, phys_names, fixed, free)
     initial = dict(initial or {})
     bounds = dict(bounds or {})
 
-    scale_names = scaling_names(scaling, n_phi)
+    scale_names = scaling_names(scaling, n_phi, n_q)
     fixed_scaling = None
     if scaling == "fixed":
         if contrast is None or offset is None:
             raise ValueError("scaling='fixed' needs contrast= and offset= (scalar or one per angle)")
-        fixed_scaling = (per_angle("contrast", contrast, n_phi), per_angle("offset", offset, n_phi))
+        fixed_scaling = (_rows_scaling("contrast", contrast, n_q, n_phi),
+                         _rows_scaling("offset", offset, n_q, n_phi))
     elif contrast is not None or offset is not None:
         raise ValueError("contrast=/offset= are only used with scaling='fixed'; use initial= to set start values")
 
     all_names = phys_names + scale_names
     for name in list(bounds) + list(initial):
+        if name in fixed:
+            hint = (f" ({name!r} is fixed by default for model {mdl.name!r}; pass free=[{name!r}] to fit it)"
+                    if name in mdl.default_fixed else "")
+            raise ValueError(f"{name!r} is fixed; it takes no bounds or initial value{hint}")
         if name not in all_names:
             raise ValueError(f"unknown parameter {name!r}; the free parameters are {all_names}")
 
     c0, o0 = initial_scaling(c2)
+    if scaling == "individual":
+        guesses = np.concatenate([c0, o0])
+    elif scaling == "shared":
+        guesses = np.array([np.mean(c0), np.mean(o0)])
+    else:
+        guesses = np.array([])
     theta_fixed = np.array([fixed.get(p.name, initial.get(p.name, p.initial)) for p in phys], dtype=float)
     free_idx = np.array([k for k, p in enumerate(phys) if p.name not in fixed], dtype=np.int32)
     names: list[str] = []
@@ -272,12 +352,9 @@ def build_problem(
         lo.append(float(b[0]))
         hi.append(float(b[1]))
         x0.append(float(initial.get(p.name, theta_fixed[k])))
-    for name in scale_names:
-        p = registry.SCALING[base_name(name)]
+    for name, guess in zip(scale_names, guesses):
+        p = registry.SCALING[name.partition("_")[0]]
         b = bounds.get(name, (p.lower, p.upper))
-        idx = int(name.rpartition("_")[2]) if name != base_name(name) else None
-        guess_vec = c0 if p.name == "contrast" else o0
-        guess = float(guess_vec[idx]) if idx is not None else float(np.mean(guess_vec))
         names.append(name)
         lo.append(float(b[0]))
         hi.append(float(b[1]))
@@ -296,10 +373,11 @@ def build_problem(
         support = "upper" if mdl.symmetric and _is_symmetric(c2) else "offdiag"
     elif support == "upper" and not _is_symmetric(c2):
         raise ValueError("support='upper' needs C2 symmetric in (t1, t2); these data are not (use 'offdiag')")
-    i, j, k = support_indices(n, n_phi, support)
+    i, j, k = support_indices(n, n_rows, support)
     y = c2[k, i, j]
     has_sigma = "sigma" in ds
-    sigma = ds["sigma"].values[k, i, j] if has_sigma else np.ones_like(y)
+    sigma = ds["sigma"].transpose(*ds["c2"].dims).values.reshape(n_rows, n, n)[k, i, j] if has_sigma \
+        else np.ones_like(y)
 
     return FitProblem(
         model=mdl,
@@ -320,9 +398,11 @@ def build_problem(
         j=jnp.asarray(j),
         k=jnp.asarray(k),
         support=support,
-        shape=(n_phi, n, n),
-        info={"phi": ds["phi"].values.tolist(), "q": float(ds.attrs["q"]), "dt": float(ds.attrs["dt"]),
-              "L": None if L is None else float(L)},
+        shape=(n_rows, n, n),
+        info={"phi": phi.tolist(), "q": q_values.tolist() if multi_q else float(ds.attrs["q"]),
+              "dt": float(ds.attrs["dt"]), "L": None if L is None else float(L),
+              "default_fixed": sorted(n_ for n_ in mdl.default_fixed if n_ in fixed)},
+        n_q=n_q,
     )
 
 

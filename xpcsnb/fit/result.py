@@ -11,6 +11,16 @@ Variables
 ``param`` lists the physics parameters (registry order, fixed ones included with
 ``vary = False``) followed by the free scaling parameters (``contrast_<k>`` /
 ``offset_<k>`` for angle index k, whose angle is the ``phi`` coordinate).
+
+Multi-q results
+---------------
+A joint fit of a multi-q Dataset (shared physics) has a ``q`` coordinate (dim ``q``)
+instead of a ``q`` attribute, and its per-row scaling parameters are named
+``contrast_q<a>_<k>`` / ``offset_q<a>_<k>`` for q index a (coordinate ``q``) and angle
+index k (coordinate ``phi``); ``c2_model`` and ``c2_residual`` are (q, phi, t1, t2).
+The independent per-q mode (:func:`concat_q`) stacks single-q results along a ``q``
+dimension: every variable gains a leading ``q`` dimension, and the per-fit attributes
+``condition_number`` and ``elapsed_s`` become variables over ``q``.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import xarray as xr
 from ..models import registry
 from ..models.scaling import base_name
 
-__all__ = ["NLSQResult", "as_result", "parameter_values"]
+__all__ = ["NLSQResult", "as_result", "parameter_values", "concat_q"]
 
 
 def _version() -> str:
@@ -91,6 +101,9 @@ class NLSQResult(xr.Dataset):
             "unit": ("param", units),
             "phi": ("phi", ds["phi"].values, {"units": "deg"}),
         }
+        multi_q = getattr(problem, "n_q", None) is not None
+        if multi_q:
+            coords["q"] = ("q", np.asarray(problem.info["q"]), {"long_name": "scattering vector", "units": "1/Å"})
         attrs = {
             "model": model,
             "scaling": problem.scaling,
@@ -104,26 +117,31 @@ class NLSQResult(xr.Dataset):
             "n_starts": sol["n_starts"],
             "ftol": sol["ftol"], "xtol": sol["xtol"], "gtol": sol["gtol"], "max_nfev": sol["max_nfev"],
             "elapsed_s": float(sol["elapsed_s"]),
-            "q": problem.info["q"], "q_units": "1/Å",
+            "q_units": "1/Å",
             "dt": problem.info["dt"], "dt_units": "s",
             "time_convention": problem.model.time_convention,
             "xpcsnb_version": _version(),
         }
+        if not multi_q:
+            attrs["q"] = problem.info["q"]
+        if problem.info.get("default_fixed"):
+            attrs["default_fixed"] = ", ".join(problem.info["default_fixed"])
         if problem.info.get("L") is not None:
             attrs["L"] = problem.info["L"]
             attrs["L_units"] = "Å"
         if problem.fixed_scaling is not None:
-            data_vars["contrast_fixed"] = ("phi", problem.fixed_scaling[0])
-            data_vars["offset_fixed"] = ("phi", problem.fixed_scaling[1])
+            sdims = ("q", "phi") if multi_q else ("phi",)
+            data_vars["contrast_fixed"] = (sdims, problem.rows_to_dataset_shape(problem.fixed_scaling[0]))
+            data_vars["offset_fixed"] = (sdims, problem.rows_to_dataset_shape(problem.fixed_scaling[1]))
         return cls(data_vars, coords=coords, attrs=attrs)
 
     def with_model(self, problem: Any, ds: xr.Dataset) -> "NLSQResult":
         """Add ``c2_model`` and ``c2_residual`` = (data − model)/σ (phi, t1, t2)."""
         x = np.array([float(self["c2_nlsq_coefficients"].sel(param=n)) for n in problem.names])
-        full = np.asarray(problem.predict_full(x))
-        sigma = ds["sigma"].values if "sigma" in ds else 1.0
+        full = problem.rows_to_dataset_shape(np.asarray(problem.predict_full(x)))
+        dims = ds["c2"].dims
+        sigma = ds["sigma"].transpose(*dims).values if "sigma" in ds else 1.0
         out = self.copy()
-        dims = ("phi", "t1", "t2")
         out["c2_model"] = (dims, full, {"long_name": "model C2", "units": "1"})
         out["c2_residual"] = (dims, (ds["c2"].values - full) / sigma,
                               {"long_name": "weighted residual (data - model)/sigma", "units": "1"})
@@ -150,9 +168,38 @@ def as_result(ds: xr.Dataset) -> NLSQResult:
     return NLSQResult(ds.data_vars, coords=ds.coords, attrs=ds.attrs)
 
 
+def concat_q(results: list[xr.Dataset], q: np.ndarray) -> NLSQResult:
+    """Stack single-q results (independent per-q fits) along a new ``q`` dimension.
+
+    Parameters
+    ----------
+    results : list of NLSQResult
+        One single-q result per q, all with the same ``param`` list.
+    q : array, shape (n_q,)
+        The q values [1/Å], in the order of ``results``.
+    """
+    q = np.asarray(q, dtype=float)
+    if len(results) != q.size or not results:
+        raise ValueError(f"need one result per q: {len(results)} results for {q.size} q values")
+    per_fit = ("condition_number", "elapsed_s", "n_starts")
+    parts = []
+    for r in results:
+        r = xr.Dataset(r)
+        extra = {a: ((), r.attrs[a]) for a in per_fit if a in r.attrs}
+        parts.append(r.assign(extra).drop_attrs(deep=False))
+    out = xr.concat(parts, dim="q", data_vars="all", coords="minimal", compat="override")
+    out = out.assign_coords(q=("q", q, {"long_name": "scattering vector", "units": "1/Å"}))
+    attrs = {k: v for k, v in results[0].attrs.items() if k not in per_fit + ("q",)}
+    attrs["q_mode"] = "independent (one fit per q, physics not shared)"
+    out.attrs = attrs
+    return NLSQResult(out.data_vars, coords=out.coords, attrs=out.attrs)
+
+
 def parameter_values(res: xr.Dataset) -> dict[str, float]:
     """``{name: value}`` of an NLSQ result (free and fixed parameters)."""
     coef = res["c2_nlsq_coefficients"]
+    if coef.ndim != 1:
+        raise ValueError(f"this result has dims {coef.dims}; select one fit first, e.g. res.isel(q=0)")
     return {str(n): float(v) for n, v in zip(coef["param"].values, coef.values)}
 
 
@@ -185,7 +232,10 @@ def _summary(res: xr.Dataset) -> list[tuple[str, str]]:
 
 
 def report_text(res: xr.Dataset) -> str:
-    """Plain-text report of an NLSQ result Dataset."""
+    """Plain-text report of an NLSQ result Dataset (one block per q for per-q results)."""
+    if "q" in res["c2_nlsq_coefficients"].dims:
+        return "\n\n".join(f"[[q = {float(qv):.6g} 1/Å]]\n" + report_text(res.isel(q=a))
+                           for a, qv in enumerate(res["q"].values))
     lines = ["[[NLSQ fit]]"] + [f"    {k:<22}{v}" for k, v in _summary(res)] + ["[[Parameters]]"]
     head = ("name", "value", "stderr", "rel", "bounds", "unit")
     rows = [head] + _rows(res)
@@ -196,7 +246,10 @@ def report_text(res: xr.Dataset) -> str:
 
 
 def report_html(res: xr.Dataset) -> str:
-    """HTML report: summary and parameter table (value ± stderr, bounds)."""
+    """HTML report: summary and parameter table (value ± stderr, bounds); one per q for per-q results."""
+    if "q" in res["c2_nlsq_coefficients"].dims:
+        return "".join(f"<h4>q = {float(qv):.6g} 1/Å</h4>" + report_html(res.isel(q=a))
+                       for a, qv in enumerate(res["q"].values))
     ok = bool(res["success"])
     colour = "#1a7f37" if ok else "#cf222e"
     summ = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
