@@ -47,3 +47,21 @@ def c2_bruteforce(frames: np.ndarray, labels: np.ndarray, roi: int) -> np.ndarra
     for i in range(n):
         c2[i] = n_p * (x * x[i]).sum(axis=1) / (s[i] * s)
     return c2
+
+
+def small_setup(n_frames=600, size=40, n_q=3, n_phi=1, mean_count=1.5, seed=3, D=None):
+    """A small simulated stack with a (q, phi) partition (cached by the caller)."""
+    import xpcsnb.correlate as xc
+
+    geom = xc.Geometry((size, size), (size / 2 - 0.5, size / 2 - 0.5), 5.0, 75e-6, energy=12.0)
+    q = geom.q_map()
+    edges = np.linspace(0.3, 0.95, n_q + 1) * q.max()
+    if n_phi > 1:
+        part = xc.partition(q, edges, phi_map=geom.phi_map(), phi_edges=np.linspace(-180, 180, n_phi + 1))
+    else:
+        part = xc.partition(q, edges)
+    # a decay of ~0.05 .. 0.3 per frame across the rings
+    if D is None:
+        D = 0.15 / (np.mean(edges) ** 2) / 1e-3
+    frames = xc.simulate_frames(n_frames, q, D=D, frame_time=1e-3, mean_count=mean_count, n_modes=2, seed=seed)
+    return frames, part, q, D

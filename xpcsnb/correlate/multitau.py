@@ -41,7 +41,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _jax  # noqa: F401  (float64)
-from .ladder import LADDERS, Ladder, multitau_ladder
+from .ladder import LADDERS, Ladder, _level_lags, multitau_ladder
 from .partition import Partition
 from .stream import CorrelatorError, RoiLayout, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
 
@@ -152,17 +152,23 @@ class MultiTauAccumulator:
         self.n_out = self.chunk >> self.k  # frames a full chunk hands to the next stage
         nb, block = layout.n_blocks, layout.block
         self.weight = jnp.asarray(layout.weight.reshape(nb, block))
+        # Every stage computes the full lag set of its levels (the ladder's truncation
+        # at the last levels is applied in result()), so all stages after the first
+        # share one compiled kernel.
+        n_stages = -(-ladder.n_levels // self.k)
+        full = [tuple(_level_lags(ladder.scheme, ladder.num_bufs, lev)) for lev in range(n_stages * self.k)]
+        self.full_levels = full
         self.stages: list[_Stage] = []
-        for s0 in range(0, ladder.n_levels, self.k):
-            lags = ladder.levels[s0: s0 + self.k]
+        for s0 in range(0, n_stages * self.k, self.k):
+            lags = tuple(full[s0: s0 + self.k])
             state = tuple(
-                (jnp.zeros((nb, max(lg), block)), jnp.zeros((nb, len(lg), block))) for lg in lags
+                (jnp.asarray(np.zeros((nb, max(lg), block))), jnp.asarray(np.zeros((nb, len(lg), block)))) for lg in lags
             )
-            emit = s0 + self.k < ladder.n_levels
-            self.stages.append(_Stage(s0, lags, state, emit))
+            self.stages.append(_Stage(s0, lags, state, emit=True))
+        self._last = n_stages - 1
         for st in self.stages[1:]:
-            st.buf = jnp.zeros((nb, self.chunk, block))
-        self.frame_sums: list[Any] = []
+            st.buf = jnp.asarray(np.zeros((nb, self.chunk, block)))
+        self.frame_sums: list[tuple[Any, int]] = []
         self.n_seen = 0
 
     def _run(self, i: int, x: Any, n_valid: int, first: bool) -> None:
@@ -173,13 +179,13 @@ class MultiTauAccumulator:
             st.state, x, self.weight, jnp.int32(n_valid), lags=st.lags, first=first, emit=st.emit
         )
         if first:
-            self.frame_sums.append(fsum[:, :n_valid])
-        if st.emit:
+            self.frame_sums.append((fsum, n_valid))
+        if st.emit and i < self._last:
             nxt = self.stages[i + 1]
             nxt.buf = _push(nxt.buf, out, nxt.count)
             nxt.count += n_valid >> self.k
             if nxt.count == self.chunk:
-                buf, nxt.buf, nxt.count = nxt.buf, jnp.zeros_like(nxt.buf), 0
+                buf, nxt.buf, nxt.count = nxt.buf, jnp.asarray(np.zeros(nxt.buf.shape)), 0
                 self._run(i + 1, buf, self.chunk, first=False)
 
     def update(self, x: np.ndarray) -> None:
@@ -211,7 +217,12 @@ class MultiTauAccumulator:
         nb, block = lay.n_blocks, lay.block
         n_roi_sel = lay.npix.size
         owner = np.searchsorted(np.unique(lay.roi_of_block), lay.roi_of_block)
-        g2 = np.concatenate([np.asarray(a) for st in self.stages for _, a in st.state], axis=1)  # (nb, n_lag, B)
+        cols = []  # (stage, level in stage, index in the full lag set) of each ladder lag
+        for lev, lags in enumerate(self.ladder.levels):
+            for j in lags:
+                cols.append((lev // self.k, lev % self.k, self.full_levels[lev].index(j)))
+        host = [[np.asarray(a) for _, a in st.state] for st in self.stages]
+        g2 = np.stack([host[s][lv][:, c] for s, lv, c in cols], axis=1)  # (nb, n_lag, B)
         w = lay.weight.reshape(nb, 1, block)
         num = np.zeros((n_roi_sel, g2.shape[1]))
         np.add.at(num, owner, g2.sum(axis=2))
@@ -219,7 +230,7 @@ class MultiTauAccumulator:
         dev = (g2 - mean[owner][:, :, None]) ** 2 * w
         ss = np.zeros_like(num)
         np.add.at(ss, owner, dev.sum(axis=2))
-        fs = np.concatenate([np.asarray(f) for f in self.frame_sums], axis=1)  # (nb, N)
+        fs = np.concatenate([np.asarray(f)[:, :n] for f, n in self.frame_sums], axis=1)  # (nb, N)
         trace = np.zeros((n_roi_sel, fs.shape[1]))
         np.add.at(trace, owner, fs)
         return {"num": num, "ss": ss, "trace": trace}

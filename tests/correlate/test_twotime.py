@@ -1,0 +1,109 @@
+"""Two-time C2 against an independent brute force, the data model, cuts and bad inputs."""
+
+from functools import lru_cache
+
+import h5py
+import numpy as np
+import pytest
+from bruteforce_correlate import c2_bruteforce, level_frames, small_setup
+
+import xpcsnb.correlate as xc
+from xpcsnb.correlate import CorrelatorError
+from xpcsnb.io.frames import frames_from_array, open_frames
+from xpcsnb.io.twotime import validate_twotime
+
+
+@lru_cache
+def setup():
+    return small_setup(n_frames=240, n_q=2, n_phi=3)
+
+
+def test_two_time_equals_bruteforce_full_symmetric():
+    frames, part, _, _ = setup()
+    ds = xc.two_time(frames, part, chunk=50, progress=False)
+    assert ds.c2.dims == ("roi", "t1", "t2") and ds.sizes["roi"] == part.n_roi
+    for r in range(part.n_roi):
+        np.testing.assert_allclose(ds.c2.values[r], c2_bruteforce(frames.values, part.labels, r + 1), rtol=1e-12)
+    np.testing.assert_array_equal(ds.c2.values, np.swapaxes(ds.c2.values, 1, 2))
+    assert ds.t1.attrs["units"] == "s" and ds.attrs["dt"] == 1e-3
+
+
+def test_float_frames_use_float64_path():
+    frames, part, _, _ = setup()
+    x = frames.values.astype(np.float64) * 0.5  # non-integer counts
+    ds = xc.two_time(frames_from_array(x, frame_time=1e-3), part, select=[2], progress=False)
+    np.testing.assert_allclose(ds.c2.values[0], c2_bruteforce(x, part.labels, 2), rtol=1e-12)
+
+
+def test_average_frames():
+    frames, part, _, _ = setup()
+    ds = xc.two_time(frames, part, select=[1, 4], average=4, chunk=30, progress=False)
+    summed = level_frames(frames.values, 2)
+    np.testing.assert_allclose(ds.c2.values[1], c2_bruteforce(summed, part.labels, 4), rtol=1e-12)
+    assert ds.attrs["dt"] == pytest.approx(4e-3)
+    with pytest.raises(CorrelatorError, match="multiple of average"):
+        xc.two_time(frames[:239], part, average=4, progress=False)
+
+
+def test_streamed_equals_in_memory(tmp_path):
+    frames, part, _, _ = setup()
+    p = tmp_path / "s.h5"
+    with h5py.File(p, "w") as f:
+        f["/entry/data/data"] = frames.values
+    a = xc.two_time(open_frames(p, frame_time=1e-3, chunk_frames=32), part, chunk=64, progress=False)
+    b = xc.two_time(frames, part, progress=False)
+    np.testing.assert_array_equal(a.c2.values, b.c2.values)
+
+
+def test_model_dataset_for_a_q_ring_is_fit_ready():
+    frames, part, _, _ = setup()
+    ds = xc.two_time(frames, part, progress=False)
+    q_ring1 = np.average(part.q[3:], weights=part.npix[3:])
+    m = xc.two_time(frames, part, q=q_ring1 * 1.01, progress=False)
+    validate_twotime(m)
+    assert m.c2.dims == ("phi", "t1", "t2") and m.sizes["phi"] == 3
+    assert m.attrs["q"] == pytest.approx(q_ring1) and m.attrs["q_requested"] == pytest.approx(q_ring1 * 1.01)
+    np.testing.assert_allclose(m.phi.values, part.phi[3:])
+    np.testing.assert_array_equal(m.c2.values, ds.c2.values[3:])
+    np.testing.assert_array_equal(xc.c2_at_q(ds, q_ring1).c2.values, m.c2.values)
+
+
+def test_single_ring_without_sectors_gets_phi_zero():
+    frames, _, q, _ = setup()
+    part = xc.partition(q, [0.4 * q.max(), 0.6 * q.max()])
+    m = xc.two_time(frames, part, q=0.5 * q.max(), progress=False)
+    assert m.phi.values.tolist() == [0.0]
+
+
+def test_g2_from_c2_and_age_cuts():
+    frames, part, _, _ = setup()
+    ds = xc.two_time(frames, part, select=[1, 2], progress=False)
+    g = xc.g2_from_c2(ds)
+    c = ds.c2.values[1]
+    n = c.shape[0]
+    for k in (0, 1, 7, n - 1):
+        assert g.g2.values[1, k] == pytest.approx(np.mean([c[i, i + k] for i in range(n - k)]), rel=1e-12)
+    one = xc.g2_age_resolved(ds, n_ages=1)
+    np.testing.assert_allclose(one.g2.values[:, 0, :], g.g2.values, rtol=1e-12)
+    five = xc.g2_age_resolved(ds, n_ages=5)
+    assert five.g2.shape == (2, 5, n)
+    # the lag-0..40 cut of each age bin averages the right elements
+    t = ds.t1.values
+    lo, hi = five.attrs["age_edges"][1], five.attrs["age_edges"][2]
+    vals = [c[i, i + 3] for i in range(n - 3) if lo <= 0.5 * (t[i] + t[i + 3]) < hi]
+    assert five.g2.values[1, 1, 3] == pytest.approx(np.mean(vals), rel=1e-12)
+    assert np.isnan(five.g2.values[1, 0, n - 1])  # no element of age bin 0 at the largest lag
+
+
+def test_two_time_bad_inputs():
+    frames, part, _, _ = setup()
+    x = frames.values.copy()
+    x[5, part.labels == 2] = 0
+    with pytest.raises(CorrelatorError, match=r"ROI 2 has no counts in frame\(s\) \[5\]"):
+        xc.two_time(frames_from_array(x, frame_time=1e-3), part, select=[2], progress=False)
+    with pytest.raises(CorrelatorError, match="select"):
+        xc.two_time(frames, part, select=[0], progress=False)
+    with pytest.raises(CorrelatorError, match="at least 2"):
+        xc.two_time(frames[:1], part, progress=False)
+    with pytest.raises(CorrelatorError, match="not both"):
+        xc.two_time(frames, part, select=[1], q=0.01, progress=False)
