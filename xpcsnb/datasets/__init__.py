@@ -28,7 +28,7 @@ DEMO_TRUTH = MappingProxyType({
     "static": MappingProxyType({"D0": 1.0e4, "alpha": -0.4, "D_offset": 100.0}),
     "laminar_flow": MappingProxyType({
         "D0": 1.0e4, "alpha": -0.4, "D_offset": 100.0,
-        "gamma_dot_t0": 0.002, "beta": 0.3, "gamma_dot_t_offset": 1e-4, "phi0": 4.0,
+        "gamma_dot_t0": 5e-4, "beta": 0.3, "gamma_dot_t_offset": 2e-5, "phi0": 4.0,
     }),
 })
 
