@@ -12,6 +12,11 @@ from . import accessor as _accessor  # noqa: F401,E402  (registers ds.xpcs)
 from .fit.nlsq import fit_nlsq as fit_nlsq  # noqa: E402
 from .fit.result import NLSQResult as NLSQResult  # noqa: E402
 from .fit.result import as_result as as_result  # noqa: E402
+from . import correlate as correlate  # noqa: E402
+from . import datasets as datasets  # noqa: E402
+from . import xsvs as xsvs  # noqa: E402
+from .io.aps8idi import open_aps as open_aps  # noqa: E402
+from .io.aps8idi import open_twotime as open_twotime  # noqa: E402
 from .io.twotime import TwoTimeError as TwoTimeError  # noqa: E402
 from .io.twotime import twotime as twotime  # noqa: E402
 from .models import registry as registry  # noqa: E402
@@ -22,8 +27,13 @@ __all__ = [
     "TwoTimeError",
     "__version__",
     "as_result",
+    "correlate",
+    "datasets",
     "fit_nlsq",
+    "open_aps",
+    "open_twotime",
     "registry",
     "simulate",
     "twotime",
+    "xsvs",
 ]

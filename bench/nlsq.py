@@ -1,0 +1,116 @@
+"""NLSQ benchmark: cold and warm ``fit_nlsq`` time, peak RSS and recovery on synthetic data.
+
+Each case runs in its own subprocess (so peak RSS is that case's alone) and prints:
+cold time (first fit, including JIT compilation), warm time (second fit of new data of the
+same shape), peak RSS, the ratio of the warm fit to one residual + Jacobian evaluation
+(the reference measured in the same run: the raw cost the solver cannot avoid per
+iteration), and the relative error of each recovered physics parameter.
+
+Usage::
+
+    python bench/nlsq.py                     # all cases
+    python bench/nlsq.py --cases static-500 laminar-1000
+    python bench/nlsq.py --list
+
+Targets (issue 2, 2-core machine): laminar 3×1000² warm ≤ 5 s with peak RSS ≤ 1 GiB;
+static 3×500² warm ≤ 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+CASES: dict[str, dict] = {
+    "static-500": {"model": "static", "n": 500, "n_phi": 3},
+    "static-1000": {"model": "static", "n": 1000, "n_phi": 3},
+    "laminar-500": {"model": "laminar_flow", "n": 500, "n_phi": 3},
+    "laminar-1000": {"model": "laminar_flow", "n": 1000, "n_phi": 3},
+}
+
+TRUTH = {
+    "static": {"D0": 1500.0, "alpha": -0.2, "D_offset": 20.0},
+    "laminar_flow": {"D0": 1500.0, "alpha": -0.2, "D_offset": 20.0, "gamma_dot_t0": 3e-4, "beta": 0.3,
+                     "gamma_dot_t_offset": 2e-5, "phi0": 4.0},
+}
+
+
+def run_case(name: str) -> dict:
+    """Run one case in this process; return the measurements."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    import xpcsnb
+    from xpcsnb.fit.problem import build_problem
+
+    c = CASES[name]
+    truth = TRUTH[c["model"]]
+    phi = list(np.linspace(0.0, 90.0, c["n_phi"]))
+    t = 0.1 * np.arange(c["n"])
+
+    def data(seed: int):
+        return xpcsnb.simulate(c["model"], truth, t, phi=phi, q=0.0054, L=2e6, contrast=0.3, offset=1.0,
+                               noise=0.01, seed=seed)
+
+    ds0, ds1 = data(0), data(1)
+    t0 = time.perf_counter()
+    xpcsnb.fit_nlsq(ds0, c["model"])
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = xpcsnb.fit_nlsq(ds1, c["model"])
+    warm = time.perf_counter() - t0
+
+    problem = build_problem(ds1, c["model"])
+    x = jnp.asarray(problem.x0)
+    problem.residuals(x).block_until_ready()
+    problem.jacobian(x).block_until_ready()
+    t0 = time.perf_counter()
+    for _ in range(3):
+        np.asarray(problem.residuals(x))
+        np.asarray(problem.jacobian(x))
+    one_eval = (time.perf_counter() - t0) / 3
+
+    coef = res["c2_nlsq_coefficients"]
+    err = res["c2_nlsq_stderr"]
+    rel = {k: float(coef.sel(param=k)) / v - 1 if v != 0 else float(coef.sel(param=k)) for k, v in truth.items()}
+    z = {k: (float(coef.sel(param=k)) - v) / float(err.sel(param=k)) for k, v in truth.items()}
+    return {
+        "case": name, "n_data": int(res["n_data"]), "cold_s": cold, "warm_s": warm, "eval_s": one_eval,
+        "warm_over_eval": warm / one_eval, "jacobian_evals": int(res["n_iterations"]),
+        "n_starts": int(res.attrs["n_starts"]), "success": bool(res["success"]),
+        "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rel_err": rel, "z": z,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", nargs="*", default=list(CASES))
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.list:
+        print("\n".join(CASES))
+        return
+    if args.one:
+        print(json.dumps(run_case(args.one)))
+        return
+    for name in args.cases:
+        if name not in CASES:
+            raise SystemExit(f"unknown case {name!r}; --list shows them")
+        out = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{r['case']:>14}: n_data={r['n_data']:>9}  cold {r['cold_s']:7.2f} s  warm {r['warm_s']:7.2f} s  "
+              f"peak RSS {r['peak_rss_MiB']:7.0f} MiB  one residual+Jacobian {r['eval_s']:.3f} s  "
+              f"warm/eval {r['warm_over_eval']:5.1f}x  ({r['jacobian_evals']} Jacobians, {r['n_starts']} starts, "
+              f"success={r['success']})")
+        print(" " * 16 + "rel. error: " + ", ".join(f"{k} {v:+.2e}" for k, v in r["rel_err"].items()))
+        print(" " * 16 + "(fit-truth)/stderr: " + ", ".join(f"{k} {v:+.2f}" for k, v in r["z"].items()))
+
+
+if __name__ == "__main__":
+    main()

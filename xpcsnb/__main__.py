@@ -1,0 +1,7 @@
+"""``python -m xpcsnb``: see :mod:`xpcsnb.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
