@@ -20,8 +20,11 @@ exact when every partial sum is an integer below 2^24, which holds when
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
@@ -34,6 +37,8 @@ from .stream import CorrelatorError, iter_roi_chunks, resolve_frames, resolve_ro
 __all__ = ["two_time", "c2_at_q", "g2_from_c2", "g2_age_resolved", "roi_rings"]
 
 _EXACT_F32 = 2.0**24
+#: Rows per block of the Gram matrix (only blocks on or above the diagonal are formed).
+_GRAM_BLOCK = 512
 
 
 def roi_rings(part: Partition) -> np.ndarray:
@@ -46,25 +51,24 @@ def roi_rings(part: Partition) -> np.ndarray:
     return np.unique(q, return_inverse=True)[1].ravel()
 
 
-def _gram_blocks(x: Any, exact_f32: bool, block: int = 512) -> np.ndarray:
-    """S = x xᵀ (N × N) from the upper blocks, mirrored; x of shape (N, n_pix)."""
-    import jax
+@partial(jax.jit, static_argnames=("block",))
+def _c2_kernel(x, s_t, npix, *, block):
+    """C2 = npix · x xᵀ / (s sᵀ) from the upper row blocks of x xᵀ, mirrored.
+
+    ``x`` (N, n_pix) in the compute dtype (float32 only when exact), ``s_t`` (N,)
+    float64 frame sums; products accumulate in the dtype of ``x``.
+    """
     import jax.numpy as jnp
 
-    dtype = jnp.float32 if exact_f32 else jnp.float64
-    xj = jnp.asarray(x, dtype=dtype)
-    n = xj.shape[0]
-    mm = jax.jit(lambda a, b: jnp.matmul(a, b.T, preferred_element_type=dtype))
-    out = np.empty((n, n))
-    edges = list(range(0, n, block)) + [n]
-    for i in range(len(edges) - 1):
-        a = xj[edges[i]: edges[i + 1]]
-        for j in range(i, len(edges) - 1):
-            b = np.asarray(mm(a, xj[edges[j]: edges[j + 1]]), dtype=np.float64)
-            out[edges[i]: edges[i + 1], edges[j]: edges[j + 1]] = b
-            if j > i:
-                out[edges[j]: edges[j + 1], edges[i]: edges[i + 1]] = b.T
-    return out
+    n = x.shape[0]
+    rows = []
+    for i in range(0, n, block):
+        upper = jnp.matmul(x[i: i + block], x[i:].T, preferred_element_type=x.dtype)
+        rows.append(jnp.pad(upper, ((0, 0), (i, 0))))
+    u = jnp.concatenate(rows, axis=0).astype(jnp.float64)
+    r = jnp.arange(n)
+    gram = jnp.where(r[:, None] <= r[None, :], u, u.T)
+    return npix * gram / (s_t[:, None] * s_t[None, :])
 
 
 def _storage_dtype(dtype: np.dtype, average: int) -> np.dtype:
@@ -150,16 +154,19 @@ def two_time(
     chunk = max(average, int(chunk) // average * average)
     lay = roi_layout(part, rois=sel, block=1)
     sdtype = _storage_dtype(np.dtype(da.dtype), average)
-    x = np.empty((n, lay.index.size), dtype=sdtype)
+    bounds = np.cumsum(np.concatenate([[0], lay.npix]))
+    xs = [np.empty((n, int(p)), dtype=sdtype) for p in lay.npix]  # one contiguous block per ROI
     for s, xc in iter_roi_chunks(da, lay, chunk, progress=progress, desc="two-time"):
         m = xc.shape[0] // average
-        x[s // average: s // average + m] = xc.reshape(m, average, -1).sum(axis=1, dtype=np.float64)
+        if average > 1:
+            xc = xc.reshape(m, average, -1).sum(axis=1, dtype=np.float64)
+        for k, xk in enumerate(xs):
+            xk[s // average: s // average + m] = xc[:, bounds[k]: bounds[k + 1]]
     integer = np.dtype(da.dtype).kind in "ui"
-    bounds = np.cumsum(np.concatenate([[0], lay.npix]))
     c2 = np.empty((sel.size, n, n))
     inten = np.empty((sel.size, n))
     for k, r in enumerate(sel):
-        xr_ = x[:, bounds[k]: bounds[k + 1]]
+        xr_ = xs[k]
         s_t = xr_.sum(axis=1, dtype=np.float64)
         if np.any(s_t <= 0):
             bad = np.flatnonzero(s_t <= 0)
@@ -167,11 +174,11 @@ def two_time(
                 f"ROI {r + 1} has no counts in frame(s) {bad[:10].tolist()} (of {n}): C2 is undefined there; "
                 "use a larger ROI, average frames (average=) or remove those frames"
             )
-        sq_max = float(np.max(np.einsum("tp,tp->t", xr_, xr_, dtype=np.float64)))
-        gram = _gram_blocks(xr_, integer and sq_max < _EXACT_F32)
-        npix = float(lay.npix[k])
-        c2[k] = npix * gram / np.outer(s_t, s_t)
-        inten[k] = s_t / npix
+        exact_f32 = integer and float(np.max(np.einsum("tp,tp->t", xr_, xr_, dtype=np.float64))) < _EXACT_F32
+        xj = jnp.asarray(xr_, dtype=jnp.float32 if exact_f32 else jnp.float64)
+        xs[k] = None  # release the host copy
+        c2[k] = np.asarray(_c2_kernel(xj, jnp.asarray(s_t), float(lay.npix[k]), block=_GRAM_BLOCK))
+        inten[k] = s_t / lay.npix[k]
     dt = ft * average
     t = dt * np.arange(n)
     coords = {k: (d, v[sel], a) for k, (d, v, a) in _roi_coords(part).items()}
