@@ -241,7 +241,7 @@ REF_SCRIPT = textwrap.dedent(
 
 def run_sub(cmd: list[str], timeout: float) -> dict | None:
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         print(f"  (timed out after {timeout:.0f} s: {' '.join(cmd[:4])} …)")
         return None

@@ -30,7 +30,7 @@ import h5py
 import matplotlib.pyplot as plt
 import numpy as np
 
-import xpcsnb
+import xpcsnb  # noqa: F401  (registers the ds.xpcs accessor)
 import xpcsnb.correlate as xc
 from xpcsnb.io.frames import open_frames
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Ladder", "multitau_ladder", "LADDERS"]
+__all__ = ["LADDERS", "Ladder", "multitau_ladder"]
 
 #: Names of the available ladder schemes.
 LADDERS = ("skbeam", "aps")

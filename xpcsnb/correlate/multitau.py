@@ -45,7 +45,7 @@ from .ladder import LADDERS, Ladder, _level_lags, multitau_ladder
 from .partition import Partition
 from .stream import CorrelatorError, RoiLayout, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
 
-__all__ = ["multitau", "NORMALIZATIONS", "MultiTauAccumulator"]
+__all__ = ["NORMALIZATIONS", "MultiTauAccumulator", "multitau"]
 
 #: Names of the g2 normalisations.
 NORMALIZATIONS = ("symmetric", "ratio")

@@ -30,7 +30,7 @@ import xarray as xr
 from ..io.frames import frames_from_array
 from .partition import Geometry, Partition
 
-__all__ = ["SimulationError", "simulate_frames", "iter_simulated_frames", "expected_g2"]
+__all__ = ["SimulationError", "expected_g2", "iter_simulated_frames", "simulate_frames"]
 
 
 class SimulationError(ValueError):

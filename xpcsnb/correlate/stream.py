@@ -19,7 +19,7 @@ import xarray as xr
 from ..io.frames import as_frames
 from .partition import Partition, PartitionError, from_labels
 
-__all__ = ["CorrelatorError", "resolve_rois", "resolve_frames", "iter_roi_chunks", "RoiLayout", "roi_layout"]
+__all__ = ["CorrelatorError", "RoiLayout", "iter_roi_chunks", "resolve_frames", "resolve_rois", "roi_layout"]
 
 
 class CorrelatorError(ValueError):

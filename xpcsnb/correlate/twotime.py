@@ -34,7 +34,7 @@ from .multitau import _roi_coords
 from .partition import Partition
 from .stream import CorrelatorError, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
 
-__all__ = ["two_time", "c2_at_q", "g2_from_c2", "g2_age_resolved", "roi_rings"]
+__all__ = ["c2_at_q", "g2_age_resolved", "g2_from_c2", "roi_rings", "two_time"]
 
 _EXACT_F32 = 2.0**24
 #: Rows per block of the Gram matrix (only blocks on or above the diagonal are formed).

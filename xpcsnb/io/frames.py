@@ -21,12 +21,12 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
+    "DEFAULT_DATASET",
     "FRAME_DIMS",
     "FramesError",
+    "as_frames",
     "frames_from_array",
     "open_frames",
-    "as_frames",
-    "DEFAULT_DATASET",
 ]
 
 #: Dimension names of a frame stack.
