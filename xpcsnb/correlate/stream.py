@@ -165,7 +165,8 @@ def iter_roi_chunks(
         for s in range(start, n, chunk):
             e = min(s + chunk, n)
             part = data[s:e]
-            block = np.asarray(part.compute() if hasattr(part, "compute") else part)
+            # a lazy (dask) block is read in this thread: the chunks are consumed in order anyway
+            block = np.asarray(part.compute(scheduler="synchronous") if hasattr(part, "compute") else part)
             x = np.take(block.reshape(e - s, h * w), layout.index, axis=1)
             del block
             _check_values(x, s, real)
