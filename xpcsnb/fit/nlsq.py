@@ -4,19 +4,29 @@ Solver: :func:`scipy.optimize.least_squares` (trust-region reflective, ``method=
 native box bounds, ``loss="linear"`` so that the minimised cost is exactly ½χ²) with the
 Jacobian computed by forward-mode JAX (``jax.jacfwd``) — exact, not finite differences.
 
-Covariance: ``(JᵀJ)⁻¹`` at the optimum in physical parameters (J of the σ-weighted
-residuals). With a user ``sigma`` it is used as is (absolute σ); without one it is
-scaled by χ²_red (σ estimated from the residuals). χ²_red = Σ r² / (n − p) on exactly
-the residuals that were minimised.
+Compressed form. TRF uses the residuals r (n points) and the Jacobian J only through
+the cost ½rᵀr, the gradient Jᵀr and the Gauss–Newton matrix JᵀJ: the singular values
+and right vectors of J and the projections Uᵀr of its SVD are those of any matrix with
+the same JᵀJ, and ``x_scale="jac"`` uses the column norms. scipy is therefore handed
+the equivalent (p + 1)-point problem ``[J̃ | r̃]`` = R factor of a QR decomposition of
+``[J | r]`` (:meth:`~xpcsnb.fit.problem.FitProblem.compressed`): same cost, gradient
+and Gauss–Newton matrix at every point, with the accuracy of a QR (not of normal
+equations), so TRF takes the same steps. The one difference is TRF's rank threshold
+``eps·m·s_max``, which now uses m = p + 1 rows. The QR is computed in the same compiled
+JAX pass as the Jacobian (batched per row of the data, so the per-row scaling columns
+cost nothing extra): the n × p Jacobian is never copied to NumPy and scipy's
+per-iteration SVD is (p + 1) × p instead of n × p (at 3 × 1000², 1.5 M × 20). The
+price is one Jacobian per residual evaluation, including rejected trial steps.
 
-A fit never reports success silently: it fails (``success=False``) when the solver hit
-its evaluation limit, when the parameters did not move from the start, when a Jacobian
-column is identically zero (a parameter the data cannot see), or when the covariance is
-singular; a near-singular covariance (degenerate parameters) is named in the message.
+Threads. The QR runs in LAPACK (OpenBLAS), whose own thread pool fights XLA's for the
+cores and can be 5–50× slower than one thread on a busy machine; :func:`solve` limits
+BLAS to one thread while it runs (``threadpoolctl``, when installed; XLA keeps all
+cores for the Jacobian).
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 from collections.abc import Mapping, Sequence
@@ -92,9 +102,63 @@ def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -
     return np.asarray(starts)
 
 
-def _covariance(jac: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, float, list[str], list[str]]:
+class _NormalForm:
+    """Residuals and Jacobian of a :class:`FitProblem` in compressed form (see the module doc).
+
+    ``fun(x)`` returns ``r̃`` (p + 1,) and caches ``J̃`` for ``jac(x)``; both come from
+    one call of ``problem.compressed``.
+    """
+
+    def __init__(self, problem: FitProblem) -> None:
+        self.problem = problem
+        self._cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _evaluate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = np.asarray(x, dtype=float).tobytes()
+        if key not in self._cache:
+            r_t, j_t = (np.asarray(a) for a in self.problem.compressed(jnp.asarray(x)))
+            self._cache = {key: (r_t, j_t)}
+        return self._cache[key]
+
+    def fun(self, x: np.ndarray) -> np.ndarray:
+        return self._evaluate(x)[0]
+
+    def jac(self, x: np.ndarray, *args: Any) -> np.ndarray:
+        return self._evaluate(x)[1]
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Limit BLAS/LAPACK to one thread (``threadpoolctl``); a no-op when it is not installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional speed-up
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _run_starts(problem: FitProblem, normal_form: _NormalForm, starts: Any, *, ftol: float, xtol: float,
+                gtol: float, max_nfev: int) -> tuple[Any, list[float]]:
+    """TRF from every start; the solution with the lowest cost (None if no start is finite) and all costs."""
+    best = None
+    all_cost: list[float] = []
+    for x_start in starts:
+        r0 = normal_form.fun(x_start)
+        if not np.all(np.isfinite(r0)):
+            all_cost.append(np.inf)
+            continue
+        sol = scipy.optimize.least_squares(
+            normal_form.fun, x_start, jac=normal_form.jac, bounds=(problem.lower, problem.upper), method="trf",
+            loss="linear", x_scale="jac", ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev,
+        )
+        sol.x_start = x_start
+        all_cost.append(float(sol.cost))
+        if best is None or sol.cost < best.cost:
+            best = sol
+    return best, all_cost
+
+
+def _covariance(jtj: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, float, list[str], list[str]]:
     """``(JᵀJ)⁻¹``, the condition number of the correlation form, zero and degenerate columns."""
-    jtj = jac.T @ jac
     d = np.sqrt(np.diag(jtj))
     zero = [names[k] for k in np.flatnonzero(d == 0)]
     if zero:
@@ -144,12 +208,7 @@ def solve(
         Show a tqdm bar over starts.
     """
     max_nfev = max_nfev or 100 * max(problem.n_free, 1)
-
-    def fun(x: np.ndarray) -> np.ndarray:
-        return np.asarray(problem.residuals(jnp.asarray(x)))
-
-    def jac(x: np.ndarray) -> np.ndarray:
-        return np.asarray(problem.jacobian(jnp.asarray(x)))
+    normal_form = _NormalForm(problem)
 
     starts = _start_design(problem, n_starts, seed)
     iterator: Any = starts
@@ -158,33 +217,22 @@ def solve(
 
         iterator = tqdm(starts, desc="NLSQ starts")
     t0 = time.perf_counter()
-    best = None
-    all_cost = []
-    for x_start in iterator:
-        r0 = fun(x_start)
-        if not np.all(np.isfinite(r0)):
-            all_cost.append(np.inf)
-            continue
-        sol = scipy.optimize.least_squares(
-            fun, x_start, jac=jac, bounds=(problem.lower, problem.upper), method="trf",
-            loss="linear", x_scale="jac", ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev,
-        )
-        sol.x_start = x_start
-        all_cost.append(float(sol.cost))
-        if best is None or sol.cost < best.cost:
-            best = sol
+    with _one_blas_thread():
+        best, all_cost = _run_starts(problem, normal_form, iterator, ftol=ftol, xtol=xtol, gtol=gtol,
+                                     max_nfev=max_nfev)
+        if best is None:
+            raise FloatingPointError("the residuals are not finite at any starting point; check the data and bounds")
+        x = best.x
+        r_t, j_t = (np.asarray(a) for a in problem.compressed(jnp.asarray(x)))
     elapsed = time.perf_counter() - t0
-    if best is None:
-        raise FloatingPointError("the residuals are not finite at any starting point; check the data and bounds")
-
-    x = best.x
-    r = fun(x)
-    J = jac(x)
-    n, p = r.size, problem.n_free
-    chi2 = float(r @ r)
+    jtj, rr = j_t.T @ j_t, float(r_t @ r_t)
+    n, p = problem.n_data, problem.n_free
+    chi2 = float(rr)
     dof = n - p
     chi2_red = chi2 / dof if dof > 0 else np.nan
-    cov, cond, zero_cols, degenerate = _covariance(J, problem.names)
+    finite = bool(np.isfinite(rr) and np.all(np.isfinite(jtj)))
+    cov, cond, zero_cols, degenerate = (_covariance(jtj, problem.names) if finite
+                                        else (np.full((p, p), np.nan), np.nan, [], []))
     if scale_covar is None:
         scale_covar = not problem.has_sigma
     if scale_covar and np.isfinite(chi2_red):
@@ -193,7 +241,7 @@ def solve(
 
     msgs = [str(best.message)]
     status = Status.CONVERGED
-    if not np.all(np.isfinite(r)) or not np.all(np.isfinite(J)):
+    if not finite:
         status = Status.NONFINITE
         msgs.append("non-finite residuals or Jacobian at the solution")
     elif zero_cols:
@@ -217,8 +265,8 @@ def solve(
         msgs.append(f"at a bound: {at_bound} (stderr there is not meaningful)")
     if problem.model.diagnose is not None:
         m = problem.n_physics_free
-        values = dict(problem.values(x))
-        msgs.extend(problem.model.diagnose(values, frozenset(problem.names[:m])))
+        msgs.extend(problem.model.diagnose(problem.values(x), dict(zip(problem.names, stderr.tolist())),
+                                           frozenset(problem.names[:m])))
     return {
         "x": np.asarray(x),
         "x_start": np.asarray(best.x_start),

@@ -188,6 +188,31 @@ class FitProblem:
                          self._fixed_scaling(), self.grid, self.y, self.sigma, self.i, self.j, self.k,
                          **self._static())
 
+    def compressed(self, x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+        """Residuals and Jacobian at ``x`` compressed to n_free + 1 rows by an orthogonal transform.
+
+        Returns ``(r̃, J̃)``, shapes (p + 1,) and (p + 1, p), with ``J̃ᵀJ̃ = JᵀJ``,
+        ``J̃ᵀr̃ = Jᵀr`` and ``r̃ᵀr̃ = rᵀr`` for the weighted residuals r and their
+        Jacobian J: ``[J̃ | r̃]`` is the R factor of a QR decomposition of ``[J | r]``.
+        One compiled pass; the n × p Jacobian never leaves XLA.
+        """
+        blocked = self._rows_blocked()
+        r_t, j_t = _compressed(x, jnp.asarray(self.theta_fixed), jnp.asarray(self.free_physics),
+                               self._fixed_scaling(), self.grid, self.y, self.sigma, self.i, self.j, self.k,
+                               blocked=blocked, **self._static())
+        return r_t, j_t
+
+    def _rows_blocked(self) -> bool:
+        """Whether the support is ordered row by row in equal blocks (as :func:`build_problem` makes it)."""
+        cached = self.__dict__.get("_blocked")
+        if cached is None:
+            k = np.asarray(self.k)
+            n_rows = self.shape[0]
+            cached = bool(k.size % n_rows == 0
+                          and np.array_equal(k, np.repeat(np.arange(n_rows), k.size // n_rows)))
+            object.__setattr__(self, "_blocked", cached)
+        return cached
+
     def predict_full(self, x: jnp.ndarray) -> jnp.ndarray:
         """Model C2 on the whole grid, shape (n_rows, N, N) (see :meth:`rows_to_dataset_shape`)."""
         return _predict_full(x, jnp.asarray(self.theta_fixed), jnp.asarray(self.free_physics),
@@ -432,7 +457,57 @@ def _predict_full_impl(x, theta_fixed, free_physics, fixed_scaling, grid, *, sig
     return apply_scaling(signal(theta, grid), contrast, offset)
 
 
+def _qr_r(a: jnp.ndarray) -> jnp.ndarray:
+    """R factor of a QR decomposition with at least as many rows as columns (zero rows padded)."""
+    short = a.shape[-1] - a.shape[-2]
+    if short > 0:
+        a = jnp.concatenate([a, jnp.zeros(a.shape[:-2] + (short, a.shape[-1]), a.dtype)], axis=-2)
+    return jnp.linalg.qr(a, mode="r")
+
+
+def _compressed_impl(x, theta_fixed, free_physics, fixed_scaling, grid, y, sigma, i, j, k, *, signal, scaling,
+                     n_phi, blocked):
+    """R factor of ``[J | r]`` using the structure ``model = offset[k] + contrast[k]·signal(θ)``.
+
+    Forward-mode derivatives are taken of the signal with respect to the free physics
+    only. Each point sees one row's contrast and offset, so with ``blocked`` (points
+    ordered row by row in equal blocks) every row block ``[J_phys, ∂/∂contrast_row,
+    ∂/∂offset_row, r]`` is QR-reduced on its own (Householder, LAPACK) and the scaling
+    columns are expanded afterwards: the cost does not grow with the number of rows.
+    The stacked small R factors get a final QR.
+    """
+    m = free_physics.shape[0]
+    xp, xs = x[:m], x[m:]
+
+    def physics_signal(xp_):
+        return signal(theta_fixed.at[free_physics].set(xp_), grid, i, j, k)
+
+    def row_scaling(xs_):
+        return expand_scaling(scaling, xs_, n_phi, fixed_scaling)
+
+    s = physics_signal(xp)
+    ds = jax.jacfwd(physics_signal)(xp)            # (n, m)
+    contrast, offset = row_scaling(xs)
+    ec, eo = jax.jacfwd(row_scaling)(xs)           # (n_rows, n_scale): d(contrast, offset)/d(scaling params)
+    w = 1.0 / sigma
+    r = (y - (offset[k] + contrast[k] * s)) * w
+    jp = -(contrast[k] * w)[:, None] * ds          # physics columns of J
+    d_contrast, d_offset = -s * w, -w              # ∂r/∂contrast_row, ∂r/∂offset_row at each point
+    p = m + xs.shape[0]
+    if blocked:
+        local = jnp.concatenate([jp, d_contrast[:, None], d_offset[:, None], r[:, None]], axis=1)
+        rb = jax.lax.map(_qr_r, local.reshape(n_phi, -1, m + 3))        # (n_rows, m + 3, m + 3)
+        stacked = jnp.concatenate([rb[..., :m], rb[..., m:m + 1] * ec[:, None, :] + rb[..., m + 1:m + 2]
+                                   * eo[:, None, :], rb[..., m + 2:]], axis=-1).reshape(-1, p + 1)
+    else:
+        js = d_contrast[:, None] * ec[k] + d_offset[:, None] * eo[k]
+        stacked = jnp.concatenate([jp, js, r[:, None]], axis=1)
+    rf = _qr_r(stacked)[:p + 1]
+    return rf[:, p], rf[:, :p]
+
+
 _predict_at = jax.jit(_predict_at_impl, static_argnames=_STATIC)
 _residuals = jax.jit(_residuals_impl, static_argnames=_STATIC)
 _jacobian = jax.jit(jax.jacfwd(_residuals_impl), static_argnames=_STATIC)
 _predict_full = jax.jit(_predict_full_impl, static_argnames=_STATIC)
+_compressed = jax.jit(_compressed_impl, static_argnames=_STATIC + ("blocked",))

@@ -117,9 +117,10 @@ class Model:
         Physics parameters held fixed unless the user frees them (exact degeneracies,
         e.g. heterodyne ``f2``), with their values.
     diagnose : callable, optional
-        ``diagnose(values, free) -> list[str]``: model-specific warnings about a fit
-        (near-degenerate parameter pairs at the solution); ``values`` maps every
-        physics name to its value, ``free`` is the set of free names.
+        ``diagnose(values, stderr, free) -> list[str]``: model-specific warnings about a
+        fit (near-degenerate parameter pairs at the solution); ``values`` and ``stderr``
+        map parameter names to values and standard errors (NaN when unknown), ``free``
+        is the set of free physics names.
     """
 
     name: str
@@ -128,4 +129,4 @@ class Model:
     symmetric: bool
     time_convention: str
     default_fixed: Mapping[str, float] = field(default_factory=dict)
-    diagnose: Callable[[Mapping[str, float], frozenset[str]], list[str]] | None = None
+    diagnose: Callable[[Mapping[str, float], Mapping[str, float], frozenset[str]], list[str]] | None = None

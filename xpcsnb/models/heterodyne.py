@@ -53,6 +53,7 @@ from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import _jax  # noqa: F401
 from .base import Grid, Model, per_row
@@ -165,23 +166,32 @@ def heterodyne_signal(theta: jnp.ndarray, grid: Grid, i=None, j=None, k=None) ->
     return combine_terms(xs[i], xs[j], h_ref, h_sample, phase)
 
 
-def diagnose(values: Mapping[str, float], free: frozenset[str]) -> list[str]:
+def diagnose(values: Mapping[str, float], stderr: Mapping[str, float], free: frozenset[str]) -> list[str]:
     """Warnings about degenerate parameter pairs at a heterodyne solution.
 
-    * ``alpha_n ≈ 0`` with D0_n and D_offset_n both free: only D0_n + D_offset_n is
-      determined;
-    * ``beta ≈ 0`` with v0 and v_offset both free: only v0 + v_offset is determined;
+    An exponent is "at 0" when ``|value| < max(1e-3, 2·stderr)`` (zero within the
+    fit's own uncertainty):
+
+    * ``alpha_n`` at 0 with D0_n and D_offset_n both free: only D0_n + D_offset_n is
+      determined there;
+    * ``beta`` at 0 with v0 and v_offset both free: only v0 + v_offset is determined;
     * f0 and f2 both free: exactly degenerate whenever f1 ≠ 0 (f2 is fixed by default).
     """
+
+    def at_zero(name: str) -> bool:
+        err = stderr.get(name, np.nan)
+        tol = max(EXPONENT_ZERO_TOL, 2.0 * err) if np.isfinite(err) else EXPONENT_ZERO_TOL
+        return abs(values[name]) < tol
+
     out = []
     for n in ("ref", "sample"):
         a, d0, doff = f"alpha_{n}", f"D0_{n}", f"D_offset_{n}"
-        if d0 in free and doff in free and abs(values[a]) < EXPONENT_ZERO_TOL:
-            out.append(f"{a} = {values[a]:.3g} ≈ 0: {d0} and {doff} are degenerate (only their sum is "
-                       f"determined); fix one, e.g. fixed={{'{doff}': 0.0}}")
-    if "v0" in free and "v_offset" in free and abs(values["beta"]) < EXPONENT_ZERO_TOL:
-        out.append(f"beta = {values['beta']:.3g} ≈ 0: v0 and v_offset are degenerate (only their sum is "
-                   "determined); fix one, e.g. fixed={'v_offset': 0.0}")
+        if d0 in free and doff in free and at_zero(a):
+            out.append(f"{a} = {values[a]:.3g} is compatible with 0, where {d0} and {doff} are degenerate "
+                       f"(only their sum is determined); consider fixed={{'{doff}': 0.0}} or fixed={{'{a}': 0.0}}")
+    if "v0" in free and "v_offset" in free and at_zero("beta"):
+        out.append(f"beta = {values['beta']:.3g} is compatible with 0, where v0 and v_offset are degenerate "
+                   "(only their sum is determined); consider fixed={'v_offset': 0.0} or fixed={'beta': 0.0}")
     if "f0" in free and "f2" in free:
         out.append("f0 and f2 are exactly degenerate (f0·exp(f1(t − f2)) = f0·exp(−f1 f2)·exp(f1 t)); "
                    "fix f2 (the default)")
