@@ -16,6 +16,7 @@ from . import correlate as correlate  # noqa: E402
 from . import datasets as datasets  # noqa: E402
 from . import xsvs as xsvs  # noqa: E402
 from .io.aps8idi import open_aps as open_aps  # noqa: E402
+from .io.frames import open_frames as open_frames  # noqa: E402
 from .io.aps8idi import open_twotime as open_twotime  # noqa: E402
 from .io.twotime import TwoTimeError as TwoTimeError  # noqa: E402
 from .io.twotime import twotime as twotime  # noqa: E402
@@ -31,6 +32,7 @@ __all__ = [
     "datasets",
     "fit_nlsq",
     "open_aps",
+    "open_frames",
     "open_twotime",
     "registry",
     "simulate",

@@ -4,9 +4,12 @@ from .aps8idi import ApsFileError as ApsFileError
 from .aps8idi import open_aps as open_aps
 from .aps8idi import open_twotime as open_twotime
 from .diagonal import correct_diagonal as correct_diagonal
+from .frames import FramesError as FramesError
+from .frames import frames_from_array as frames_from_array
+from .frames import open_frames as open_frames
 from .twotime import TwoTimeError as TwoTimeError
 from .twotime import twotime as twotime
 from .twotime import validate_twotime as validate_twotime
 
-__all__ = ["ApsFileError", "TwoTimeError", "correct_diagonal", "open_aps", "open_twotime", "twotime",
-           "validate_twotime"]
+__all__ = ["ApsFileError", "FramesError", "TwoTimeError", "correct_diagonal", "frames_from_array", "open_aps",
+           "open_frames", "open_twotime", "twotime", "validate_twotime"]
