@@ -184,7 +184,7 @@ def concat_q(results: list[xr.Dataset], q: np.ndarray) -> NLSQResult:
     per_fit = ("condition_number", "elapsed_s", "n_starts")
     parts = []
     for r in results:
-        r = xr.Dataset(r)
+        r = xr.Dataset(r.data_vars, coords=r.coords, attrs=r.attrs)
         extra = {a: ((), r.attrs[a]) for a in per_fit if a in r.attrs}
         parts.append(r.assign(extra).drop_attrs(deep=False))
     out = xr.concat(parts, dim="q", data_vars="all", coords="minimal", compat="override")
