@@ -14,6 +14,7 @@ from .fit.result import NLSQResult as NLSQResult  # noqa: E402
 from .fit.result import as_result as as_result  # noqa: E402
 from . import correlate as correlate  # noqa: E402
 from . import datasets as datasets  # noqa: E402
+from . import widgets as widgets  # noqa: E402
 from . import xsvs as xsvs  # noqa: E402
 from .io.aps8idi import open_aps as open_aps  # noqa: E402
 from .io.frames import open_frames as open_frames  # noqa: E402
@@ -37,5 +38,6 @@ __all__ = [
     "registry",
     "simulate",
     "twotime",
+    "widgets",
     "xsvs",
 ]

@@ -80,6 +80,12 @@ class XpcsAccessor:
         """Bounded NLSQ fit; see :func:`xpcsnb.fit.nlsq.fit_nlsq` for the options."""
         return fit_nlsq(self._obj, model, **kwargs)
 
+    def fit_cmc(self, model: str, **kwargs: Any) -> xr.DataTree:
+        """Consensus Monte Carlo (NUTS) posterior; see :func:`xpcsnb.fit.cmc.fit_cmc` for the options."""
+        from .fit.cmc import fit_cmc
+
+        return fit_cmc(self._obj, model, **kwargs)
+
     def model(self, name: str, params: Mapping[str, float] | xr.Dataset) -> xr.Dataset:
         """The model evaluated on this Dataset's grid; see :func:`evaluate_model`."""
         return evaluate_model(self._obj, name, params)
@@ -93,3 +99,9 @@ class XpcsAccessor:
         from .plot.twotime import plot_c2
 
         return plot_c2(self._obj, **kwargs)
+
+    def explore(self, model: str | None = None, **kwargs: Any) -> Any:
+        """Interactive fit dashboard (C2 viewer, bounds editor, Fit button); see :func:`xpcsnb.widgets.explore`."""
+        from .widgets import explore
+
+        return explore(self._obj, model, **kwargs)
