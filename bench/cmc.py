@@ -66,6 +66,9 @@ def run_case(case: str, args: argparse.Namespace) -> None:
           f"executor={tree.attrs['executor']}, chains={args.chains}, warmup={args.warmup}, samples={args.samples}")
     print(f"[{case}] min ESS (bulk/tail, physics, over shards) = {ess_min:.0f}, ESS/s = {ess_min / wall:.2f}, "
           f"max R-hat = {rhat_max:.4f}, divergences = {div}")
+    shard_t = [tree[f"shard_{k}/sample_stats"].attrs["sampling_time_s"] for k in range(tree.attrs["n_shards"])]
+    print(f"[{case}] per-shard sampling time (compile + warm-up + draws, in its worker): "
+          + ", ".join(f"{t:.1f} s" for t in shard_t))
     print(f"[{case}] (mean - truth)/sd: " + ", ".join(f"{p} {v:+.2f}" for p, v in z.items()))
     target = "PASS" if (rhat_max <= 1.01 and ess_min >= 400) else "FAIL"
     time_ok = "within" if wall + t_nlsq <= 180 else "over"

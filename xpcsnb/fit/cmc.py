@@ -565,9 +565,11 @@ def _units(model: str, name: str) -> str:
     return registry.get(model, base_name(name)).unit
 
 
-def _posterior_dataset(sites: Mapping[str, np.ndarray], model: str, phi: np.ndarray) -> xr.Dataset:
+def _posterior_dataset(sites: Mapping[str, np.ndarray], model: str, phi: np.ndarray,
+                       order: Sequence[str]) -> xr.Dataset:
     data = {}
-    for name, arr in sites.items():
+    for name in order:
+        arr = sites[name]
         dims = ("chain", "draw") + (("phi",) if arr.ndim == 3 else ())
         data[name] = (dims, arr, {"units": _units(model, name)})
     ds = xr.Dataset(data, coords={"chain": np.arange(next(iter(sites.values())).shape[0]),
@@ -823,11 +825,12 @@ def _assemble(ds: xr.Dataset, problem: FitProblem, spec: _Spec, prior_map: Mappi
               warn: bool, settings: dict[str, Any]) -> xr.DataTree:
     model = problem.model.name
     phi = np.asarray(ds["phi"].values, dtype=float)
-    posterior = _posterior_dataset(combined, model, phi)
+    order = [name for name, _, _ in spec.layout] + (["noise_sd"] if spec.noise else [])
+    posterior = _posterior_dataset(combined, model, phi, order)
     groups: dict[str, xr.Dataset] = {"posterior": posterior}
     per_shard = []
     for s, r in enumerate(results):
-        post_s = _posterior_dataset(r["sites"], model, phi)
+        post_s = _posterior_dataset(r["sites"], model, phi, order)
         stats_s = _sample_stats_dataset(r)
         groups[f"shard_{s}/posterior"] = post_s
         groups[f"shard_{s}/sample_stats"] = stats_s
