@@ -6,5 +6,6 @@ from .problem import FitProblem as FitProblem
 from .problem import build_problem as build_problem
 from .result import NLSQResult as NLSQResult
 from .result import as_result as as_result
+from .result import concat_q as concat_q
 
-__all__ = ["FitProblem", "NLSQResult", "Status", "as_result", "build_problem", "fit_nlsq"]
+__all__ = ["FitProblem", "NLSQResult", "Status", "as_result", "build_problem", "concat_q", "fit_nlsq"]
