@@ -24,8 +24,8 @@ import time
 import numpy as np
 
 STATIC_TRUTH = {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0}
-LAMINAR_TRUTH = {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0, "gamma_dot_t0": 0.01, "beta": -0.2,
-                 "gamma_dot_t_offset": 0.001, "phi0": 4.0}
+LAMINAR_TRUTH = {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0, "gamma_dot_t0": 1e-4, "beta": -0.2,
+                 "gamma_dot_t_offset": 1e-5, "phi0": 4.0}
 
 
 def make_data(case: str, seed: int = 1):
@@ -48,12 +48,15 @@ def run_case(case: str, args: argparse.Namespace) -> None:
     ds, truth, model = make_data(case)
     n_phi, n, _ = ds["c2"].shape
     t0 = time.perf_counter()
-    res = fit_nlsq(ds, model)
+    # laminar: the default NLSQ start (gamma_dot_t0 = 0.01) falls into a wrong minimum on these
+    # data, where shear hides diffusion; a start one decade lower finds the truth.
+    res = fit_nlsq(ds, model, initial={"gamma_dot_t0": 1e-3} if case == "laminar" else None)
     t_nlsq = time.perf_counter() - t0
     print(f"[{case}] {n_phi} angles x {n}^2, NLSQ {t_nlsq:.1f} s, success={bool(res['success'])}", flush=True)
     t0 = time.perf_counter()
+    n_shards = args.shards or (2 if case == "laminar" else None)
     tree = fit_cmc(ds, model, nlsq=res, seed=0, num_warmup=args.warmup, num_samples=args.samples,
-                   num_chains=args.chains, n_shards=args.shards, parallel=not args.sequential,
+                   num_chains=args.chains, n_shards=n_shards, parallel=not args.sequential,
                    progress=False, warn=False)
     wall = time.perf_counter() - t0
     summ = cmc_summary(tree)
@@ -82,10 +85,11 @@ def run_case(case: str, args: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--case", choices=("static", "laminar", "both"), default="both")
-    p.add_argument("--warmup", type=int, default=500)
-    p.add_argument("--samples", type=int, default=500)
+    p.add_argument("--warmup", type=int, default=400)
+    p.add_argument("--samples", type=int, default=800)
     p.add_argument("--chains", type=int, default=2)
-    p.add_argument("--shards", type=int, default=None)
+    p.add_argument("--shards", type=int, default=None,
+                   help="default: the library's choice for static (2 for 3 x 500^2); 2 for laminar (1 by size)")
     p.add_argument("--sequential", action="store_true")
     args = p.parse_args()
     for case in (("static", "laminar") if args.case == "both" else (args.case,)):

@@ -188,6 +188,8 @@ def test_shard_count_and_input_validation(data, nlsq):
         fit_cmc(data, "static", nlsq=nlsq, target_accept=1.5, parallel=False)
     with pytest.raises(ValueError, match="num_samples"):
         fit_cmc(data, "static", nlsq=nlsq, num_samples=0, parallel=False)
+    with pytest.raises(ValueError, match="num_chains"):
+        fit_cmc(data, "static", nlsq=nlsq, num_chains=1, parallel=False)
     other = nlsq.copy()
     other.attrs["model"] = "laminar_flow"
     with pytest.raises(ValueError, match="not 'static'"):

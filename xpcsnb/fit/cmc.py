@@ -658,8 +658,8 @@ def fit_cmc(
     n_shards: int | None = None,
     shard_by: str = "random",
     points_per_shard: int = POINTS_PER_SHARD,
-    num_warmup: int = 500,
-    num_samples: int = 500,
+    num_warmup: int = 400,
+    num_samples: int = 800,
     num_chains: int = 2,
     dense_mass: bool = True,
     target_accept: float = 0.8,
@@ -703,7 +703,7 @@ def fit_cmc(
     points_per_shard : int
         Target shard size for the default shard count.
     num_warmup, num_samples, num_chains : int
-        NUTS warm-up and kept draws per chain, chains per shard.
+        NUTS warm-up and kept draws per chain, chains per shard (at least 2, for R-hat).
     dense_mass : bool
         Adapt a dense mass matrix.
     target_accept : float
@@ -744,7 +744,7 @@ def fit_cmc(
     mdl_name = model.name if isinstance(model, Model) else str(model)
     _check_int("num_warmup", num_warmup, 0)
     _check_int("num_samples", num_samples, 4)
-    _check_int("num_chains", num_chains, 1)
+    _check_int("num_chains", num_chains, 2)  # R-hat compares chains
     _check_int("max_tree_depth", max_tree_depth, 1)
     if not 0 < target_accept < 1:
         raise ValueError(f"target_accept must be in (0, 1), got {target_accept}")
