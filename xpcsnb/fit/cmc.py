@@ -64,8 +64,7 @@ thresholds and ``warnings`` (one sentence per line, "" when converged; see
 Execution
 ---------
 ``parallel=True`` (default) runs the shards in local processes
-(:class:`concurrent.futures.ProcessPoolExecutor`, "spawn" start method: JAX is not
-fork-safe); ``parallel=False`` runs them one after the other in this process;
+(a :mod:`multiprocessing` pool with the "spawn" start method: JAX is not fork-safe); ``parallel=False`` runs them one after the other in this process;
 ``client=`` (a :class:`distributed.Client`) runs them on a Dask cluster. The shard keys
 are ``jax.random.split(key, S)`` of ``jax.random.key(seed)``, so the same seed gives the
 same posterior on every path. Scripts that use processes need the
@@ -74,7 +73,6 @@ same posterior on every path. Scripts that use processes need the
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import math
 import multiprocessing
@@ -512,17 +510,20 @@ def _run_sequential(tasks: list[ShardTask], progress: bool) -> list[dict[str, An
 
 
 def _run_processes(tasks: list[ShardTask], n_workers: int, progress: bool) -> list[dict[str, Any]]:
-    """Round-robin batches of shards, one batch per spawned worker process (one compile each)."""
+    """Round-robin batches of shards, one batch per spawned worker process (one compile each).
+
+    ``multiprocessing`` pool with the "spawn" start method (JAX is not fork-safe); leaving
+    the ``with`` block, also by an exception or a KeyboardInterrupt, terminates the workers.
+    """
     from tqdm.auto import tqdm
 
     batches = [tasks[w::n_workers] for w in range(n_workers) if tasks[w::n_workers]]
     ctx = multiprocessing.get_context("spawn")
     results: dict[int, dict[str, Any]] = {}
-    with concurrent.futures.ProcessPoolExecutor(max_workers=len(batches), mp_context=ctx) as pool, \
+    with ctx.Pool(processes=len(batches)) as pool, \
             tqdm(total=len(tasks), desc="CMC shards", disable=not progress) as bar:
-        futures = [pool.submit(run_shards, b) for b in batches]
-        for fut in concurrent.futures.as_completed(futures):
-            for r in fut.result():
+        for batch in pool.imap_unordered(run_shards, batches):
+            for r in batch:
                 results[r["index"]] = r
                 bar.update(1)
     return [results[t.index] for t in tasks]
@@ -725,7 +726,7 @@ def fit_cmc(
     thresholds : Thresholds
         Convergence limits (default :data:`xpcsnb.fit.diagnostics.THRESHOLDS`).
     progress : bool
-        tqdm bar over shards (and NumPyro's bar inside when sequential).
+        tqdm bar over shards (a widget in Jupyter).
     warn : bool
         Also raise each convergence problem as a :class:`ConvergenceWarning`.
 
