@@ -116,12 +116,41 @@ def test_combination_is_scott_consensus_of_the_shards(tree):
         assert all(sd_comb < float(tree[f"shard_{s}/posterior"][name].std()) for s in (0, 1))
 
 
-def test_same_seed_same_posterior_in_processes(tree, data, nlsq):
-    """Spawned worker processes give bit-identical draws to the sequential run."""
-    again = fit_cmc(data, "static", nlsq=nlsq, parallel=True, n_workers=2, **SETTINGS)
+def test_same_seed_same_posterior_in_processes(tree, data, nlsq, capsys):
+    """Spawned worker processes give bit-identical draws to the sequential run; their chains'
+    progress reaches this process's bars (and does not change the numbers)."""
+    again = fit_cmc(data, "static", nlsq=nlsq, parallel=True, n_workers=2, **{**SETTINGS, "progress": True})
+    err = capsys.readouterr().err
+    assert "CMC shards" in err
+    assert all(f"shard {s} chain {c}" in err for s in (0, 1) for c in (0, 1))
     assert again.attrs["executor"].startswith("processes")
     for name in ("posterior", "shard_0/posterior", "shard_1/posterior", "shard_1/sample_stats"):
         xr.testing.assert_equal(again[name].to_dataset(), tree[name].to_dataset())  # attrs hold timings
+
+
+def test_chain_progress_reports_every_iteration_once(data, nlsq, capsys, monkeypatch):
+    """Sequential run with bars: each chain's bar counts warm-up + draws exactly, and the
+    draws equal those of the run without bars."""
+    from xpcsnb.fit import cmc
+
+    seen: dict[tuple[int, int], list[int]] = {}
+
+    def reporter(shard, chain, total):
+        seen[(shard, chain)] = [total]
+        return seen[(shard, chain)].append
+
+    settings = {**SETTINGS, "num_warmup": 37, "num_samples": 41}
+    plain = fit_cmc(data, "static", nlsq=nlsq, parallel=False, **settings)
+    with monkeypatch.context() as m:
+        m.setattr(cmc, "_run_sequential", lambda tasks, progress: list(cmc.iter_shards(tasks, chain_progress=reporter)))
+        reported = fit_cmc(data, "static", nlsq=nlsq, parallel=False, **settings)
+    assert set(seen) == {(s, c) for s in (0, 1) for c in (0, 1)}
+    for total, *steps in seen.values():
+        assert total == 78 and sum(steps) == 78 and len(steps) > 10
+    xr.testing.assert_equal(reported["posterior"].to_dataset(), plain["posterior"].to_dataset())
+    fit_cmc(data, "static", nlsq=nlsq, parallel=False, **{**settings, "progress": True})
+    err = capsys.readouterr().err
+    assert "shard 1 chain 1" in err and "CMC shards" in err
 
 
 def test_too_little_warmup_produces_convergence_warnings(data):

@@ -12,10 +12,14 @@ without static smoothing.
 
 Algorithm: the frames are streamed in chunks and only the pixels of the selected ROIs
 are kept (N × n_pix values, float32 for integer counts up to 65535·average < 2^24,
-else float64); then per ROI the Gram matrix S = X Xᵀ is formed block-wise (upper
-blocks only, mirrored) with a JAX matmul. For integer counts the float32 matmul is
-exact when every partial sum is an integer below 2^24, which holds when
-``max_t Σ_p I_p(t)² < 2^24`` (Cauchy–Schwarz); otherwise float64 is used.
+else float64); then per ROI the Gram matrix S = X Xᵀ is accumulated over blocks of
+``_PIX_BLOCK`` pixel columns (the ROI zero-padded to a whole number of blocks; zero
+columns add nothing) with a JAX matmul that forms only the row blocks on and above the
+diagonal, and mirrored at the end. The update has one shape per N whatever the ROI
+sizes, so it is compiled once per call instead of once per ROI. For integer counts the
+float32 matmul is exact when every partial sum is an integer below 2^24, which holds
+when ``max_t Σ_p I_p(t)² < 2^24`` (Cauchy–Schwarz: every partial sum of an entry is at
+most the entry, at most the largest diagonal entry); otherwise float64 is used.
 """
 
 from __future__ import annotations
@@ -51,27 +55,56 @@ def roi_rings(part: Partition) -> np.ndarray:
     return np.unique(q, return_inverse=True)[1].ravel()
 
 
-@partial(jax.jit, static_argnames=("block",))
-def _c2_kernel(x, s_t, npix, *, block):
-    """C2 = npix · x xᵀ / (s sᵀ) from the upper row blocks of x xᵀ, mirrored.
+#: Pixel columns per Gram update (ROIs with fewer than ``_PIX_BLOCK_SMALL`` · 4 pixels use
+#: the small block, so that a small ROI is not padded 10-fold).
+_PIX_BLOCK = 1024
+_PIX_BLOCK_SMALL = 128
 
-    ``x`` (N, n_pix) in the compute dtype (float32 only when exact), ``s_t`` (N,)
-    float64 frame sums; products accumulate in the dtype of ``x``.
+
+@partial(jax.jit, static_argnames=("block",), donate_argnums=0)
+def _gram_update(g, xb, *, block):
+    """``g + xb xbᵀ`` on the row blocks on and above the diagonal (the rest of g stays 0).
+
+    ``g`` (N, N) accumulator (float32 or float64; donated); ``xb`` (N, n_cols) counts of
+    any dtype, cast to that of ``g``.
     """
-    import jax.numpy as jnp
-
-    n = x.shape[0]
+    n = xb.shape[0]
+    xb = xb.astype(g.dtype)
     rows = []
     for i in range(0, n, block):
-        upper = jnp.matmul(x[i: i + block], x[i:].T, preferred_element_type=x.dtype)
+        upper = g[i: i + block, i:] + jnp.matmul(xb[i: i + block], xb[i:].T, preferred_element_type=g.dtype)
         rows.append(jnp.pad(upper, ((0, 0), (i, 0))))
-    u = jnp.concatenate(rows, axis=0).astype(jnp.float64)
-    r = jnp.arange(n)
+    return jnp.concatenate(rows, axis=0)
+
+
+@jax.jit
+def _c2_from_gram(g, s_t, npix):
+    """C2 = npix · S / (s sᵀ) (float64) from the upper row blocks of the Gram matrix S, mirrored."""
+    u = g.astype(jnp.float64)
+    r = jnp.arange(g.shape[0])
     gram = jnp.where(r[:, None] <= r[None, :], u, u.T)
     return npix * gram / (s_t[:, None] * s_t[None, :])
 
 
+def _c2_of_roi(x: np.ndarray, s_t: np.ndarray, dtype: Any) -> np.ndarray:
+    """C2 (N, N) of one ROI from its pixels ``x`` (N, n_pix) and frame sums ``s_t`` (N,)."""
+    n, npix = x.shape
+    cols = _PIX_BLOCK if npix > 4 * _PIX_BLOCK_SMALL else _PIX_BLOCK_SMALL
+    g = jnp.zeros((n, n), dtype=dtype)
+    for b in range(0, npix, cols):
+        xb = x[:, b: b + cols]
+        if xb.shape[1] < cols:
+            xb = np.pad(xb, ((0, 0), (0, cols - xb.shape[1])))
+        g = _gram_update(g, jnp.asarray(xb), block=_GRAM_BLOCK)
+    return np.asarray(_c2_from_gram(g, jnp.asarray(s_t), float(npix)))
+
+
 def _storage_dtype(dtype: np.dtype, average: int) -> np.dtype:
+    """Dtype in which the gathered ROI pixels are kept: the stack's own for unaveraged
+    integer counts (cast to the compute dtype one pixel block at a time), float32 for
+    averaged counts while exact (below 2^24), else float64."""
+    if average == 1 and dtype.kind in "ui" and dtype.itemsize <= 4:
+        return dtype
     if dtype.kind in "ui" and dtype.itemsize <= 2 and 65535.0 * average < _EXACT_F32:
         return np.dtype(np.float32)
     return np.dtype(np.float64)
@@ -155,18 +188,18 @@ def two_time(
     lay = roi_layout(part, rois=sel, block=1)
     sdtype = _storage_dtype(np.dtype(da.dtype), average)
     bounds = np.cumsum(np.concatenate([[0], lay.npix]))
-    xs = [np.empty((n, int(p)), dtype=sdtype) for p in lay.npix]  # one contiguous block per ROI
+    # the selected pixels of every frame, ROI after ROI (columns bounds[k]:bounds[k+1])
+    xall = np.empty((n, int(bounds[-1])), dtype=sdtype)
     for s, xc in iter_roi_chunks(da, lay, chunk, progress=progress, desc="two-time"):
         m = xc.shape[0] // average
         if average > 1:
             xc = xc.reshape(m, average, -1).sum(axis=1, dtype=np.float64)
-        for k, xk in enumerate(xs):
-            xk[s // average: s // average + m] = xc[:, bounds[k]: bounds[k + 1]]
+        xall[s // average: s // average + m] = xc
     integer = np.dtype(da.dtype).kind in "ui"
     c2 = np.empty((sel.size, n, n))
     inten = np.empty((sel.size, n))
     for k, r in enumerate(sel):
-        xr_ = xs[k]
+        xr_ = xall[:, bounds[k]: bounds[k + 1]]
         s_t = xr_.sum(axis=1, dtype=np.float64)
         if np.any(s_t <= 0):
             bad = np.flatnonzero(s_t <= 0)
@@ -175,9 +208,7 @@ def two_time(
                 "use a larger ROI, average frames (average=) or remove those frames"
             )
         exact_f32 = integer and float(np.max(np.einsum("tp,tp->t", xr_, xr_, dtype=np.float64))) < _EXACT_F32
-        xj = jnp.asarray(xr_, dtype=jnp.float32 if exact_f32 else jnp.float64)
-        xs[k] = None  # release the host copy
-        c2[k] = np.asarray(_c2_kernel(xj, jnp.asarray(s_t), float(lay.npix[k]), block=_GRAM_BLOCK))
+        c2[k] = _c2_of_roi(xr_, s_t, jnp.float32 if exact_f32 else jnp.float64)
         inten[k] = s_t / lay.npix[k]
     dt = ft * average
     t = dt * np.arange(n)

@@ -73,13 +73,14 @@ same posterior on every path. Scripts that use processes need the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import multiprocessing
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -413,13 +414,37 @@ def _terms(z, y, weight, i, j, k, *, spec: _Spec):
     return prior_term, loglik, _physical_sites(x, noise, spec)
 
 
-def _chain_runner(spec: _Spec, s: _Sampler):
+class _ChainTicker:
+    """Host end of the progress reports sent from inside a compiled chain.
+
+    The compiled chain calls :meth:`tick` (through :func:`jax.debug.callback`) every
+    ``rate`` NUTS iterations; the ticker forwards the count to ``target``, a callable
+    ``(n_iterations) -> None`` that :func:`iter_shards` points at the current chain's
+    progress bar (or a queue to the parent process), and ignores it when ``target`` is None.
+    """
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.target: Callable[[int], None] | None = None
+
+    def tick(self, n: Any) -> None:
+        if self.target is not None:
+            self.target(int(n))
+
+
+def _progress_rate(total: int) -> int:
+    """Iterations between two progress reports: about 50 reports per chain."""
+    return max(1, total // 50)
+
+
+def _chain_runner(spec: _Spec, s: _Sampler, ticker: _ChainTicker | None = None):
     """A jitted function running one NUTS chain (warm-up + draws) on one shard's data.
 
     It uses NumPyro's NUTS kernel through its functional interface
     (:func:`numpyro.infer.hmc.hmc` with ``potential_fn_gen``, the data as model arguments),
     so it is compiled once per fit and process and reused for every chain and shard.
     The potential is ``−(tempered log-prior + log-Jacobian + log-likelihood)`` in z.
+    With a ``ticker`` the chain reports its progress every ``ticker.rate`` iterations.
     """
     from numpyro.infer.hmc import hmc
 
@@ -440,31 +465,56 @@ def _chain_runner(spec: _Spec, s: _Sampler):
         state = init_kernel({"z": z0}, s.num_warmup, dense_mass=s.dense_mass, target_accept_prob=s.target_accept,
                             max_tree_depth=s.max_tree_depth, model_args=args, rng_key=k_run)
 
-        def warm(st, _):
+        def report(it):
+            if ticker is not None:
+                jax.lax.cond((it + 1) % ticker.rate == 0,
+                             lambda: jax.debug.callback(ticker.tick, ticker.rate), lambda: None)
+
+        def warm(st, it):
+            report(it)
             return sample_kernel(st, model_args=args), None
 
-        def draw(st, _):
+        def draw(st, it):
+            report(it + s.num_warmup)
             st = sample_kernel(st, model_args=args)
             return st, (st.z["z"], st.energy, st.num_steps, st.accept_prob, st.diverging, st.potential_energy)
 
-        state, _ = jax.lax.scan(warm, state, None, length=s.num_warmup)
-        state, out = jax.lax.scan(draw, state, None, length=s.num_samples)
+        state, _ = jax.lax.scan(warm, state, jnp.arange(s.num_warmup))
+        state, out = jax.lax.scan(draw, state, jnp.arange(s.num_samples))
         return out, state.adapt_state.step_size, jnp.isfinite(state.potential_energy)
 
     return jax.jit(run_chain)
 
 
-def run_shards(tasks: Sequence[ShardTask]) -> list[dict[str, Any]]:
-    """Run NUTS on shards of one fit, one after the other (see :func:`iter_shards`)."""
-    return list(iter_shards(tasks))
+def run_shards(tasks: Sequence[ShardTask], progress_queue: Any = None) -> list[dict[str, Any]]:
+    """Run NUTS on shards of one fit, one after the other (see :func:`iter_shards`).
+
+    ``progress_queue`` (a :class:`multiprocessing.Manager` queue) receives the chains'
+    progress as ``(pid, shard, chain, iterations, total)`` tuples (see :func:`_watch_queue`).
+    """
+    if progress_queue is None:
+        return list(iter_shards(tasks))
+    pid = os.getpid()
+
+    def reporter(shard: int, chain: int, total: int) -> Callable[[int], None]:
+        progress_queue.put((pid, shard, chain, 0, total))
+        return lambda n: progress_queue.put((pid, shard, chain, n, total))
+
+    return list(iter_shards(tasks, chain_progress=reporter))
 
 
-def iter_shards(tasks: Sequence[ShardTask]) -> Iterator[dict[str, Any]]:
+def iter_shards(tasks: Sequence[ShardTask],
+                chain_progress: Callable[[int, int, int], Callable[[int], None]] | None = None,
+                ) -> Iterator[dict[str, Any]]:
     """Run NUTS on shards of one fit, one after the other, with one compiled sampler.
 
     All tasks must share the spec, the sampler settings and the (padded) data shape.
     Chain c of shard s uses ``jax.random.split(key_s, num_chains)[c]``; the numbers do
     not depend on which process or in which order the shards run.
+
+    ``chain_progress(shard, chain, total)``, when given, is called as each chain starts
+    and returns a callable that receives the number of NUTS iterations (warm-up +
+    draws, ``total`` in all) done since its last call, about 50 times per chain.
 
     Yields
     ------
@@ -476,7 +526,9 @@ def iter_shards(tasks: Sequence[ShardTask]) -> Iterator[dict[str, Any]]:
     if not tasks:
         return
     spec, s = tasks[0].spec, tasks[0].sampler
-    run_chain = _chain_runner(spec, s)
+    total = s.num_warmup + s.num_samples
+    ticker = _ChainTicker(_progress_rate(total)) if chain_progress is not None else None
+    run_chain = _chain_runner(spec, s, ticker)
     sites_fn = jax.jit(jax.vmap(lambda z: _physical_from_z(z, spec)))
     for task in tasks:
         if task.spec is not spec or task.sampler != s:
@@ -487,7 +539,15 @@ def iter_shards(tasks: Sequence[ShardTask]) -> Iterator[dict[str, Any]]:
         per_chain = []
         steps = []
         for c in range(s.num_chains):
+            if ticker is not None:
+                ticker.target = chain_progress(task.index, c, total)
             out, step, finite = run_chain(keys[c], *data)
+            if ticker is not None:
+                jax.effects_barrier()  # every progress callback has run
+                rest = total - (total // ticker.rate) * ticker.rate
+                if rest:
+                    ticker.target(rest)
+                ticker.target = None
             if not bool(finite):
                 raise FloatingPointError(f"shard {task.index}, chain {c}: the log-density is not finite at the "
                                          "end of sampling; check the data, bounds and priors")
@@ -503,10 +563,67 @@ def iter_shards(tasks: Sequence[ShardTask]) -> Iterator[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- executors
+class _ChainBars:
+    """tqdm bars of running chains, one line per slot (a process, or the one local runner).
+
+    ``start(slot, shard, chain, total)`` resets that slot's bar for a new chain,
+    ``advance(slot, n)`` moves it on; ``close()`` closes them all.
+    """
+
+    def __init__(self, enabled: bool, first_position: int = 1) -> None:
+        self.enabled = enabled
+        self.first_position = first_position
+        self.bars: dict[Any, Any] = {}
+
+    def start(self, slot: Any, shard: int, chain: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm.auto import tqdm
+
+        bar = self.bars.get(slot)
+        if bar is None:
+            bar = tqdm(total=total, position=self.first_position + len(self.bars), leave=False, unit="it")
+            self.bars[slot] = bar
+        bar.reset(total=total)
+        bar.set_description(f"shard {shard} chain {chain}", refresh=True)
+
+    def advance(self, slot: Any, n: int) -> None:
+        if self.enabled and slot in self.bars:
+            self.bars[slot].update(n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+
+
+def _watch_queue(queue: Any, bars: _ChainBars) -> None:
+    """Move the chain bars with the ``(pid, shard, chain, n, total)`` reports of the workers until ``None``."""
+    while True:
+        item = queue.get()
+        if item is None:
+            return
+        pid, shard, chain, n, total = item
+        if n == 0:
+            bars.start(pid, shard, chain, total)
+        else:
+            bars.advance(pid, n)
+
+
 def _run_sequential(tasks: list[ShardTask], progress: bool) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
-    return list(tqdm(iter_shards(tasks), total=len(tasks), desc="CMC shards", disable=not progress))
+    bars = _ChainBars(progress)
+
+    def reporter(shard: int, chain: int, total: int) -> Callable[[int], None]:
+        bars.start(0, shard, chain, total)
+        return partial(bars.advance, 0)
+
+    try:
+        return list(tqdm(iter_shards(tasks, chain_progress=reporter if progress else None), total=len(tasks),
+                         desc="CMC shards", disable=not progress))
+    finally:
+        bars.close()
 
 
 def _run_processes(tasks: list[ShardTask], n_workers: int, progress: bool) -> list[dict[str, Any]]:
@@ -514,15 +631,35 @@ def _run_processes(tasks: list[ShardTask], n_workers: int, progress: bool) -> li
 
     ``multiprocessing`` pool with the "spawn" start method (JAX is not fork-safe); leaving
     the ``with`` block, also by an exception or a KeyboardInterrupt, terminates the workers.
+    With ``progress`` the workers report their chains' progress through a manager queue
+    that a thread of this process turns into one bar per worker.
     """
+    import threading
+
     from tqdm.auto import tqdm
 
     batches = [tasks[w::n_workers] for w in range(n_workers) if tasks[w::n_workers]]
     ctx = multiprocessing.get_context("spawn")
     results: dict[int, dict[str, Any]] = {}
-    with ctx.Pool(processes=len(batches)) as pool, \
-            tqdm(total=len(tasks), desc="CMC shards", disable=not progress) as bar:
-        for batch in pool.imap_unordered(run_shards, batches):
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ctx.Pool(processes=len(batches)))
+        bar = stack.enter_context(tqdm(total=len(tasks), desc="CMC shards", disable=not progress))
+        worker = run_shards
+        if progress:
+            manager = stack.enter_context(ctx.Manager())
+            queue = manager.Queue()
+            bars = _ChainBars(True)
+            watcher = threading.Thread(target=_watch_queue, args=(queue, bars), daemon=True)
+            watcher.start()
+
+            def stop_watcher() -> None:
+                queue.put(None)
+                watcher.join(timeout=10)
+                bars.close()
+
+            stack.callback(stop_watcher)
+            worker = partial(run_shards, progress_queue=queue)
+        for batch in pool.imap_unordered(worker, batches):
             for r in batch:
                 results[r["index"]] = r
                 bar.update(1)
@@ -726,7 +863,9 @@ def fit_cmc(
     thresholds : Thresholds
         Convergence limits (default :data:`xpcsnb.fit.diagnostics.THRESHOLDS`).
     progress : bool
-        tqdm bar over shards (a widget in Jupyter).
+        tqdm bars (widgets in Jupyter): one over the shards and, for local runs
+        (sequential or processes), one per running chain showing its NUTS iterations
+        (warm-up + draws). On a Dask cluster only the shard bar is shown.
     warn : bool
         Also raise each convergence problem as a :class:`ConvergenceWarning`.
 
