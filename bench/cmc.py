@@ -54,7 +54,7 @@ def run_case(case: str, args: argparse.Namespace) -> None:
     t_nlsq = time.perf_counter() - t0
     print(f"[{case}] {n_phi} angles x {n}^2, NLSQ {t_nlsq:.1f} s, success={bool(res['success'])}", flush=True)
     t0 = time.perf_counter()
-    n_shards = args.shards or (2 if case == "laminar" else None)
+    n_shards = args.shards
     tree = fit_cmc(ds, model, nlsq=res, seed=0, num_warmup=args.warmup, num_samples=args.samples,
                    num_chains=args.chains, n_shards=n_shards, parallel=not args.sequential,
                    progress=False, warn=False)
@@ -89,7 +89,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=800)
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--shards", type=int, default=None,
-                   help="default: the library's choice for static (2 for 3 x 500^2); 2 for laminar (1 by size)")
+                   help="default: the library's choice (2 for static 3 x 500^2, 1 for laminar 3 x 200^2)")
     p.add_argument("--sequential", action="store_true")
     args = p.parse_args()
     for case in (("static", "laminar") if args.case == "both" else (args.case,)):

@@ -111,6 +111,38 @@ def test_unconstrained_parameters_fail_loudly():
         ds.xpcs.fit_nlsq("static", fixed={"D_offset": -1e5}, throw=True)
 
 
+def test_parameter_the_data_cannot_determine_within_its_bounds_is_a_failure():
+    """D_offset in ±1 Å²/s shifts g1 by at most 2e-4·Δt: its stderr far exceeds the bound width."""
+    ds = _sim("static", {**STATIC, "D_offset": 0.0}, seed=1, n=40)
+    res = ds.xpcs.fit_nlsq("static", bounds={"D_offset": (-1.0, 1.0)})
+    assert not bool(res["success"])
+    assert int(res["status"]) == Status.UNDETERMINED
+    assert float(res["c2_nlsq_stderr"].sel(param="D_offset")) > 2.0
+    assert "do not determine ['D_offset']" in str(res["message"].values)
+    # with its default (wide) bounds the same parameter is determined: no such failure
+    ok = ds.xpcs.fit_nlsq("static")
+    assert bool(ok["success"]), str(ok["message"].values)
+
+
+def test_competing_minima_rule():
+    """Another start's minimum is reported when its χ² is within COMPETING_DCHI2 of the best and some
+    parameter lies more than 3 stderr away; the same minimum reached twice, or a much worse one, is not."""
+    from types import SimpleNamespace
+
+    from xpcsnb.fit.nlsq import COMPETING_DCHI2, _competing_minima
+
+    names = ["D0", "phi0"]
+    stderr = np.array([10.0, 0.5])
+    best = SimpleNamespace(cost=100.0, x=np.array([1000.0, 4.0]))
+    mirror = SimpleNamespace(cost=101.0, x=np.array([1005.0, -4.0]))
+    same = SimpleNamespace(cost=100.0 + 1e-9, x=np.array([1000.1, 4.01]))
+    worse = SimpleNamespace(cost=100.0 + COMPETING_DCHI2, x=np.array([1000.0, -4.0]))
+    msgs = _competing_minima(best, [best, same, mirror, worse, None], stderr, names)
+    assert len(msgs) == 1
+    assert msgs[0].startswith("start 2 ended at a distinct minimum only Δχ² = 2 worse (phi0 = -4 vs 4)")
+    assert _competing_minima(best, [best, mirror], np.array([np.nan, 0.5]), names) == []
+
+
 def test_evaluation_limit_is_a_failure():
     ds = _sim("laminar_flow", LAMINAR, seed=0, n=30)
     res = ds.xpcs.fit_nlsq("laminar_flow", max_nfev=2)

@@ -22,15 +22,31 @@ NUTS samples a whitened vector ``z`` with ``u = û + √S · L z``: û is the NL
 and ``L Lᵀ`` the NLSQ covariance (``nlsq=``, or an NLSQ fit run internally for this
 purpose when none is given), carried to u by the delta method. ``u`` is the parameter
 itself, or its logarithm for positive bounds spanning more than two decades (``D0``,
-``gamma_dot_t0``, ...). A smooth bijection onto the bounds (:func:`_soft_box`, the
-identity more than a few posterior sd inside them) maps u to the parameter. This is an
-exact change of variables (its log-Jacobian is added), so it changes only the efficiency
-of the sampler: each shard's posterior is close to a standard normal in z, a dense mass
-matrix (``dense_mass=True``) absorbs what remains, and the bounds are respected. Chains
-start at ``z ~ Uniform(−init_radius, init_radius)``, i.e. around the NLSQ solution. The
-shards share the transform, so combining in z is the same as combining in u (the
-consensus weights are affine-equivariant); the combined draws are mapped back to
-physical units and therefore always lie inside the bounds.
+``gamma_dot_t0``, ...), except for the rate laws described next. A smooth bijection onto
+the bounds (:func:`_soft_box`, the identity more than a few posterior sd inside them)
+maps u to the parameter.
+
+Rate laws ``r(t) = a·t^e + c`` (D(t), γ̇(t), v(t); :attr:`Model.rate_laws`) make curved
+valleys: a change of the exponent e is compensated by a prefactor and offset that move
+nonlinearly with e, far beyond the NLSQ covariance's straight line (on laminar flow at
+3 × 200² the log-density falls 10–200 units below its Gaussian approximation at
+typical points, and NUTS needed step sizes of 0.06 and 67 steps per draw). When a, e
+and c are all free, the sampler's coordinates for a and c are their deviations from
+the valley, ``a = a*(e) + δa``, ``c = c*(e) + δc`` (:class:`_LawMap`): (a*(e), c*(e)) is
+the pair whose rate best matches the reference rate at exponent e in the data's Fisher
+metric, a 2 × 2 weighted least-squares solve per evaluation. The map has a unit
+Jacobian determinant. On that case the log-density departs from its Gaussian
+approximation by at most a few units, the step size is 0.25 and a draw takes ~15
+steps: 3.6× faster, with R-hat 1.001 instead of 1.02.
+
+All of this is an exact change of variables (its log-Jacobian is added), so it changes
+only the efficiency of the sampler: each shard's posterior is close to a standard
+normal in z, a dense mass matrix (``dense_mass=True``) absorbs what remains, and the
+bounds are respected. Chains start at ``z ~ Uniform(−init_radius, init_radius)``, i.e.
+around the NLSQ solution. The shards share the transform, so the consensus combination
+is done in the shared sampling coordinates (affine in z, where the shard posteriors are
+closest to Gaussian, which is what consensus assumes); the combined draws are mapped
+back to physical units and therefore always lie inside the bounds.
 
 The sampler is NumPyro's NUTS kernel through its functional interface
 (:func:`numpyro.infer.hmc.hmc`, data as model arguments), compiled once per fit and
@@ -127,6 +143,10 @@ POINTS_PER_SHARD = 200_000
 NOISE_PRIOR_SCALE = 1.0
 #: Parameters with positive bounds whose ratio exceeds this are sampled as log x.
 LOG_SCALE_DECADES = 100.0
+#: Ridge of the rate-law valley map, in units of 1/(NLSQ stderr)² (see :class:`_LawMap`):
+#: small enough not to matter where the data define the valley, it keeps the map finite
+#: where they do not (an exponent of 0 makes prefactor and offset interchangeable).
+LAW_RIDGE = 1e-2
 #: Smallest number of support points a shard may hold.
 MIN_POINTS_PER_SHARD = 50
 
@@ -195,6 +215,60 @@ class _Spec:
     noise: bool
     n_shards: int
     layout: tuple[tuple[str, tuple[int, ...], bool], ...]
+    laws: tuple["_LawMap", ...] = ()
+
+
+@dataclass(frozen=True)
+class _LawMap:
+    """Valley-following coordinates of one rate law ``r(t) = a · basis(t, e) + c`` (see :func:`_law_maps`).
+
+    The sampler's coordinates for the law are ``(δa, e, δc)`` with ``a = a*(e) + δa`` and
+    ``c = c*(e) + δc``, where ``(a*(e), c*(e))`` is the prefactor/offset pair whose rate
+    best matches the reference rate at exponent e in the data's own (Fisher) metric:
+    ``argmin (S − S_ref)ᵀ L (S − S_ref) + Σ ridge·(· − ref)²`` over S = a·S_e + c·S_1,
+    with S_e the cumulative trapezoid of the basis (step units) and L the Laplacian
+    of the pair weights ``w_p = (∂C2_p/∂ΔS_p)²/σ_p²`` at the reference. The map is
+    triangular with a unit diagonal: its Jacobian determinant is 1.
+    """
+
+    pre: int
+    exp: int
+    off: int
+    basis: Any
+    t: np.ndarray
+    laplacian: np.ndarray
+    s_ref: np.ndarray
+    ref: np.ndarray      # (a_ref, c_ref)
+    ridge: np.ndarray    # (2,)
+
+
+def _law_target(law: _LawMap, e: jnp.ndarray) -> jnp.ndarray:
+    """``(a*(e), c*(e))`` of :class:`_LawMap`."""
+    from ..models.integrals import cumulative_trapezoid
+
+    s_e = cumulative_trapezoid(law.basis(jnp.asarray(law.t), e))
+    s_1 = jnp.arange(law.t.shape[0], dtype=s_e.dtype)
+    m = jnp.stack([s_e, s_1], axis=1)
+    lm = jnp.asarray(law.laplacian) @ m
+    gram = m.T @ lm + jnp.diag(jnp.asarray(law.ridge))
+    rhs = lm.T @ jnp.asarray(law.s_ref) + jnp.asarray(law.ridge) * jnp.asarray(law.ref)
+    return jnp.linalg.solve(gram, rhs)
+
+
+def _follow_laws(v: jnp.ndarray, laws: Sequence[_LawMap]) -> jnp.ndarray:
+    """Sampling coordinates (δa, e, δc per law) → parameter coordinates (a, e, c)."""
+    for law in laws:
+        target = _law_target(law, v[law.exp])
+        v = v.at[law.pre].add(target[0]).at[law.off].add(target[1])
+    return v
+
+
+def _unfollow_laws(y: jnp.ndarray, laws: Sequence[_LawMap]) -> jnp.ndarray:
+    """Inverse of :func:`_follow_laws`."""
+    for law in laws:
+        target = _law_target(law, y[law.exp])
+        y = y.at[law.pre].add(-target[0]).at[law.off].add(-target[1])
+    return y
 
 
 @dataclass(frozen=True)
@@ -321,23 +395,72 @@ def log_scaled(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     return (lower > 0) & (upper > LOG_SCALE_DECADES * np.where(lower > 0, lower, 1.0))
 
 
+def _law_maps(problem: FitProblem, x_ref: np.ndarray, sd_x: np.ndarray) -> tuple[_LawMap, ...]:
+    """:class:`_LawMap` of every rate law of the model whose three parameters are all free."""
+    names = list(problem.names[: problem.n_physics_free])
+    laws = []
+    i, j = np.asarray(problem.i), np.asarray(problem.j)
+    lag = np.abs(j - i).astype(float)
+    if np.any(lag == 0):
+        return ()
+    if problem.has_sigma:
+        sigma = np.asarray(problem.sigma, float)
+    else:
+        sigma = np.full(lag.shape, float(np.sqrt(np.mean(np.asarray(problem.residuals(jnp.asarray(x_ref))) ** 2))))
+    t = np.asarray(problem.grid.t, float)
+    n = t.size
+    for law in problem.model.rate_laws:
+        if not all(p in names for p in (law.prefactor, law.exponent, law.offset)):
+            continue
+        a, e, c = names.index(law.prefactor), names.index(law.exponent), names.index(law.offset)
+        if not (np.isfinite(sd_x[a]) and sd_x[a] > 0 and np.isfinite(sd_x[c]) and sd_x[c] > 0):
+            continue
+        tangent = np.zeros_like(x_ref)
+        tangent[c] = 1.0
+        d_model = np.asarray(jax.jvp(problem.predict, (jnp.asarray(x_ref),), (jnp.asarray(tangent),))[1])
+        w = (d_model / lag) ** 2 / sigma**2  # (∂C2/∂ΔS)²/σ²: the offset enters ΔS as c·(j − i)
+        pair = np.zeros((n, n))
+        np.add.at(pair, (i, j), w)
+        pair = pair + pair.T
+        laplacian = np.diag(pair.sum(axis=1)) - pair
+        if not np.any(laplacian):
+            continue
+        rate_ref = x_ref[a] * np.asarray(law.basis(jnp.asarray(t), x_ref[e])) + x_ref[c]
+        s_ref = np.concatenate([[0.0], np.cumsum(0.5 * (rate_ref[:-1] + rate_ref[1:]))])
+        laws.append(_LawMap(pre=a, exp=e, off=c, basis=law.basis, t=t, laplacian=laplacian, s_ref=s_ref,
+                            ref=np.array([x_ref[a], x_ref[c]]),
+                            ridge=LAW_RIDGE / np.array([sd_x[a], sd_x[c]]) ** 2))
+    return tuple(laws)
+
+
 def _build_spec(problem: FitProblem, priors: Mapping[str, BoundedPrior], nlsq: xr.Dataset | None,
-                n_shards: int) -> tuple[_Spec, str]:
+                n_shards: int, follow_laws: bool = True) -> tuple[_Spec, str]:
     names = problem.names
     lo, hi = np.asarray(problem.lower, float), np.asarray(problem.upper, float)
-    logs = log_scaled(lo, hi)
     x_ref, cov_x, source = _reference_point(problem, nlsq, priors)
     x_ref = np.clip(x_ref, lo, hi)
-    # sampling coordinates: x, or log x for wide positive ranges
+    prior_sd_x = np.array([(priors[n].prior.scale if priors[n].prior.kind != "uniform"
+                            else (priors[n].upper - priors[n].lower) / np.sqrt(12)) for n in names])
+    sd_x = np.sqrt(np.where(np.isfinite(np.diag(cov_x)) & (np.diag(cov_x) > 0), np.diag(cov_x), prior_sd_x**2))
+    laws = _law_maps(problem, x_ref, sd_x) if follow_laws else ()
+    # parameter coordinates y: x, or log x for wide positive ranges (not for rate-law prefactors
+    # followed along their valley, which are shifted linearly)
+    logs = log_scaled(lo, hi)
+    for law in laws:
+        logs[law.pre] = False
     slo, shi = np.where(logs, np.log(np.where(logs, lo, 1.0)), lo), np.where(logs, np.log(np.where(logs, hi, 1.0)), hi)
-    center = np.where(logs, np.log(np.where(logs, x_ref, 1.0)), x_ref)
-    dudx = np.where(logs, 1.0 / np.where(logs, x_ref, 1.0), 1.0)
-    cov_u = cov_x * np.outer(dudx, dudx)
+    y_ref = np.where(logs, np.log(np.where(logs, x_ref, 1.0)), x_ref)
+    dydx = np.where(logs, 1.0 / np.where(logs, x_ref, 1.0), 1.0)
+    cov_y = cov_x * np.outer(dydx, dydx)
     width = shi - slo
-    prior_sd = np.array([(priors[n].prior.scale if priors[n].prior.kind != "uniform"
-                          else (priors[n].upper - priors[n].lower) / np.sqrt(12)) for n in names]) * dudx
-    chol, sd = _whitening(cov_u, np.minimum(prior_sd, 0.25 * width))
+    prior_sd = prior_sd_x * dydx
+    # sampling coordinates u: y with each followed law's prefactor/offset measured from its valley
+    center = np.asarray(_unfollow_laws(jnp.asarray(y_ref), laws))
+    t_map = np.asarray(jax.jacfwd(lambda y: _unfollow_laws(y, laws))(jnp.asarray(y_ref))) if laws else np.eye(len(names))
+    cov_u = t_map @ cov_y @ t_map.T if np.all(np.isfinite(cov_y)) else cov_y
+    chol, _ = _whitening(cov_u, np.minimum(prior_sd, 0.25 * width))
     chol = chol * np.sqrt(n_shards)
+    _, sd = _whitening(cov_y, np.minimum(prior_sd, 0.25 * width))
     bend = np.clip(np.sqrt(n_shards) * sd, 1e-6 * width, 0.25 * width)
     noise = not problem.has_sigma
     if noise:
@@ -355,7 +478,7 @@ def _build_spec(problem: FitProblem, priors: Mapping[str, BoundedPrior], nlsq: x
     spec = _Spec(
         problem=_portable(problem), names=tuple(names), lower=slo, upper=shi, log_scale=logs, bend=bend,
         priors=tuple(priors[n] for n in names), center=center, chol=chol, noise=noise,
-        n_shards=n_shards, layout=_layout(names, problem.scaling),
+        n_shards=n_shards, layout=_layout(names, problem.scaling), laws=laws,
     )
     return spec, source
 
@@ -365,7 +488,8 @@ def _transform(z: jnp.ndarray, spec: _Spec) -> tuple[jnp.ndarray, jnp.ndarray | 
     """Physical free vector x, noise_sd (or None) and log|dx/du| from the whitened z."""
     v = jnp.asarray(spec.center) + jnp.asarray(spec.chol) @ z
     d = len(spec.names)
-    w, logjac_each = _soft_box(v[:d], jnp.asarray(spec.lower), jnp.asarray(spec.upper), jnp.asarray(spec.bend))
+    y = _follow_laws(v[:d], spec.laws)  # unit Jacobian determinant
+    w, logjac_each = _soft_box(y, jnp.asarray(spec.lower), jnp.asarray(spec.upper), jnp.asarray(spec.bend))
     logs = jnp.asarray(spec.log_scale)
     x = jnp.where(logs, jnp.exp(jnp.where(logs, w, 0.0)), w)
     logjac = jnp.sum(logjac_each) + jnp.sum(jnp.where(logs, w, 0.0))

@@ -60,6 +60,11 @@ class Status(enum.IntEnum):
     ZERO_JACOBIAN_COLUMN = 3
     SINGULAR_COVARIANCE = 4
     NONFINITE = 5
+    UNDETERMINED = 6
+
+
+#: Two minima whose χ² differ by less than this are reported as competing (see :func:`solve`).
+COMPETING_DCHI2 = 9.0
 
 
 def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -> np.ndarray:
@@ -137,24 +142,44 @@ def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
 
 
 def _run_starts(problem: FitProblem, normal_form: _NormalForm, starts: Any, *, ftol: float, xtol: float,
-                gtol: float, max_nfev: int) -> tuple[Any, list[float]]:
-    """TRF from every start; the solution with the lowest cost (None if no start is finite) and all costs."""
+                gtol: float, max_nfev: int) -> tuple[Any, list[Any]]:
+    """TRF from every start; the solution with the lowest cost (None if no start is finite) and every
+    start's solution (None where the residuals are not finite at the start)."""
     best = None
-    all_cost: list[float] = []
+    sols: list[Any] = []
     for x_start in starts:
         r0 = normal_form.fun(x_start)
         if not np.all(np.isfinite(r0)):
-            all_cost.append(np.inf)
+            sols.append(None)
             continue
         sol = scipy.optimize.least_squares(
             normal_form.fun, x_start, jac=normal_form.jac, bounds=(problem.lower, problem.upper), method="trf",
             loss="linear", x_scale="jac", ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev,
         )
         sol.x_start = x_start
-        all_cost.append(float(sol.cost))
+        sols.append(sol)
         if best is None or sol.cost < best.cost:
             best = sol
-    return best, all_cost
+    return best, sols
+
+
+def _competing_minima(best: Any, sols: Sequence[Any], stderr: np.ndarray, names: Sequence[str]) -> list[str]:
+    """Messages for other starts that ended at a distinct minimum whose χ² is within
+    :data:`COMPETING_DCHI2` of the best: some parameter differs by more than 3 stderr."""
+    out = []
+    if not np.all(np.isfinite(stderr)) or np.any(stderr <= 0):
+        return out
+    for k, sol in enumerate(sols):
+        if sol is None or sol is best or not np.isfinite(sol.cost):
+            continue
+        dchi2 = 2.0 * (float(sol.cost) - float(best.cost))
+        z = (np.asarray(sol.x) - np.asarray(best.x)) / stderr
+        if dchi2 < COMPETING_DCHI2 and np.max(np.abs(z)) > 3.0:
+            far = np.argsort(-np.abs(z))[:3]
+            diffs = ", ".join(f"{names[a]} = {sol.x[a]:.6g} vs {best.x[a]:.6g}" for a in far if abs(z[a]) > 3.0)
+            out.append(f"start {k} ended at a distinct minimum only Δχ² = {dchi2:.3g} worse ({diffs}): the data "
+                       "barely distinguish them; inspect both (initial=, n_starts=) or sample the posterior (CMC)")
+    return out
 
 
 def _covariance(jtj: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, float, list[str], list[str]]:
@@ -218,8 +243,9 @@ def solve(
         iterator = tqdm(starts, desc="NLSQ starts")
     t0 = time.perf_counter()
     with _one_blas_thread():
-        best, all_cost = _run_starts(problem, normal_form, iterator, ftol=ftol, xtol=xtol, gtol=gtol,
-                                     max_nfev=max_nfev)
+        best, sols = _run_starts(problem, normal_form, iterator, ftol=ftol, xtol=xtol, gtol=gtol,
+                                 max_nfev=max_nfev)
+        all_cost = [float(sol.cost) if sol is not None else np.inf for sol in sols]
         if best is None:
             raise FloatingPointError("the residuals are not finite at any starting point; check the data and bounds")
         x = best.x
@@ -257,12 +283,20 @@ def solve(
         status = Status.SINGULAR_COVARIANCE
         msgs.append(f"singular covariance (condition number {cond:.3g})"
                     + (f"; degenerate combination of {degenerate}" if degenerate else ""))
+    width = np.asarray(problem.upper, float) - np.asarray(problem.lower, float)
+    undetermined = [problem.names[k] for k in np.flatnonzero(np.isfinite(stderr) & (stderr > width))]
+    if status == Status.CONVERGED and undetermined:
+        status = Status.UNDETERMINED
+        msgs.append(f"the data do not determine {undetermined}: the stderr exceeds the width of the bounds, so "
+                    "the solution is one point of a flat valley, not an estimate; fix them, narrow the bounds or "
+                    "start elsewhere")
     if status == Status.CONVERGED and degenerate:
         msgs.append(f"near-singular covariance (condition number {cond:.3g}): {degenerate} are strongly "
                     "correlated; their stderr are large; consider fixing one")
     at_bound = [problem.names[k] for k in np.flatnonzero(best.active_mask != 0)]
     if at_bound:
         msgs.append(f"at a bound: {at_bound} (stderr there is not meaningful)")
+    msgs.extend(_competing_minima(best, sols, stderr, problem.names))
     if problem.model.diagnose is not None:
         m = problem.n_physics_free
         msgs.extend(problem.model.diagnose(problem.values(x), dict(zip(problem.names, stderr.tolist())),

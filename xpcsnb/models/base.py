@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import _jax  # noqa: F401
 
-__all__ = ["Grid", "Model", "make_grid", "per_row"]
+__all__ = ["Grid", "Model", "RateLaw", "make_grid", "per_row"]
 
 
 class Grid(NamedTuple):
@@ -97,6 +97,27 @@ def per_row(value: jnp.ndarray, k: jnp.ndarray | None = None) -> jnp.ndarray:
 SignalFn = Callable[..., jnp.ndarray]
 
 
+class RateLaw(NamedTuple):
+    """A rate of a model of the form ``r(t) = prefactor · basis(t, exponent) + offset``.
+
+    D(t), γ̇(t) and v(t) are rate laws; the model integrates them over time. Engines that
+    reparametrise (CMC) use this to follow the exponent–prefactor–offset valley.
+
+    Attributes
+    ----------
+    prefactor, exponent, offset : str
+        Registry names of the three parameters.
+    basis : callable
+        ``basis(t, exponent)`` on the grid times [s], the model's own power law
+        (a module-level function, so that it pickles).
+    """
+
+    prefactor: str
+    exponent: str
+    offset: str
+    basis: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]
+
+
 @dataclass(frozen=True)
 class Model:
     """A named two-time model.
@@ -121,6 +142,8 @@ class Model:
         fit (near-degenerate parameter pairs at the solution); ``values`` and ``stderr``
         map parameter names to values and standard errors (NaN when unknown), ``free``
         is the set of free physics names.
+    rate_laws : tuple of RateLaw
+        The rates ``prefactor · basis(t, exponent) + offset`` the model integrates.
     """
 
     name: str
@@ -130,3 +153,4 @@ class Model:
     time_convention: str
     default_fixed: Mapping[str, float] = field(default_factory=dict)
     diagnose: Callable[[Mapping[str, float], Mapping[str, float], frozenset[str]], list[str]] | None = None
+    rate_laws: tuple[RateLaw, ...] = ()

@@ -31,24 +31,30 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .. import _jax  # noqa: F401
-from .base import Grid, Model, per_row
+from .base import Grid, Model, RateLaw, per_row
 from .integrals import cumulative_trapezoid, pair_difference, safe_sinc, smooth_abs
 
-__all__ = ["rate", "static_signal", "laminar_flow_signal", "STATIC", "LAMINAR_FLOW"]
+__all__ = ["power", "rate", "static_signal", "laminar_flow_signal", "STATIC", "LAMINAR_FLOW"]
 
 _FLOOR = 1e-10
 
 
-def rate(t: jnp.ndarray, prefactor: jnp.ndarray, exponent: jnp.ndarray, offset: jnp.ndarray) -> jnp.ndarray:
-    """``prefactor · t_safe^exponent + offset`` floored at 1e-10 (D(t) or γ̇(t)).
-
-    ``t_safe = max(t, ε)`` with ``ε = max(dt/2, 1e-8)`` and ``dt = t[1] − t[0]``.
-    """
+def power(t: jnp.ndarray, exponent: jnp.ndarray) -> jnp.ndarray:
+    """``t_safe^exponent`` with ``t_safe = max(t, ε)``, ``ε = max(dt/2, 1e-8)``, ``dt = t[1] − t[0]``."""
     dt = jnp.abs(t[1] - t[0])
     eps = jnp.where(0.5 * dt > 1e-8, 0.5 * dt, 1e-8)
     t_safe = jnp.where(t > eps, t, eps)
-    r = prefactor * t_safe**exponent + offset
+    return t_safe**exponent
+
+
+def rate(t: jnp.ndarray, prefactor: jnp.ndarray, exponent: jnp.ndarray, offset: jnp.ndarray) -> jnp.ndarray:
+    """``prefactor · t_safe^exponent + offset`` floored at 1e-10 (D(t) or γ̇(t)); see :func:`power`."""
+    r = prefactor * power(t, exponent) + offset
     return jnp.where(r > _FLOOR, r, _FLOOR)
+
+
+_DIFFUSION = RateLaw("D0", "alpha", "D_offset", power)
+_SHEAR = RateLaw("gamma_dot_t0", "beta", "gamma_dot_t_offset", power)
 
 
 def _diffusion_g1(theta: jnp.ndarray, grid: Grid, i, j, k) -> jnp.ndarray:
@@ -99,6 +105,7 @@ STATIC = Model(
     needs_L=False,
     symmetric=True,
     time_convention="homodyne 2.23.3: t_k = k·dt from 0, rates at max(t, dt/2)",
+    rate_laws=(_DIFFUSION,),
 )
 
 LAMINAR_FLOW = Model(
@@ -107,4 +114,5 @@ LAMINAR_FLOW = Model(
     needs_L=True,
     symmetric=True,
     time_convention="homodyne 2.23.3: t_k = k·dt from 0, rates at max(t, dt/2)",
+    rate_laws=(_DIFFUSION, _SHEAR),
 )
