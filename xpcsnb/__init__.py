@@ -9,6 +9,11 @@ except PackageNotFoundError:  # pragma: no cover - source tree without install
 
 from . import _jax  # noqa: F401,E402  (float64 in JAX)
 from . import accessor as _accessor  # noqa: F401,E402  (registers ds.xpcs)
+from .fit.cmc import cmc_summary as cmc_summary  # noqa: E402
+from .fit.cmc import cmc_warnings as cmc_warnings  # noqa: E402
+from .fit.cmc import fit_cmc as fit_cmc  # noqa: E402
+from .fit.cmc import load_cmc as load_cmc  # noqa: E402
+from .fit.cmc import save_cmc as save_cmc  # noqa: E402
 from .fit.nlsq import fit_nlsq as fit_nlsq  # noqa: E402
 from .fit.result import NLSQResult as NLSQResult  # noqa: E402
 from .fit.result import as_result as as_result  # noqa: E402
@@ -29,13 +34,18 @@ __all__ = [
     "TwoTimeError",
     "__version__",
     "as_result",
+    "cmc_summary",
+    "cmc_warnings",
     "correlate",
     "datasets",
+    "fit_cmc",
     "fit_nlsq",
+    "load_cmc",
     "open_aps",
     "open_frames",
     "open_twotime",
     "registry",
+    "save_cmc",
     "simulate",
     "twotime",
     "widgets",

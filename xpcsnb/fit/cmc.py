@@ -147,6 +147,8 @@ LOG_SCALE_DECADES = 100.0
 #: small enough not to matter where the data define the valley, it keeps the map finite
 #: where they do not (an exponent of 0 makes prefactor and offset interchangeable).
 LAW_RIDGE = 1e-2
+#: Grid nodes at which the rate-law valley map compares cumulative integrals.
+LAW_NODES = 48
 #: Smallest number of support points a shard may hold.
 MIN_POINTS_PER_SHARD = 50
 
@@ -229,15 +231,19 @@ class _LawMap:
     with S_e the cumulative trapezoid of the basis (step units) and L the Laplacian
     of the pair weights ``w_p = (∂C2_p/∂ΔS_p)²/σ_p²`` at the reference. The map is
     triangular with a unit diagonal: its Jacobian determinant is 1.
+
+    The weights are aggregated onto at most :data:`LAW_NODES` grid nodes (every pair
+    counted at the nodes nearest its two times), so the solve costs O(nodes²), not O(N²).
     """
 
     pre: int
     exp: int
     off: int
     basis: Any
-    t: np.ndarray
-    laplacian: np.ndarray
-    s_ref: np.ndarray
+    t: np.ndarray        # (N,) grid times
+    nodes: np.ndarray    # (G,) grid indices where S is compared
+    laplacian: np.ndarray  # (G, G)
+    s_ref: np.ndarray    # (G,) reference S at the nodes
     ref: np.ndarray      # (a_ref, c_ref)
     ridge: np.ndarray    # (2,)
 
@@ -246,8 +252,8 @@ def _law_target(law: _LawMap, e: jnp.ndarray) -> jnp.ndarray:
     """``(a*(e), c*(e))`` of :class:`_LawMap`."""
     from ..models.integrals import cumulative_trapezoid
 
-    s_e = cumulative_trapezoid(law.basis(jnp.asarray(law.t), e))
-    s_1 = jnp.arange(law.t.shape[0], dtype=s_e.dtype)
+    s_e = cumulative_trapezoid(law.basis(jnp.asarray(law.t), e))[jnp.asarray(law.nodes)]
+    s_1 = jnp.asarray(law.nodes, dtype=s_e.dtype)
     m = jnp.stack([s_e, s_1], axis=1)
     lm = jnp.asarray(law.laplacian) @ m
     gram = m.T @ lm + jnp.diag(jnp.asarray(law.ridge))
@@ -409,6 +415,9 @@ def _law_maps(problem: FitProblem, x_ref: np.ndarray, sd_x: np.ndarray) -> tuple
         sigma = np.full(lag.shape, float(np.sqrt(np.mean(np.asarray(problem.residuals(jnp.asarray(x_ref))) ** 2))))
     t = np.asarray(problem.grid.t, float)
     n = t.size
+    nodes = np.unique(np.round(np.linspace(0, n - 1, min(n, LAW_NODES))).astype(int))
+    node_of = np.abs(np.arange(n)[:, None] - nodes[None, :]).argmin(axis=1)  # nearest node of each index
+    g = nodes.size
     for law in problem.model.rate_laws:
         if not all(p in names for p in (law.prefactor, law.exponent, law.offset)):
             continue
@@ -419,15 +428,17 @@ def _law_maps(problem: FitProblem, x_ref: np.ndarray, sd_x: np.ndarray) -> tuple
         tangent[c] = 1.0
         d_model = np.asarray(jax.jvp(problem.predict, (jnp.asarray(x_ref),), (jnp.asarray(tangent),))[1])
         w = (d_model / lag) ** 2 / sigma**2  # (∂C2/∂ΔS)²/σ²: the offset enters ΔS as c·(j − i)
-        pair = np.zeros((n, n))
-        np.add.at(pair, (i, j), w)
+        pair = np.zeros((g, g))
+        np.add.at(pair, (node_of[i], node_of[j]), w)
         pair = pair + pair.T
+        np.fill_diagonal(pair, 0.0)
         laplacian = np.diag(pair.sum(axis=1)) - pair
         if not np.any(laplacian):
             continue
         rate_ref = x_ref[a] * np.asarray(law.basis(jnp.asarray(t), x_ref[e])) + x_ref[c]
-        s_ref = np.concatenate([[0.0], np.cumsum(0.5 * (rate_ref[:-1] + rate_ref[1:]))])
-        laws.append(_LawMap(pre=a, exp=e, off=c, basis=law.basis, t=t, laplacian=laplacian, s_ref=s_ref,
+        s_ref = np.concatenate([[0.0], np.cumsum(0.5 * (rate_ref[:-1] + rate_ref[1:]))])[nodes]
+        laws.append(_LawMap(pre=a, exp=e, off=c, basis=law.basis, t=t, nodes=nodes, laplacian=laplacian,
+                            s_ref=s_ref,
                             ref=np.array([x_ref[a], x_ref[c]]),
                             ridge=LAW_RIDGE / np.array([sd_x[a], sd_x[c]]) ** 2))
     return tuple(laws)
