@@ -28,6 +28,28 @@ def test_two_time_equals_bruteforce_full_symmetric():
     assert ds.t1.attrs["units"] == "s" and ds.attrs["dt"] == 1e-3
 
 
+def test_sparse_gram_path_equals_dense_and_bruteforce():
+    """Photon-sparse frames (≈ 0.5 % occupancy): the CSR Gram path, chosen by "auto" on the CPU,
+    gives the brute-force C2, as does the dense JAX path."""
+    from xpcsnb.correlate.twotime import SPARSE_OCCUPANCY, _use_sparse
+
+    _, part, _, _ = setup()
+    rng = np.random.default_rng(3)
+    x = rng.poisson(0.005, (300,) + part.shape).astype(np.uint16)
+    x[:, part.labels > 0] += (rng.random((300, int((part.labels > 0).sum()))) < 0.002).astype(np.uint16)
+    pix = x[:, part.labels == 1]
+    assert np.count_nonzero(pix) < SPARSE_OCCUPANCY * pix.size and _use_sparse("auto", pix)
+    assert not _use_sparse("auto", np.ones((4, 4)))
+    fr = frames_from_array(x, frame_time=1e-3)
+    for mode in ("auto", True, False):
+        ds = xc.two_time(fr, part, select=[1], average=10, progress=False, sparse=mode)
+        summed = x.reshape(30, 10, *part.shape).sum(axis=1)
+        np.testing.assert_allclose(ds.c2.values[0], c2_bruteforce(summed, part.labels, 1), rtol=1e-12)
+    sparse_ds = xc.two_time(fr, part, select=[1, 2], average=10, progress=False, sparse=True)
+    dense_ds = xc.two_time(fr, part, select=[1, 2], average=10, progress=False, sparse=False)
+    np.testing.assert_allclose(sparse_ds.c2.values, dense_ds.c2.values, rtol=1e-12)
+
+
 def test_float_frames_use_float64_path():
     frames, part, _, _ = setup()
     x = frames.values.astype(np.float64) * 0.5  # non-integer counts
@@ -107,3 +129,5 @@ def test_two_time_bad_inputs():
         xc.two_time(frames[:1], part, progress=False)
     with pytest.raises(CorrelatorError, match="not both"):
         xc.two_time(frames, part, select=[1], q=0.01, progress=False)
+    with pytest.raises(CorrelatorError, match="sparse must be"):
+        xc.two_time(frames, part, progress=False, sparse="yes")

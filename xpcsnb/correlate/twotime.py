@@ -99,6 +99,31 @@ def _c2_of_roi(x: np.ndarray, s_t: np.ndarray, dtype: Any) -> np.ndarray:
     return np.asarray(_c2_from_gram(g, jnp.asarray(s_t), float(npix)))
 
 
+#: Occupancy (fraction of an ROI's pixel-frames with a photon) below which ``sparse="auto"``
+#: forms the Gram matrix from the nonzero counts (see :func:`two_time`).
+SPARSE_OCCUPANCY = 0.02
+
+
+def _use_sparse(sparse: bool | str, x: np.ndarray) -> bool:
+    """Whether to take the sparse Gram path for the ROI pixels ``x`` (N, n_pix)."""
+    if sparse is True or sparse is False:
+        return sparse
+    if sparse != "auto":
+        raise CorrelatorError(f"sparse must be 'auto', True or False, got {sparse!r}")
+    if jax.default_backend() != "cpu":
+        return False
+    return np.count_nonzero(x) < SPARSE_OCCUPANCY * x.size
+
+
+def _c2_of_roi_sparse(x: np.ndarray, s_t: np.ndarray) -> np.ndarray:
+    """C2 (N, N) of one ROI from the nonzero counts of ``x`` (N, n_pix): CSR Gram in float64."""
+    import scipy.sparse
+
+    xs = scipy.sparse.csr_array(x, dtype=np.float64)
+    gram = (xs @ xs.T).toarray()
+    return x.shape[1] * gram / np.outer(s_t, s_t)
+
+
 def _storage_dtype(dtype: np.dtype, average: int) -> np.dtype:
     """Dtype in which the gathered ROI pixels are kept: the stack's own for unaveraged
     integer counts (cast to the compute dtype one pixel block at a time), float32 for
@@ -121,6 +146,7 @@ def two_time(
     average: int = 1,
     chunk: int = 256,
     progress: bool = True,
+    sparse: bool | str = "auto",
 ) -> xr.Dataset:
     """Two-time correlation C2(roi, t1, t2) of a frame stack.
 
@@ -148,6 +174,13 @@ def two_time(
         × 4 or 8 bytes + the output n_roi × (N/average)² × 8 bytes.
     progress : bool
         Show a tqdm progress bar.
+    sparse : {"auto", True, False}
+        Form the Gram matrix of an ROI from its nonzero counts only (SciPy CSR product,
+        float64, exact) instead of the dense JAX matmul. ``"auto"`` (default) does so
+        when JAX runs on the CPU and fewer than :data:`SPARSE_OCCUPANCY` of the ROI's
+        pixel-frames hold a photon (measured on 2000 frames × 12 320 px, 2 cores: dense
+        0.25 s at any occupancy; sparse 0.23 s at 3 %, 0.15 s at 1 %, 0.07 s at 0.3 %,
+        32 s at 63 %). Both paths give the same C2.
 
     Returns
     -------
@@ -157,6 +190,8 @@ def two_time(
         ``npix(roi)``, ``ring(roi)``; or, with ``q``, the data model's
         ``c2(phi, t1, t2)`` Dataset.
     """
+    if not (sparse is True or sparse is False or sparse == "auto"):
+        raise CorrelatorError(f"sparse must be 'auto', True or False, got {sparse!r}")
     da, ft = resolve_frames(frames, frame_time)
     part = resolve_rois(rois, tuple(da.shape[1:]), mask)
     if int(average) != average or average < 1:
@@ -207,8 +242,11 @@ def two_time(
                 f"ROI {r + 1} has no counts in frame(s) {bad[:10].tolist()} (of {n}): C2 is undefined there; "
                 "use a larger ROI, average frames (average=) or remove those frames"
             )
-        exact_f32 = integer and float(np.max(np.einsum("tp,tp->t", xr_, xr_, dtype=np.float64))) < _EXACT_F32
-        c2[k] = _c2_of_roi(xr_, s_t, jnp.float32 if exact_f32 else jnp.float64)
+        if _use_sparse(sparse, xr_):
+            c2[k] = _c2_of_roi_sparse(xr_, s_t)
+        else:
+            exact_f32 = integer and float(np.max(np.einsum("tp,tp->t", xr_, xr_, dtype=np.float64))) < _EXACT_F32
+            c2[k] = _c2_of_roi(xr_, s_t, jnp.float32 if exact_f32 else jnp.float64)
         inten[k] = s_t / lay.npix[k]
     dt = ft * average
     t = dt * np.arange(n)
