@@ -23,6 +23,7 @@ from . import widgets as widgets  # noqa: E402
 from . import xsvs as xsvs  # noqa: E402
 from .io.aps8idi import open_aps as open_aps  # noqa: E402
 from .io.frames import open_frames as open_frames  # noqa: E402
+from .io.rigaku import open_rigaku as open_rigaku  # noqa: E402
 from .io.aps8idi import open_twotime as open_twotime  # noqa: E402
 from .io.twotime import TwoTimeError as TwoTimeError  # noqa: E402
 from .io.twotime import twotime as twotime  # noqa: E402
@@ -43,6 +44,7 @@ __all__ = [
     "load_cmc",
     "open_aps",
     "open_frames",
+    "open_rigaku",
     "open_twotime",
     "registry",
     "save_cmc",

@@ -1,0 +1,190 @@
+"""Photon-event files of the Rigaku XSPA detectors (APS 8-ID-I ``.bin``) as a lazy frame stack.
+
+Format (``../shared/guides/correlators.md`` §3; boost-corr's ``convert_sparse``): a flat
+little-endian array of uint64 words, one per (frame, pixel) with photons, ordered by
+frame::
+
+    frame = w >> 40,   pixel = (w >> 16) & (2^21 − 1),   count = w & (2^12 − 1)
+
+``pixel`` is the row-major index ``y·W + x`` on the module (512 × 1024 for the 500k).
+Files of a 3M module carry a constant pixel offset per module (boost-corr subtracts
+1024² when every index is at least that); pass it as ``pixel_offset`` explicitly.
+
+The file is memory-mapped, never read whole: one pass over it (in blocks) checks the
+frame order and the pixel range and counts the events per frame, and the returned
+DataArray is backed by a dask array whose chunks are densified on demand from their
+events only. The correlators stream it chunk by chunk like any lazy stack, so memory
+stays bounded by one dense chunk; :func:`xpcsnb.correlate.two_time` then forms Gram
+matrices from the nonzero counts when the data are photon-sparse (``sparse="auto"``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .frames import FramesError, _check_times, _wrap
+
+__all__ = ["open_rigaku", "encode_rigaku", "RIGAKU_500K_SHAPE"]
+
+#: Detector shape (y, x) of a Rigaku XSPA-500k (one module of the 3M).
+RIGAKU_500K_SHAPE = (512, 1024)
+_FRAME_SHIFT = 40
+_PIXEL_SHIFT = 16
+_PIXEL_MASK = (1 << 21) - 1
+_COUNT_MASK = (1 << 12) - 1
+#: Events decoded per block during the index pass.
+_BLOCK = 1 << 22
+
+
+class _RigakuEvents:
+    """Array-like (N, H, W) view of an event file: ``[frames, ...]`` densifies those frames."""
+
+    def __init__(self, words: np.ndarray, offsets: np.ndarray, shape: tuple[int, int], pixel_offset: int) -> None:
+        self.words = words
+        self.offsets = offsets
+        self.frame_shape = shape
+        self.pixel_offset = pixel_offset
+        self.shape = (offsets.size - 1,) + tuple(shape)
+        self.dtype = np.dtype(np.uint16)
+        self.ndim = 3
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if not isinstance(key, tuple):
+            key = (key,)
+        key = key + (slice(None),) * (3 - len(key))
+        start, stop, step = key[0].indices(self.shape[0]) if isinstance(key[0], slice) else (None, None, None)
+        if start is None or step != 1:
+            raise TypeError("Rigaku event stacks are read by contiguous frame ranges")
+        m = max(stop - start, 0)
+        h, w = self.frame_shape
+        out = np.zeros((m, h * w), dtype=self.dtype)
+        if m:
+            ev = np.asarray(self.words[self.offsets[start]: self.offsets[stop]])
+            frame = (ev >> np.uint64(_FRAME_SHIFT)).astype(np.int64) - start
+            pixel = ((ev >> np.uint64(_PIXEL_SHIFT)) & np.uint64(_PIXEL_MASK)).astype(np.int64) - self.pixel_offset
+            count = (ev & np.uint64(_COUNT_MASK)).astype(self.dtype)
+            np.add.at(out, (frame, pixel), count)
+        return out.reshape(m, h, w)[(slice(None),) + key[1:]]
+
+
+def _index_pass(words: np.ndarray, n_pixels: int, pixel_offset: int, n_frames: int | None) -> np.ndarray:
+    """Event offsets per frame (n_frames + 1,), after checking order and pixel range."""
+    counts = np.zeros(0, dtype=np.int64)
+    last = -1
+    for b in range(0, words.size, _BLOCK):
+        ev = np.asarray(words[b: b + _BLOCK])
+        frame = (ev >> np.uint64(_FRAME_SHIFT)).astype(np.int64)
+        if frame[0] < last or np.any(np.diff(frame) < 0):
+            bad = b + (0 if frame[0] < last else int(np.flatnonzero(np.diff(frame) < 0)[0]) + 1)
+            raise FramesError(f"events are not ordered by frame (event {bad}): not a Rigaku .bin file, or a "
+                              "corrupted one")
+        last = int(frame[-1])
+        pixel = ((ev >> np.uint64(_PIXEL_SHIFT)) & np.uint64(_PIXEL_MASK)).astype(np.int64) - pixel_offset
+        if pixel.min() < 0 or pixel.max() >= n_pixels:
+            raise FramesError(f"pixel index {int(pixel.max() if pixel.max() >= n_pixels else pixel.min())} "
+                              f"(after pixel_offset={pixel_offset}) is outside the {n_pixels}-pixel detector; "
+                              "check shape= (and pixel_offset= for a 3M module file, e.g. 1048576)")
+        c = np.bincount(frame)
+        if c.size > counts.size:
+            counts = np.concatenate([counts, np.zeros(c.size - counts.size, dtype=np.int64)])
+        counts[: c.size] += c
+    found = counts.size
+    if n_frames is None:
+        n_frames = found
+    elif n_frames < found:
+        raise FramesError(f"n_frames={n_frames} but the file holds events of frame {found - 1}; "
+                          "nothing is dropped silently: pass n_frames >= the last frame + 1")
+    if n_frames < 1:
+        raise FramesError("the file holds no event and n_frames is not given: the number of frames is unknown")
+    counts = np.concatenate([counts, np.zeros(n_frames - found, dtype=np.int64)])
+    return np.concatenate([[0], np.cumsum(counts)])
+
+
+def open_rigaku(
+    path: str | os.PathLike[str],
+    *,
+    frame_time: float,
+    exposure: float | None = None,
+    shape: tuple[int, int] = RIGAKU_500K_SHAPE,
+    n_frames: int | None = None,
+    pixel_offset: int = 0,
+    chunk: int = 64,
+) -> xr.DataArray:
+    """Open a Rigaku photon-event ``.bin`` file as a lazy frame stack (frame, y, x).
+
+    Parameters
+    ----------
+    path : path-like
+        The event file (uint64 words, see the module documentation).
+    frame_time : float
+        Frame period [s] (the file holds none).
+    exposure : float, optional
+        Counting time per frame [s], ≤ ``frame_time``; default ``frame_time``.
+    shape : (int, int)
+        Detector shape (y, x); default the 500k module, 512 × 1024.
+    n_frames : int, optional
+        Number of frames, when the last frames may hold no photon; default the last
+        frame with an event + 1.
+    pixel_offset : int
+        Subtracted from every pixel index (3M module files); must leave them in range.
+    chunk : int
+        Frames per dask chunk (each chunk is densified on its own, as uint16).
+
+    Returns
+    -------
+    xarray.DataArray
+        uint16 counts, dims (frame, y, x), dask-backed; attrs ``frame_time``,
+        ``exposure``, ``source``, ``format``, ``n_events``.
+
+    Raises
+    ------
+    FileNotFoundError, FramesError
+        Missing file; a size that is not a whole number of 8-byte words; events out
+        of frame order; pixel indices outside the detector; invalid times or shape.
+    """
+    import dask.array as da
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file: {p}")
+    size = p.stat().st_size
+    if size % 8:
+        raise FramesError(f"{p} is {size} bytes, not a whole number of 8-byte event words: not a Rigaku .bin file")
+    h, w = (int(v) for v in shape)
+    if h < 1 or w < 1 or (h, w) != tuple(shape):
+        raise FramesError(f"shape must be two positive integers (y, x), got {shape!r}")
+    if int(pixel_offset) != pixel_offset or pixel_offset < 0:
+        raise FramesError(f"pixel_offset must be an integer >= 0, got {pixel_offset!r}")
+    if int(chunk) != chunk or chunk < 1:
+        raise FramesError(f"chunk must be an integer >= 1, got {chunk!r}")
+    ft, ex = _check_times(frame_time, exposure)
+    words = np.memmap(p, dtype="<u8", mode="r") if size else np.zeros(0, dtype="<u8")
+    offsets = _index_pass(words, h * w, int(pixel_offset), n_frames)
+    events = _RigakuEvents(words, offsets, (h, w), int(pixel_offset))
+    data = da.from_array(events, chunks=(int(chunk), h, w), asarray=False, fancy=False, name=f"rigaku-{p.name}")
+    attrs = {"source": str(p), "format": "Rigaku 64-bit photon events", "n_events": int(offsets[-1])}
+    return _wrap(data, ft, ex, "counts", attrs)
+
+
+def encode_rigaku(frames: Any) -> np.ndarray:
+    """Encode a stack of counts (N, H, W) as Rigaku event words (uint64), ordered by frame.
+
+    The inverse of what :func:`open_rigaku` reads (counts must be integers in 0 … 4095;
+    H·W ≤ 2^21); for tests, examples and converting dense data to the event format.
+    """
+    x = np.asarray(frames)
+    if x.ndim != 3:
+        raise FramesError(f"frames must be 3-D (frame, y, x), got shape {x.shape}")
+    if x.shape[1] * x.shape[2] > _PIXEL_MASK + 1:
+        raise FramesError(f"a {x.shape[1]}×{x.shape[2]} frame has more pixels than the format's 2^21")
+    if x.dtype.kind not in "ui" or (x.size and (x.min() < 0 or x.max() > _COUNT_MASK)):
+        raise FramesError("counts must be integers in 0 … 4095 for the Rigaku event format")
+    frame, pixel = np.nonzero(x.reshape(x.shape[0], -1))
+    count = x.reshape(x.shape[0], -1)[frame, pixel].astype(np.uint64)
+    return ((frame.astype(np.uint64) << np.uint64(_FRAME_SHIFT))
+            | (pixel.astype(np.uint64) << np.uint64(_PIXEL_SHIFT)) | count).astype("<u8")
