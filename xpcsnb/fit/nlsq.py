@@ -70,11 +70,14 @@ COMPETING_DCHI2 = 9.0
 def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -> np.ndarray:
     """Starting points of the fit.
 
-    ``n_starts=None`` (default): the default start, plus, when ``phi0`` is free, its
-    mirror ``phi0 → −phi0`` (both at ±¼ of the phi0 bound range when the start is 0).
-    The shear term depends on φ0 − φ only through an even function (sinc⁴ of a cosine),
-    so φ0 and −φ0 fit almost equally well when the angles are nearly symmetric about 0,
-    and a single start at φ0 = 0 can roll into the wrong sign.
+    ``n_starts=None`` (default): the default start (φ0 at +¼ of its bound range when
+    the start is 0). When ``phi0`` is free, :func:`solve` then adds a second start: the
+    first solution with ``phi0 → −phi0`` (:func:`_mirrored`). The shear term depends on
+    φ0 − φ only through an even function (sinc⁴ of a cosine), so φ0 and −φ0 fit almost
+    equally well when the angles are nearly symmetric about 0, and a single start can
+    roll into the wrong sign; starting the mirror from the first solution (rather than
+    from the initial point) keeps the other parameters near their optimum, so it
+    converges in a few iterations when the mirror minimum exists.
     ``n_starts=k``: the default start plus a seeded Latin hypercube of k − 1 points in
     the physics bounds (positive ranges spanning more than two decades sampled
     log-uniformly; scaling parameters keep their data-based start).
@@ -105,6 +108,15 @@ def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -
         pts[:, m:] = x0[m:]
         starts.extend(pts)
     return np.asarray(starts)
+
+
+def _mirrored(problem: FitProblem, x: np.ndarray) -> np.ndarray:
+    """``x`` with φ0 → −φ0 (or −¼ of the φ0 range when φ0 is 0), clipped to the bounds."""
+    k = problem.names.index("phi0")
+    out = x.copy()
+    v = -x[k] if x[k] != 0 else -0.25 * (problem.upper[k] - problem.lower[k])
+    out[k] = np.clip(v, problem.lower[k], problem.upper[k])
+    return out
 
 
 class _NormalForm:
@@ -219,8 +231,9 @@ def solve(
     ----------
     problem : FitProblem
     n_starts : int, optional
-        None: the default start (and its φ0 mirror when φ0 is free); k: the default start
-        plus a seeded Latin-hypercube design of k − 1 points. The lowest χ² is kept.
+        None: the default start (and, when φ0 is free, the φ0 mirror of its solution); k:
+        the default start plus a seeded Latin-hypercube design of k − 1 points. The lowest
+        χ² is kept.
     seed : int, optional
         Seed of the multi-start design.
     max_nfev : int, optional
@@ -235,7 +248,10 @@ def solve(
     max_nfev = max_nfev or 100 * max(problem.n_free, 1)
     normal_form = _NormalForm(problem)
 
+    mirror = n_starts is None and "phi0" in problem.names
     starts = _start_design(problem, n_starts, seed)
+    if mirror:
+        starts = starts[:1]  # the mirror start is taken from this start's solution, below
     iterator: Any = starts
     if progress and len(starts) > 1:
         from tqdm.auto import tqdm
@@ -245,6 +261,15 @@ def solve(
     with _one_blas_thread():
         best, sols = _run_starts(problem, normal_form, iterator, ftol=ftol, xtol=xtol, gtol=gtol,
                                  max_nfev=max_nfev)
+        if mirror and best is not None:
+            x_mirror = _mirrored(problem, np.asarray(best.x))
+            best_m, sols_m = _run_starts(problem, normal_form, [x_mirror], ftol=ftol, xtol=xtol, gtol=gtol,
+                                         max_nfev=max_nfev)
+            sols = sols + sols_m
+            starts = np.vstack([starts, x_mirror[None]])
+            if best_m is not None and best_m.cost < best.cost:
+                best_m.from_solution = True  # it starts at a minimum's mirror: not moving is no failure
+                best = best_m
         all_cost = [float(sol.cost) if sol is not None else np.inf for sol in sols]
         if best is None:
             raise FloatingPointError("the residuals are not finite at any starting point; check the data and bounds")
@@ -276,7 +301,7 @@ def solve(
     elif best.status == 0:
         status = Status.MAX_EVALUATIONS
         msgs.append(f"stopped at the evaluation limit max_nfev={max_nfev} before converging")
-    elif np.array_equal(x, best.x_start):
+    elif np.array_equal(x, best.x_start) and not getattr(best, "from_solution", False):
         status = Status.DID_NOT_MOVE
         msgs.append("the parameters did not move from the start")
     elif not np.all(np.isfinite(cov)):
