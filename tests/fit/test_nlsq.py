@@ -91,6 +91,23 @@ def test_fixed_parameter_and_custom_bounds():
     _assert_recovered(res, {k: v for k, v in truth.items() if k not in ("beta", "gamma_dot_t_offset")})
 
 
+@pytest.mark.parametrize("n, seed", [(60, 12), (40, 12), (60, 1)])
+def test_unidentifiable_phi0_sign_is_reported(n, seed):
+    """Angles 0° and 90°: the shear term depends on cos²φ0 and sin²φ0 only, so φ0 and −φ0 fit
+    exactly equally well. The fit recovers |φ0| and names the mirror minimum (Δχ² ≈ 0)."""
+    truth = dict(xpcsnb.datasets.DEMO_TRUTH["laminar_flow"])
+    ds = xpcsnb.simulate("laminar_flow", truth, 0.1 * np.arange(n), phi=[0.0, 90.0], q=0.0054, L=2e6,
+                         contrast=[0.3, 0.25], offset=[1.0, 1.002], noise=0.01, seed=seed)
+    res = ds.xpcs.fit_nlsq("laminar_flow")
+    assert bool(res["success"])
+    phi0 = float(res["c2_nlsq_coefficients"].sel(param="phi0"))
+    assert abs(abs(phi0) - truth["phi0"]) < 5 * float(res["c2_nlsq_stderr"].sel(param="phi0"))
+    message = str(res["message"].values)
+    assert "ended at a distinct minimum only Δχ² = " in message
+    other = float(message.split("phi0 = ")[1].split(" vs ")[0])
+    assert other == pytest.approx(-phi0, rel=1e-4)
+
+
 def test_multistart_is_seeded_and_reproducible():
     ds = _sim("static", STATIC, seed=5, n=40)
     a = ds.xpcs.fit_nlsq("static", n_starts=4, seed=7)

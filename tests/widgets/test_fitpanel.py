@@ -171,8 +171,12 @@ def test_default_model_laminar_flow(flow_ds: xr.Dataset) -> None:
     res = panel.result
     assert res is not None and bool(res["success"]), panel.status.value
     assert float(res["chi2_red"]) == pytest.approx(1.0, abs=0.15)
+    # angles 0° and 90°: the shear term sees cos²φ0 and sin²φ0 only, so the sign of φ0 is not
+    # identifiable; the fit recovers |φ0| and says that the mirror minimum fits as well
     phi0 = res["c2_nlsq_coefficients"].sel(param="phi0")
-    assert abs(float(phi0) - DEMO_TRUTH["laminar_flow"]["phi0"]) < 5 * float(res["c2_nlsq_stderr"].sel(param="phi0"))
+    assert abs(abs(float(phi0)) - DEMO_TRUTH["laminar_flow"]["phi0"]) < 5 * float(
+        res["c2_nlsq_stderr"].sel(param="phi0"))
+    assert "distinct minimum" in str(res["message"].values)
 
 
 def test_panel_input_errors(static_ds: xr.Dataset) -> None:
