@@ -115,9 +115,21 @@ def _rss_mib() -> float:
 
 
 # -------------------------------------------------------------------- xpcsnb workers
+def _case_frames(case: str, path: Path, n: int) -> tuple:
+    """The frames of a ``*_stream`` (lazy HDF5) or ``*_mem`` (loaded) case and the clock start:
+    streamed cases time the opening too, in-memory ones start after the stack is loaded."""
+    from xpcsnb.io.frames import frames_from_array, open_frames
+
+    if case.endswith("_stream"):
+        t = time.perf_counter()
+        return open_frames(path)[:n], t
+    x = load_stack(path, n)
+    t = time.perf_counter()
+    return frames_from_array(x, frame_time=FRAME_TIME), t
+
+
 def worker(case: str, path: Path, n: int, out: Path) -> dict:
     import xpcsnb.correlate as xc
-    from xpcsnb.io.frames import frames_from_array, open_frames
 
     lab = ring_labels(int(_size_of(path)))
     res: dict = {"case": case, "n": n}
@@ -137,13 +149,7 @@ def worker(case: str, path: Path, n: int, out: Path) -> dict:
                 tot += int(d[s: min(s + 64, n)].sum(dtype=np.uint64))
         res["wall"] = time.perf_counter() - t
     elif case in ("mt_stream", "mt_mem"):
-        t = time.perf_counter()
-        if case == "mt_stream":
-            fr = open_frames(path)[:n]
-        else:
-            x = load_stack(path, n)
-            t = time.perf_counter()
-            fr = frames_from_array(x, frame_time=FRAME_TIME)
+        fr, t = _case_frames(case, path, n)
         ds = xc.multitau(fr, lab, ladder="skbeam", progress=False)
         res["wall"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -152,13 +158,7 @@ def worker(case: str, path: Path, n: int, out: Path) -> dict:
         np.savez(out, g2=ds.g2.values, err=ds.g2_err.values, lag=ds.lag.values, level=ds.level.values,
                  g2_aps=da.g2.values, lag_aps=da.lag.values, level_aps=da.level.values)
     elif case in ("tt_stream", "tt_mem"):
-        t = time.perf_counter()
-        if case == "tt_stream":
-            fr = open_frames(path)[:n]
-        else:
-            x = load_stack(path, n)
-            t = time.perf_counter()
-            fr = frames_from_array(x, frame_time=FRAME_TIME)
+        fr, t = _case_frames(case, path, n)
         ds = xc.two_time(fr, lab, select=TT_RINGS, progress=False)
         res["wall"] = time.perf_counter() - t
         t = time.perf_counter()

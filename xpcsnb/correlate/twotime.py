@@ -105,11 +105,10 @@ SPARSE_OCCUPANCY = 0.02
 
 
 def _use_sparse(sparse: bool | str, x: np.ndarray) -> bool:
-    """Whether to take the sparse Gram path for the ROI pixels ``x`` (N, n_pix)."""
+    """Whether to take the sparse Gram path for the ROI pixels ``x`` (N, n_pix); ``sparse`` is
+    "auto", True or False (validated by :func:`two_time`)."""
     if sparse is True or sparse is False:
         return sparse
-    if sparse != "auto":
-        raise CorrelatorError(f"sparse must be 'auto', True or False, got {sparse!r}")
     if jax.default_backend() != "cpu":
         return False
     return np.count_nonzero(x) < SPARSE_OCCUPANCY * x.size

@@ -261,20 +261,18 @@ def _law_target(law: _LawMap, e: jnp.ndarray) -> jnp.ndarray:
     return jnp.linalg.solve(gram, rhs)
 
 
-def _follow_laws(v: jnp.ndarray, laws: Sequence[_LawMap]) -> jnp.ndarray:
-    """Sampling coordinates (δa, e, δc per law) → parameter coordinates (a, e, c)."""
+def _follow_laws(v: jnp.ndarray, laws: Sequence[_LawMap], sign: float = 1.0) -> jnp.ndarray:
+    """Sampling coordinates (δa, e, δc per law) → parameter coordinates (a, e, c); ``sign=-1``
+    gives the inverse (the shift depends on the exponent only, which neither direction changes)."""
     for law in laws:
-        target = _law_target(law, v[law.exp])
+        target = sign * _law_target(law, v[law.exp])
         v = v.at[law.pre].add(target[0]).at[law.off].add(target[1])
     return v
 
 
 def _unfollow_laws(y: jnp.ndarray, laws: Sequence[_LawMap]) -> jnp.ndarray:
-    """Inverse of :func:`_follow_laws`."""
-    for law in laws:
-        target = _law_target(law, y[law.exp])
-        y = y.at[law.pre].add(-target[0]).at[law.off].add(-target[1])
-    return y
+    """Inverse of :func:`_follow_laws`: parameter coordinates → sampling coordinates."""
+    return _follow_laws(y, laws, -1.0)
 
 
 @dataclass(frozen=True)
@@ -401,18 +399,19 @@ def log_scaled(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     return (lower > 0) & (upper > LOG_SCALE_DECADES * np.where(lower > 0, lower, 1.0))
 
 
-def _law_maps(problem: FitProblem, x_ref: np.ndarray, sd_x: np.ndarray) -> tuple[_LawMap, ...]:
-    """:class:`_LawMap` of every rate law of the model whose three parameters are all free."""
+def _law_maps(problem: FitProblem, x_ref: np.ndarray, sd_x: np.ndarray,
+              noise_rms: float | None) -> tuple[_LawMap, ...]:
+    """:class:`_LawMap` of every rate law of the model whose three parameters are all free.
+
+    ``noise_rms``: the noise level at ``x_ref`` when the data carry no sigma.
+    """
     names = list(problem.names[: problem.n_physics_free])
     laws = []
     i, j = np.asarray(problem.i), np.asarray(problem.j)
     lag = np.abs(j - i).astype(float)
     if np.any(lag == 0):
         return ()
-    if problem.has_sigma:
-        sigma = np.asarray(problem.sigma, float)
-    else:
-        sigma = np.full(lag.shape, float(np.sqrt(np.mean(np.asarray(problem.residuals(jnp.asarray(x_ref))) ** 2))))
+    sigma = np.asarray(problem.sigma, float) if noise_rms is None else np.full(lag.shape, noise_rms)
     t = np.asarray(problem.grid.t, float)
     n = t.size
     nodes = np.unique(np.round(np.linspace(0, n - 1, min(n, LAW_NODES))).astype(int))
@@ -436,6 +435,8 @@ def _law_maps(problem: FitProblem, x_ref: np.ndarray, sd_x: np.ndarray) -> tuple
         if not np.any(laplacian):
             continue
         rate_ref = x_ref[a] * np.asarray(law.basis(jnp.asarray(t), x_ref[e])) + x_ref[c]
+        # models.integrals.cumulative_trapezoid's definition, in NumPy: the JAX function differs
+        # in the last bits here, which changes every chain downstream (seeded results would move)
         s_ref = np.concatenate([[0.0], np.cumsum(0.5 * (rate_ref[:-1] + rate_ref[1:]))])[nodes]
         laws.append(_LawMap(pre=a, exp=e, off=c, basis=law.basis, t=t, nodes=nodes, laplacian=laplacian,
                             s_ref=s_ref,
@@ -453,7 +454,13 @@ def _build_spec(problem: FitProblem, priors: Mapping[str, BoundedPrior], nlsq: x
     prior_sd_x = np.array([(priors[n].prior.scale if priors[n].prior.kind != "uniform"
                             else (priors[n].upper - priors[n].lower) / np.sqrt(12)) for n in names])
     sd_x = np.sqrt(np.where(np.isfinite(np.diag(cov_x)) & (np.diag(cov_x) > 0), np.diag(cov_x), prior_sd_x**2))
-    laws = _law_maps(problem, x_ref, sd_x) if follow_laws else ()
+    noise = not problem.has_sigma
+    rms = None
+    if noise:
+        rms = float(np.sqrt(np.mean(np.asarray(problem.residuals(jnp.asarray(x_ref))) ** 2)))
+        if not (np.isfinite(rms) and rms > 0):
+            raise ValueError("cannot estimate the noise level: the residuals at the reference point are not finite")
+    laws = _law_maps(problem, x_ref, sd_x, rms) if follow_laws else ()
     # parameter coordinates y: x, or log x for wide positive ranges (not for rate-law prefactors
     # followed along their valley, which are shifted linearly)
     logs = log_scaled(lo, hi)
@@ -473,12 +480,7 @@ def _build_spec(problem: FitProblem, priors: Mapping[str, BoundedPrior], nlsq: x
     chol = chol * np.sqrt(n_shards)
     _, sd = _whitening(cov_y, np.minimum(prior_sd, 0.25 * width))
     bend = np.clip(np.sqrt(n_shards) * sd, 1e-6 * width, 0.25 * width)
-    noise = not problem.has_sigma
     if noise:
-        r = np.asarray(problem.residuals(jnp.asarray(x_ref)))
-        rms = float(np.sqrt(np.mean(r**2)))
-        if not (np.isfinite(rms) and rms > 0):
-            raise ValueError("cannot estimate the noise level: the residuals at the reference point are not finite")
         n_shard = problem.n_data / n_shards
         center = np.append(center, np.log(rms))
         d = chol.shape[0]

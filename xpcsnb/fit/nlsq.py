@@ -72,7 +72,7 @@ def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -
 
     ``n_starts=None`` (default): the default start (φ0 at +¼ of its bound range when
     the start is 0). When ``phi0`` is free, :func:`solve` then adds a second start: the
-    first solution with ``phi0 → −phi0`` (:func:`_mirrored`). The shear term depends on
+    first solution with ``phi0 → −phi0`` (:func:`_with_phi0`). The shear term depends on
     φ0 − φ only through an even function (sinc⁴ of a cosine), so φ0 and −φ0 fit almost
     equally well when the angles are nearly symmetric about 0, and a single start can
     roll into the wrong sign; starting the mirror from the first solution (rather than
@@ -84,16 +84,7 @@ def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -
     """
     x0 = problem.x0
     if n_starts is None:
-        if "phi0" not in problem.names:
-            return x0[None]
-        k = problem.names.index("phi0")
-        a = x0[k] if x0[k] != 0 else 0.25 * (problem.upper[k] - problem.lower[k])
-        starts = []
-        for v in (a, -a):
-            x = x0.copy()
-            x[k] = np.clip(v, problem.lower[k], problem.upper[k])
-            starts.append(x)
-        return np.asarray(starts)
+        return (_with_phi0(problem, x0, 1.0) if "phi0" in problem.names else x0)[None]
     if n_starts < 1:
         raise ValueError(f"n_starts must be >= 1, got {n_starts}")
     starts = [x0]
@@ -110,12 +101,12 @@ def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -
     return np.asarray(starts)
 
 
-def _mirrored(problem: FitProblem, x: np.ndarray) -> np.ndarray:
-    """``x`` with φ0 → −φ0 (or −¼ of the φ0 range when φ0 is 0), clipped to the bounds."""
+def _with_phi0(problem: FitProblem, x: np.ndarray, sign: float) -> np.ndarray:
+    """``x`` with φ0 → sign·φ0 (sign·¼ of the φ0 bound range when φ0 is 0), clipped to the bounds."""
     k = problem.names.index("phi0")
     out = x.copy()
-    v = -x[k] if x[k] != 0 else -0.25 * (problem.upper[k] - problem.lower[k])
-    out[k] = np.clip(v, problem.lower[k], problem.upper[k])
+    v = x[k] if x[k] != 0 else 0.25 * (problem.upper[k] - problem.lower[k])
+    out[k] = np.clip(sign * v, problem.lower[k], problem.upper[k])
     return out
 
 
@@ -248,10 +239,8 @@ def solve(
     max_nfev = max_nfev or 100 * max(problem.n_free, 1)
     normal_form = _NormalForm(problem)
 
-    mirror = n_starts is None and "phi0" in problem.names
+    mirror = n_starts is None and "phi0" in problem.names  # a second start, from the first solution
     starts = _start_design(problem, n_starts, seed)
-    if mirror:
-        starts = starts[:1]  # the mirror start is taken from this start's solution, below
     iterator: Any = starts
     if progress and len(starts) > 1:
         from tqdm.auto import tqdm
@@ -262,7 +251,7 @@ def solve(
         best, sols = _run_starts(problem, normal_form, iterator, ftol=ftol, xtol=xtol, gtol=gtol,
                                  max_nfev=max_nfev)
         if mirror and best is not None:
-            x_mirror = _mirrored(problem, np.asarray(best.x))
+            x_mirror = _with_phi0(problem, np.asarray(best.x), -1.0)
             best_m, sols_m = _run_starts(problem, normal_form, [x_mirror], ftol=ftol, xtol=xtol, gtol=gtol,
                                          max_nfev=max_nfev)
             sols = sols + sols_m

@@ -54,6 +54,16 @@ function codeTable(model) {
   return table;
 }
 
+// An axis label box: [box, first tick, axis name, last tick] (top → bottom or left → right).
+function axisLabel(cls) {
+  const box = el("div", cls);
+  const first = el("span", "xpcsnb-c2view-tick");
+  const name = el("span", "xpcsnb-c2view-axisname");
+  const last = el("span", "xpcsnb-c2view-tick");
+  box.append(first, name, last);
+  return [box, first, name, last];
+}
+
 function render({ model, el: root }) {
   const box = el("div", "xpcsnb-c2view");
   const head = el("div", "xpcsnb-c2view-head");
@@ -67,11 +77,7 @@ function render({ model, el: root }) {
   head.append(title, phiLabel, cmapLabel);
 
   const plot = el("div", "xpcsnb-c2view-plot");
-  const yLabel = el("div", "xpcsnb-c2view-ylabel");
-  const yTop = el("span", "xpcsnb-c2view-tick");
-  const yName = el("span", "xpcsnb-c2view-axisname");
-  const yBottom = el("span", "xpcsnb-c2view-tick");
-  yLabel.append(yTop, yName, yBottom);
+  const [yLabel, yTop, yName, yBottom] = axisLabel("xpcsnb-c2view-ylabel");
   const canvas = el("canvas", "xpcsnb-c2view-canvas");
   const cbarBox = el("div", "xpcsnb-c2view-cbar");
   const cbarMax = el("span", "xpcsnb-c2view-tick");
@@ -79,11 +85,7 @@ function render({ model, el: root }) {
   const cbarMin = el("span", "xpcsnb-c2view-tick");
   cbarBox.append(cbarMax, cbar, cbarMin);
   const corner = el("div", "");
-  const xLabel = el("div", "xpcsnb-c2view-xlabel");
-  const xLeft = el("span", "xpcsnb-c2view-tick");
-  const xName = el("span", "xpcsnb-c2view-axisname");
-  const xRight = el("span", "xpcsnb-c2view-tick");
-  xLabel.append(xLeft, xName, xRight);
+  const [xLabel, xLeft, xName, xRight] = axisLabel("xpcsnb-c2view-xlabel");
   plot.append(yLabel, canvas, cbarBox, corner, xLabel);
 
   const readout = el("div", "xpcsnb-c2view-readout");
