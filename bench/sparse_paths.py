@@ -3,9 +3,9 @@
 For Poisson frames of 2000 × 12 320 ROI pixels (the two-time benchmark's three rings) at a
 range of mean counts, prints the time of
 
-* the two-time Gram matrix: xpcsnb's dense JAX kernel (compiled, second call) and a SciPy
-  CSR product (conversion included), which ``two_time(..., sparse="auto")`` uses below
-  :data:`xpcsnb.correlate.twotime.SPARSE_OCCUPANCY`;
+* one ROI's C2: xpcsnb's dense JAX kernel (compiled, second call) and a SciPy CSR product
+  (conversion included), which ``two_time(..., sparse="auto")`` uses below
+  :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY`;
 * the level-0 multi-tau products Σ_t Σ_p I_p(t) I_p(t+τ) for 16 lags: dense NumPy vs CSR
   element-wise products (conversion included).
 
@@ -28,10 +28,9 @@ def main() -> None:
     ap.add_argument("--pixels", type=int, default=12320)
     a = ap.parse_args()
 
-    import jax.numpy as jnp
     import scipy.sparse as sp
 
-    from xpcsnb.correlate.twotime import SPARSE_OCCUPANCY, _c2_of_roi, _c2_of_roi_sparse
+    from xpcsnb.correlate.gram import SPARSE_OCCUPANCY, roi_c2
 
     rng = np.random.default_rng(0)
     print(f"two-time sparse='auto' switches to CSR below occupancy {SPARSE_OCCUPANCY}")
@@ -40,13 +39,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for rho in (1.0, 0.1, 0.03, 0.01, 0.003):
         x = rng.poisson(rho, (a.frames, a.pixels)).astype(np.uint16)
-        s_t = x.sum(1, dtype=np.float64)
-        _c2_of_roi(x, s_t, jnp.float32)  # compile
+        roi_c2(x)  # compile
         t = time.perf_counter()
-        dense = _c2_of_roi(x, s_t, jnp.float32)
+        dense, _ = roi_c2(x)
         t_dense = time.perf_counter() - t
         t = time.perf_counter()
-        sparse = _c2_of_roi_sparse(x, s_t)
+        sparse, _ = roi_c2(x, sparse=True)
         t_sparse = time.perf_counter() - t
         assert np.allclose(dense, sparse, rtol=1e-12, equal_nan=True)
         xf = x.astype(np.float32)

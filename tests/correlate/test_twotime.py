@@ -31,15 +31,16 @@ def test_two_time_equals_bruteforce_full_symmetric():
 def test_sparse_gram_path_equals_dense_and_bruteforce():
     """Photon-sparse frames (≈ 0.5 % occupancy): the CSR Gram path, chosen by "auto" on the CPU,
     gives the brute-force C2, as does the dense JAX path."""
-    from xpcsnb.correlate.twotime import SPARSE_OCCUPANCY, _use_sparse
+    from xpcsnb.correlate.gram import SPARSE_OCCUPANCY, use_sparse
 
     _, part, _, _ = setup()
     rng = np.random.default_rng(3)
     x = rng.poisson(0.005, (300,) + part.shape).astype(np.uint16)
     x[:, part.labels > 0] += (rng.random((300, int((part.labels > 0).sum()))) < 0.002).astype(np.uint16)
     pix = x[:, part.labels == 1]
-    assert np.count_nonzero(pix) < SPARSE_OCCUPANCY * pix.size and _use_sparse("auto", pix)
-    assert not _use_sparse("auto", np.ones((4, 4)))
+    occupancy = np.count_nonzero(pix) / pix.size
+    assert occupancy < SPARSE_OCCUPANCY and use_sparse("auto", occupancy)
+    assert not use_sparse("auto", 1.0) and use_sparse(True, 1.0) and not use_sparse(False, 0.0)
     fr = frames_from_array(x, frame_time=1e-3)
     for mode in ("auto", True, False):
         ds = xc.two_time(fr, part, select=[1], average=10, progress=False, sparse=mode)

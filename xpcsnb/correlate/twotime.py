@@ -11,38 +11,29 @@ xpcs-correlator's ⟨I(t1)I(t2)⟩_p / (⟨I(t1)⟩_p⟨I(t2)⟩_p) and boost-co
 without static smoothing.
 
 Algorithm: the frames are streamed in chunks and only the pixels of the selected ROIs
-are kept (N × n_pix values, float32 for integer counts up to 65535·average < 2^24,
-else float64); then per ROI the Gram matrix S = X Xᵀ is accumulated over blocks of
-``_PIX_BLOCK`` pixel columns (the ROI zero-padded to a whole number of blocks; zero
-columns add nothing) with a JAX matmul that forms only the row blocks on and above the
-diagonal, and mirrored at the end. The update has one shape per N whatever the ROI
-sizes, so it is compiled once per call instead of once per ROI. For integer counts the
-float32 matmul is exact when every partial sum is an integer below 2^24, which holds
-when ``max_t Σ_p I_p(t)² < 2^24`` (Cauchy–Schwarz: every partial sum of an entry is at
-most the entry, at most the largest diagonal entry); otherwise float64 is used.
+are kept (N × n_pix values in the stack's integer dtype, float32 for averaged integer
+counts up to 65535·average < 2^24, else float64); C2 of each ROI is then formed from the
+Gram matrix of its pixels by :mod:`xpcsnb.correlate.gram` (a JAX matmul in float32 when
+that is exact, else float64; or, for photon-sparse ROIs on the CPU, a SciPy CSR product).
 """
 
 from __future__ import annotations
 
-from functools import partial
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from .. import _jax  # noqa: F401  (float64)
 from ..io.twotime import twotime
+from .gram import EXACT_F32, PixelBlocks, c2_rois, compile_dense, pixel_block
 from .multitau import _roi_coords
 from .partition import Partition
 from .stream import CorrelatorError, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
 
 __all__ = ["c2_at_q", "g2_age_resolved", "g2_from_c2", "roi_rings", "two_time"]
-
-_EXACT_F32 = 2.0**24
-#: Rows per block of the Gram matrix (only blocks on or above the diagonal are formed).
-_GRAM_BLOCK = 512
 
 
 def roi_rings(part: Partition) -> np.ndarray:
@@ -55,83 +46,36 @@ def roi_rings(part: Partition) -> np.ndarray:
     return np.unique(q, return_inverse=True)[1].ravel()
 
 
-#: Pixel columns per Gram update (ROIs with fewer than ``_PIX_BLOCK_SMALL`` · 4 pixels use
-#: the small block, so that a small ROI is not padded 10-fold).
-_PIX_BLOCK = 1024
-_PIX_BLOCK_SMALL = 128
-
-
-@partial(jax.jit, static_argnames=("block",), donate_argnums=0)
-def _gram_update(g, xb, *, block):
-    """``g + xb xbᵀ`` on the row blocks on and above the diagonal (the rest of g stays 0).
-
-    ``g`` (N, N) accumulator (float32 or float64; donated); ``xb`` (N, n_cols) counts of
-    any dtype, cast to that of ``g``.
-    """
-    n = xb.shape[0]
-    xb = xb.astype(g.dtype)
-    rows = []
-    for i in range(0, n, block):
-        upper = g[i: i + block, i:] + jnp.matmul(xb[i: i + block], xb[i:].T, preferred_element_type=g.dtype)
-        rows.append(jnp.pad(upper, ((0, 0), (i, 0))))
-    return jnp.concatenate(rows, axis=0)
-
-
-@jax.jit
-def _c2_from_gram(g, s_t, npix):
-    """C2 = npix · S / (s sᵀ) (float64) from the upper row blocks of the Gram matrix S, mirrored."""
-    u = g.astype(jnp.float64)
-    r = jnp.arange(g.shape[0])
-    gram = jnp.where(r[:, None] <= r[None, :], u, u.T)
-    return npix * gram / (s_t[:, None] * s_t[None, :])
-
-
-def _c2_of_roi(x: np.ndarray, s_t: np.ndarray, dtype: Any) -> np.ndarray:
-    """C2 (N, N) of one ROI from its pixels ``x`` (N, n_pix) and frame sums ``s_t`` (N,)."""
-    n, npix = x.shape
-    cols = _PIX_BLOCK if npix > 4 * _PIX_BLOCK_SMALL else _PIX_BLOCK_SMALL
-    g = jnp.zeros((n, n), dtype=dtype)
-    for b in range(0, npix, cols):
-        xb = x[:, b: b + cols]
-        if xb.shape[1] < cols:
-            xb = np.pad(xb, ((0, 0), (0, cols - xb.shape[1])))
-        g = _gram_update(g, jnp.asarray(xb), block=_GRAM_BLOCK)
-    return np.asarray(_c2_from_gram(g, jnp.asarray(s_t), float(npix)))
-
-
-#: Occupancy (fraction of an ROI's pixel-frames with a photon) below which ``sparse="auto"``
-#: forms the Gram matrix from the nonzero counts (see :func:`two_time`).
-SPARSE_OCCUPANCY = 0.02
-
-
-def _use_sparse(sparse: bool | str, x: np.ndarray) -> bool:
-    """Whether to take the sparse Gram path for the ROI pixels ``x`` (N, n_pix); ``sparse`` is
-    "auto", True or False (validated by :func:`two_time`)."""
-    if sparse is True or sparse is False:
-        return sparse
-    if jax.default_backend() != "cpu":
-        return False
-    return np.count_nonzero(x) < SPARSE_OCCUPANCY * x.size
-
-
-def _c2_of_roi_sparse(x: np.ndarray, s_t: np.ndarray) -> np.ndarray:
-    """C2 (N, N) of one ROI from the nonzero counts of ``x`` (N, n_pix): CSR Gram in float64."""
-    import scipy.sparse
-
-    xs = scipy.sparse.csr_array(x, dtype=np.float64)
-    gram = (xs @ xs.T).toarray()
-    return x.shape[1] * gram / np.outer(s_t, s_t)
-
-
 def _storage_dtype(dtype: np.dtype, average: int) -> np.dtype:
     """Dtype in which the gathered ROI pixels are kept: the stack's own for unaveraged
     integer counts (cast to the compute dtype one pixel block at a time), float32 for
     averaged counts while exact (below 2^24), else float64."""
     if average == 1 and dtype.kind in "ui" and dtype.itemsize <= 4:
         return dtype
-    if dtype.kind in "ui" and dtype.itemsize <= 2 and 65535.0 * average < _EXACT_F32:
+    if dtype.kind in "ui" and dtype.itemsize <= 2 and 65535.0 * average < EXACT_F32:
         return np.dtype(np.float32)
     return np.dtype(np.float64)
+
+
+def _gather(da: xr.DataArray, lay: Any, n: int, average: int, chunk: int, blocks: PixelBlocks,
+            progress: bool) -> None:
+    """Store the selected pixels of every (averaged) frame in ``blocks``."""
+    for s, xc in iter_roi_chunks(da, lay, chunk, progress=progress, desc="two-time"):
+        m = xc.shape[0] // average
+        if average > 1:
+            xc = xc.reshape(m, average, -1).sum(axis=1, dtype=np.float64)
+        blocks.put(s // average, xc)
+    blocks.zero_padding()
+
+
+def _prepare(shape: tuple[int, ...], kernel: tuple | None) -> np.ndarray:
+    """Compile the dense kernel for ``kernel`` = (N, cols, dtype, storage dtype), if given, and
+    return the C2 output (float64, ``shape``) with its pages touched (run beside the reading)."""
+    if kernel is not None:
+        compile_dense(*kernel)
+    out = np.empty(shape)
+    out.fill(0.0)
+    return out
 
 
 def two_time(
@@ -176,7 +120,7 @@ def two_time(
     sparse : {"auto", True, False}
         Form the Gram matrix of an ROI from its nonzero counts only (SciPy CSR product,
         float64, exact) instead of the dense JAX matmul. ``"auto"`` (default) does so
-        when JAX runs on the CPU and fewer than :data:`SPARSE_OCCUPANCY` of the ROI's
+        when JAX runs on the CPU and fewer than :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY` of the ROI's
         pixel-frames hold a photon (measured on 2000 frames × 12 320 px, 2 cores: dense
         0.25 s at any occupancy; sparse 0.23 s at 3 %, 0.15 s at 1 %, 0.07 s at 0.3 %,
         32 s at 63 %). Both paths give the same C2.
@@ -219,34 +163,25 @@ def two_time(
     if int(chunk) < 1:
         raise CorrelatorError(f"chunk must be >= 1, got {chunk}")
     chunk = max(average, int(chunk) // average * average)
-    lay = roi_layout(part, rois=sel, block=1)
     sdtype = _storage_dtype(np.dtype(da.dtype), average)
-    bounds = np.cumsum(np.concatenate([[0], lay.npix]))
-    # the selected pixels of every frame, ROI after ROI (columns bounds[k]:bounds[k+1])
-    xall = np.empty((n, int(bounds[-1])), dtype=sdtype)
-    for s, xc in iter_roi_chunks(da, lay, chunk, progress=progress, desc="two-time"):
-        m = xc.shape[0] // average
-        if average > 1:
-            xc = xc.reshape(m, average, -1).sum(axis=1, dtype=np.float64)
-        xall[s // average: s // average + m] = xc
+    cols = pixel_block(part.npix[sel])
+    lay = roi_layout(part, rois=sel, block=cols)
+    blocks = PixelBlocks.empty(n, lay.npix, cols, sdtype)
     integer = np.dtype(da.dtype).kind in "ui"
-    c2 = np.empty((sel.size, n, n))
-    inten = np.empty((sel.size, n))
+    kernel = None if sparse is True else (n, cols, jnp.float32 if integer else jnp.float64, sdtype)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # compile and allocate while the frames are read
+        ready = pool.submit(_prepare, (sel.size, n, n), kernel)
+        _gather(da, lay, n, average, chunk, blocks, progress)
+        c2 = ready.result()
+    s_t = c2_rois(blocks, c2, integer=integer, sparse=sparse)
     for k, r in enumerate(sel):
-        xr_ = xall[:, bounds[k]: bounds[k + 1]]
-        s_t = xr_.sum(axis=1, dtype=np.float64)
-        if np.any(s_t <= 0):
-            bad = np.flatnonzero(s_t <= 0)
+        if np.any(s_t[k] <= 0):
+            bad = np.flatnonzero(s_t[k] <= 0)
             raise CorrelatorError(
                 f"ROI {r + 1} has no counts in frame(s) {bad[:10].tolist()} (of {n}): C2 is undefined there; "
                 "use a larger ROI, average frames (average=) or remove those frames"
             )
-        if _use_sparse(sparse, xr_):
-            c2[k] = _c2_of_roi_sparse(xr_, s_t)
-        else:
-            exact_f32 = integer and float(np.max(np.einsum("tp,tp->t", xr_, xr_, dtype=np.float64))) < _EXACT_F32
-            c2[k] = _c2_of_roi(xr_, s_t, jnp.float32 if exact_f32 else jnp.float64)
-        inten[k] = s_t / lay.npix[k]
+    inten = s_t / lay.npix[:, None]
     dt = ft * average
     t = dt * np.arange(n)
     coords = {k: (d, v[sel], a) for k, (d, v, a) in _roi_coords(part).items()}
