@@ -23,7 +23,7 @@ def _pairs(ds):
 
 @pytest.mark.parametrize(
     "ladder, normalization, chunk, levels_per_stage",
-    [("skbeam", "symmetric", 64, 2), ("aps", "ratio", 8, 1), ("skbeam", "ratio", 16, 3)],
+    [("skbeam", "symmetric", 64, 2), ("aps", "symmetric", 64, 3), ("aps", "ratio", 8, 1), ("skbeam", "ratio", 16, 3)],
 )
 def test_multitau_equals_bruteforce(ladder, normalization, chunk, levels_per_stage):
     frames, part, _, _ = setup()

@@ -140,7 +140,7 @@ class MultiTauAccumulator:
         Frames per chunk T, a power of two ≥ 2.
     """
 
-    def __init__(self, layout: RoiLayout, ladder: Ladder, chunk: int = 64, levels_per_stage: int = 2) -> None:
+    def __init__(self, layout: RoiLayout, ladder: Ladder, chunk: int = 64, levels_per_stage: int = 3) -> None:
         import jax.numpy as jnp
 
         if chunk < 2 or chunk & (chunk - 1):
@@ -307,7 +307,7 @@ def multitau(
     mask: Any | None = None,
     chunk: int = 64,
     block: int | None = None,
-    levels_per_stage: int = 2,
+    levels_per_stage: int = 3,
     progress: bool = True,
 ) -> xr.Dataset:
     """Multi-tau g2(roi, τ) of a frame stack.
@@ -338,7 +338,8 @@ def multitau(
     block : int, optional
         Pixels per kernel block (default from the ROI sizes, ≤ 512).
     levels_per_stage : int
-        Levels computed per kernel call (tuning knob; results do not depend on it).
+        Levels computed per kernel call (tuning knob; results do not depend on it; 3 measured
+        fastest on 10,000 × 256² frames, 2 cores: 2.9–3.1 s against 3.6–3.7 s for 2 and 4.1 s for 1).
     progress : bool
         Show a tqdm progress bar.
 
