@@ -39,8 +39,8 @@ def test_sparse_gram_path_equals_dense_and_bruteforce():
     x[:, part.labels > 0] += (rng.random((300, int((part.labels > 0).sum()))) < 0.002).astype(np.uint16)
     pix = x[:, part.labels == 1]
     occupancy = np.count_nonzero(pix) / pix.size
-    assert occupancy < SPARSE_OCCUPANCY and use_sparse("auto", occupancy)
-    assert not use_sparse("auto", 1.0) and use_sparse(True, 1.0) and not use_sparse(False, 0.0)
+    assert occupancy < SPARSE_OCCUPANCY and use_sparse("auto", lambda: occupancy)
+    assert not use_sparse("auto", lambda: 1.0) and use_sparse(True, lambda: 1.0) and not use_sparse(False, lambda: 0.0)
     fr = frames_from_array(x, frame_time=1e-3)
     for mode in ("auto", True, False):
         ds = xc.two_time(fr, part, select=[1], average=10, progress=False, sparse=mode)

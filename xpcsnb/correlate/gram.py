@@ -7,11 +7,12 @@ Dense path (JAX): the gathered pixels of all selected ROIs are stored block-majo
 (:class:`PixelBlocks`: ``(n_blocks, N, cols)``, every ROI zero-padded to whole blocks of
 ``cols`` pixel columns; zero columns add nothing), so every block is one contiguous
 array. Per ROI, S and s are accumulated block by block by one compiled update that
-forms only the row blocks of S on and above the diagonal (``_GRAM_BLOCK`` rows), and C2
-is formed (mirrored, float64) by one compiled normalisation; both have one shape per
-(N, cols) whatever the ROI sizes, and are compiled in a thread while the frames are
-read (:func:`compile_dense`). Calls are dispatched asynchronously, so the copy of one
-ROI's C2 out of JAX overlaps the next ROI's products.
+forms only the row blocks of S on and above the diagonal (``_GRAM_BLOCK`` rows); it has
+one shape per (N, cols) whatever the ROI sizes and can be compiled in a thread while the
+frames are read (:func:`compile_dense`). C2 is then formed on the host (float64,
+mirrored, exactly symmetric) straight into the caller's output (:func:`c2_from_gram`);
+the updates are dispatched asynchronously, so that one ROI's C2 is formed while the
+next ROI's products are computed.
 
 Exactness: for integer counts the float32 products are exact when every partial sum
 is an integer below 2^24, which holds when ``max_t S_tt < 2^24`` (Cauchy–Schwarz: a
@@ -26,6 +27,7 @@ nonzero counts only (:data:`SPARSE_OCCUPANCY`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
@@ -181,12 +183,13 @@ def gram_sparse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (xs @ xs.T).toarray(), x.sum(axis=1, dtype=np.float64)
 
 
-def use_sparse(sparse: bool | str, occupancy: float) -> bool:
-    """Whether to take the sparse path for an ROI of this ``occupancy``; ``sparse`` is
-    "auto" (below :data:`SPARSE_OCCUPANCY`, JAX on the CPU), True or False."""
+def use_sparse(sparse: bool | str, occupancy: Callable[[], float]) -> bool:
+    """Whether to take the sparse path for an ROI; ``sparse`` is "auto" (JAX on the CPU and
+    ``occupancy()`` below :data:`SPARSE_OCCUPANCY`), True or False. ``occupancy`` (a pass
+    over the ROI's pixels) is only called for "auto" on the CPU."""
     if sparse is True or sparse is False:
         return sparse
-    return jax.default_backend() == "cpu" and occupancy < SPARSE_OCCUPANCY
+    return jax.default_backend() == "cpu" and occupancy() < SPARSE_OCCUPANCY
 
 
 def c2_rois(blocks: PixelBlocks, out: np.ndarray, *, integer: bool, sparse: bool | str = "auto") -> np.ndarray:
@@ -221,7 +224,7 @@ def c2_rois(blocks: PixelBlocks, out: np.ndarray, *, integer: bool, sparse: bool
 
     pending = None  # the dense ROI in flight: normalised while the next one computes
     for k in range(n_roi):
-        if use_sparse(sparse, blocks.occupancy(k)):
+        if use_sparse(sparse, partial(blocks.occupancy, k)):
             normalise(k, *gram_sparse(blocks.roi(k)))
             continue
         g, s = gram_dense(blocks, k, jnp.float32 if integer else jnp.float64)

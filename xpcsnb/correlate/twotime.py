@@ -57,8 +57,7 @@ def _storage_dtype(dtype: np.dtype, average: int) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _gather(da: xr.DataArray, lay: Any, n: int, average: int, chunk: int, blocks: PixelBlocks,
-            progress: bool) -> None:
+def _gather(da: xr.DataArray, lay: Any, average: int, chunk: int, blocks: PixelBlocks, progress: bool) -> None:
     """Store the selected pixels of every (averaged) frame in ``blocks``."""
     for s, xc in iter_roi_chunks(da, lay, chunk, progress=progress, desc="two-time"):
         m = xc.shape[0] // average
@@ -113,17 +112,20 @@ def two_time(
         Sum this many consecutive frames into one (dt = frame_time·average); N must
         be a multiple of it.
     chunk : int
-        Frames read per block. Memory: one raw chunk + N/average × (selected pixels)
-        × 4 or 8 bytes + the output n_roi × (N/average)² × 8 bytes.
+        Frames read per block. Memory: one raw chunk + N/average × (selected pixels,
+        padded to whole blocks) × the stack's itemsize for unaveraged integer counts (4
+        bytes averaged, 8 non-integer) + the output n_roi × (N/average)² × 8 bytes + the
+        JAX accumulators of one or two ROIs ((N/average)² × 4 bytes each, 8 in float64).
     progress : bool
         Show a tqdm progress bar.
     sparse : {"auto", True, False}
         Form the Gram matrix of an ROI from its nonzero counts only (SciPy CSR product,
         float64, exact) instead of the dense JAX matmul. ``"auto"`` (default) does so
-        when JAX runs on the CPU and fewer than :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY` of the ROI's
-        pixel-frames hold a photon (measured on 2000 frames × 12 320 px, 2 cores: dense
-        0.25 s at any occupancy; sparse 0.23 s at 3 %, 0.15 s at 1 %, 0.07 s at 0.3 %,
-        32 s at 63 %). Both paths give the same C2.
+        when JAX runs on the CPU and fewer than
+        :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY` of the ROI's pixel-frames hold a
+        photon (measured on 2000 frames × 12 320 px, 2 cores: dense 0.25 s at any
+        occupancy; sparse 0.23 s at 3 %, 0.15 s at 1 %, 0.07 s at 0.3 %, 32 s at 63 %).
+        Both paths give the same C2.
 
     Returns
     -------
@@ -171,7 +173,7 @@ def two_time(
     kernel = None if sparse is True else (n, cols, jnp.float32 if integer else jnp.float64, sdtype)
     with ThreadPoolExecutor(max_workers=1) as pool:  # compile and allocate while the frames are read
         ready = pool.submit(_prepare, (sel.size, n, n), kernel)
-        _gather(da, lay, n, average, chunk, blocks, progress)
+        _gather(da, lay, average, chunk, blocks, progress)
         c2 = ready.result()
     s_t = c2_rois(blocks, c2, integer=integer, sparse=sparse)
     for k, r in enumerate(sel):
