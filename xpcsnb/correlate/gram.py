@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
+from .pages import mapped_empty
 
 __all__ = ["SPARSE_OCCUPANCY", "PixelBlocks", "c2_from_gram", "c2_rois", "compile_dense", "exact_in_float32", "gram_dense",
            "gram_sparse", "pixel_block", "roi_c2", "use_sparse"]
@@ -82,7 +83,7 @@ class PixelBlocks:
         """Storage for N frames of ROIs of ``npix`` pixels (padding zeroed by :meth:`zero_padding`)."""
         nblk = -(-np.asarray(npix) // cols)
         first = np.concatenate([[0], np.cumsum(nblk)])
-        return cls(np.empty((int(first[-1]), n, cols), dtype=dtype), first, np.asarray(npix))
+        return cls(mapped_empty((int(first[-1]), n, cols), dtype), first, np.asarray(npix))
 
     @classmethod
     def from_pixels(cls, x: np.ndarray, cols: int) -> PixelBlocks:

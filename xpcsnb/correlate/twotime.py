@@ -30,6 +30,7 @@ from .. import _jax  # noqa: F401  (float64)
 from ..io.twotime import twotime
 from .gram import EXACT_F32, PixelBlocks, c2_rois, compile_dense, pixel_block
 from .multitau import _roi_coords
+from .pages import mapped_empty
 from .partition import Partition
 from .stream import CorrelatorError, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
 
@@ -65,16 +66,6 @@ def _gather(da: xr.DataArray, lay: Any, average: int, chunk: int, blocks: PixelB
             xc = xc.reshape(m, average, -1).sum(axis=1, dtype=np.float64)
         blocks.put(s // average, xc)
     blocks.zero_padding()
-
-
-def _prepare(shape: tuple[int, ...], kernel: tuple | None) -> np.ndarray:
-    """Compile the dense kernel for ``kernel`` = (N, cols, dtype, storage dtype), if given, and
-    return the C2 output (float64, ``shape``) with its pages touched (run beside the reading)."""
-    if kernel is not None:
-        compile_dense(*kernel)
-    out = np.empty(shape)
-    out.fill(0.0)
-    return out
 
 
 def two_time(
@@ -171,10 +162,13 @@ def two_time(
     blocks = PixelBlocks.empty(n, lay.npix, cols, sdtype)
     integer = np.dtype(da.dtype).kind in "ui"
     kernel = None if sparse is True else (n, cols, jnp.float32 if integer else jnp.float64, sdtype)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # compile and allocate while the frames are read
-        ready = pool.submit(_prepare, (sel.size, n, n), kernel)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # compile while the frames are read
+        compiled = pool.submit(compile_dense, *kernel) if kernel is not None else None
         _gather(da, lay, average, chunk, blocks, progress)
-        c2 = ready.result()
+        c2 = mapped_empty((sel.size, n, n))
+        c2.fill(0.0)  # first touch of the output while the compile may still run
+        if compiled is not None:
+            compiled.result()
     s_t = c2_rois(blocks, c2, integer=integer, sparse=sparse)
     for k, r in enumerate(sel):
         if np.any(s_t[k] <= 0):
