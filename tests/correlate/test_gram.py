@@ -5,7 +5,7 @@ import pytest
 from bruteforce_correlate import c2_bruteforce
 
 import xpcsnb.correlate as xc
-from xpcsnb.correlate.gram import EXACT_F32, PixelBlocks, c2_from_gram, exact_in_float32, roi_c2
+from xpcsnb.correlate.gram import EXACT_F32, PixelBlocks, c2_from_gram, exact_in_float32, roi_c2, row_blocks
 from xpcsnb.io.frames import frames_from_array
 
 
@@ -59,7 +59,7 @@ def test_bright_integer_counts_fall_back_to_float64():
     np.testing.assert_allclose(ds.c2.values[0], c2_bruteforce(x, lab, 1), rtol=1e-12)
     # the float32 products really are inexact here (so the test above needs the fallback)
     g32 = pix.astype(np.float32) @ pix.T.astype(np.float32)
-    assert not exact_in_float32(g32)
+    assert not exact_in_float32(row_blocks(g32))
     assert np.max(np.abs(g32 - pix @ pix.T) / (pix @ pix.T)) > 1e-9
     c2, s = roi_c2(x[:, lab == 1])
     np.testing.assert_allclose(c2, c2_bruteforce(x, lab, 1), rtol=1e-12)
@@ -76,6 +76,8 @@ def test_c2_from_gram_mirrors_exactly():
     upper_only = g.copy()
     for i in range(512, n, 512):
         upper_only[i: i + 512, :i] = -1.0  # never read
-    out = c2_from_gram(upper_only, s, 50, np.empty((n, n)))
+    rows = row_blocks(upper_only)
+    assert [r.shape for r in rows] == [(512, 1300), (512, 788), (276, 276)]
+    out = c2_from_gram(rows, s, 50, np.empty((n, n)))
     np.testing.assert_array_equal(out, out.T)
     np.testing.assert_allclose(out, 50 * g / np.outer(s, s), rtol=1e-13)

@@ -7,7 +7,8 @@ Dense path (JAX): the gathered pixels of all selected ROIs are stored block-majo
 (:class:`PixelBlocks`: ``(n_blocks, N, cols)``, every ROI zero-padded to whole blocks of
 ``cols`` pixel columns; zero columns add nothing), so every block is one contiguous
 array. Per ROI, S and s are accumulated block by block by one compiled update that
-forms only the row blocks of S on and above the diagonal (``_GRAM_BLOCK`` rows); it has
+forms only the row blocks of S on and above the diagonal (``_GRAM_BLOCK`` rows, kept as
+separate arrays ``S[i:i+B, i:]``, :func:`row_blocks`); it has
 one shape per (N, cols) whatever the ROI sizes and can be compiled in a thread while the
 frames are read (:func:`compile_dense`). C2 is then formed on the host (float64,
 mirrored, exactly symmetric) straight into the caller's output (:func:`c2_from_gram`);
@@ -27,7 +28,7 @@ nonzero counts only (:data:`SPARSE_OCCUPANCY`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
@@ -40,7 +41,7 @@ from .. import _jax  # noqa: F401  (float64)
 from .pages import mapped_empty
 
 __all__ = ["SPARSE_OCCUPANCY", "PixelBlocks", "c2_from_gram", "c2_rois", "compile_dense", "exact_in_float32", "gram_dense",
-           "gram_sparse", "pixel_block", "roi_c2", "use_sparse"]
+           "gram_sparse", "pixel_block", "roi_c2", "row_blocks", "use_sparse"]
 
 #: Below 2^24 every integer is a float32.
 EXACT_F32 = 2.0**24
@@ -118,19 +119,33 @@ class PixelBlocks:
         return nz / (int(self.npix[k]) * self.data.shape[1])
 
 
-@partial(jax.jit, static_argnames=("block",), donate_argnums=(0, 1))
-def _gram_update(g, s, xb, *, block):
-    """``g + xb xbᵀ`` on the row blocks on and above the diagonal (the rest of g stays 0),
-    and ``s + xb·1``.
+def row_starts(n: int) -> range:
+    """First row of each row block of S (``_GRAM_BLOCK`` rows; the last may be shorter)."""
+    return range(0, n, _GRAM_BLOCK)
 
-    ``g`` (N, N) and ``s`` (N,) accumulate S and the frame sums in their own dtype
-    (float32 or float64; donated); ``xb`` (N, cols) counts of any dtype.
+
+def row_blocks(g: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The row blocks ``S[i:i+B, i:]`` (on and above the diagonal) of a full S (N, N), as views."""
+    return tuple(g[i: i + _GRAM_BLOCK, i:] for i in row_starts(g.shape[0]))
+
+
+@partial(jax.jit, donate_argnums=(0, 1))
+def _gram_update(g, s, xb):
+    """Row blocks ``g[b] + (xb xbᵀ)[i:i+B, i:]`` (i = b·B) and ``s + xb·1``.
+
+    ``g`` (tuple of (B, N − i) row blocks, :func:`row_blocks` layout) and ``s`` (N,)
+    accumulate S and the frame sums in their own dtype (float32 or float64; donated);
+    ``xb`` (N, cols) counts of any dtype.
     """
-    n = xb.shape[0]
-    xb = xb.astype(g.dtype)
-    for i in range(0, n, block):
-        g = g.at[i: i + block, i:].add(jnp.matmul(xb[i: i + block], xb[i:].T, preferred_element_type=g.dtype))
+    xb = xb.astype(s.dtype)
+    rows = row_starts(xb.shape[0])
+    g = tuple(gb + jnp.matmul(xb[i: i + _GRAM_BLOCK], xb[i:].T, preferred_element_type=s.dtype) for gb, i in zip(g, rows))
     return g, s + jnp.sum(xb, axis=1)
+
+
+def _row_shapes(n: int) -> list[tuple[int, int]]:
+    """Shapes of the row blocks of S for N frames."""
+    return [(min(_GRAM_BLOCK, n - i), n - i) for i in row_starts(n)]
 
 
 @lru_cache(maxsize=16)
@@ -138,36 +153,39 @@ def compile_dense(n: int, cols: int, dtype: Any, xdtype: np.dtype) -> None:
     """Compile the Gram update for N frames, blocks of ``cols`` pixels of ``xdtype`` and
     accumulators of ``dtype`` (fills its jit cache; once per shape and process)."""
     spec = jax.ShapeDtypeStruct
-    _gram_update.lower(spec((n, n), dtype), spec((n,), dtype), spec((n, cols), xdtype), block=_GRAM_BLOCK).compile()
+    g = tuple(spec(shape, dtype) for shape in _row_shapes(n))
+    _gram_update.lower(g, spec((n,), dtype), spec((n, cols), xdtype)).compile()
 
 
-def gram_dense(blocks: PixelBlocks, k: int, dtype: Any) -> tuple[jax.Array, jax.Array]:
-    """S (upper row blocks, see :func:`c2_from_gram`) and frame sums s of ROI k, accumulated
+def gram_dense(blocks: PixelBlocks, k: int, dtype: Any) -> tuple[tuple[jax.Array, ...], jax.Array]:
+    """Row blocks of S (:func:`row_blocks` layout) and frame sums s of ROI k, accumulated
     in ``dtype`` (float32 or float64) and dispatched asynchronously (JAX arrays)."""
     n = blocks.data.shape[1]
-    g = jax.device_put(np.zeros((n, n), dtype=dtype))
-    s = jax.device_put(np.zeros(n, dtype=dtype))
+    g, s = jax.device_put(([np.zeros(shape, dtype) for shape in _row_shapes(n)], np.zeros(n, dtype)))
+    g = tuple(g)
     for b in range(int(blocks.first[k]), int(blocks.first[k + 1])):
-        g, s = _gram_update(g, s, jax.device_put(blocks.data[b]), block=_GRAM_BLOCK)
+        g, s = _gram_update(g, s, jax.device_put(blocks.data[b]))
     return g, s
 
 
-def exact_in_float32(g: np.ndarray) -> bool:
-    """Whether a float32 accumulation of integer counts with Gram matrix ``g`` was exact."""
-    return float(np.max(np.diagonal(g))) < EXACT_F32
+def exact_in_float32(g: Sequence[np.ndarray]) -> bool:
+    """Whether a float32 accumulation of integer counts with Gram row blocks ``g``
+    (:func:`row_blocks` layout) was exact."""
+    return max(float(np.max(np.diagonal(gb))) for gb in g) < EXACT_F32
 
 
-def c2_from_gram(g: np.ndarray, s: np.ndarray, npix: int, out: np.ndarray) -> np.ndarray:
+def c2_from_gram(g: Sequence[np.ndarray], s: np.ndarray, npix: int, out: np.ndarray) -> np.ndarray:
     """C2 = npix · S / (s sᵀ) into ``out`` (N, N) float64.
 
-    ``g`` holds S on the row blocks of ``_GRAM_BLOCK`` rows on and above the diagonal
-    (below them it is ignored), ``s`` (N,) the frame sums.
+    ``g`` holds the row blocks of S on and above the diagonal (:func:`row_blocks`
+    layout), ``s`` (N,) the frame sums; the part below is mirrored, so that ``out`` is
+    exactly symmetric.
     """
-    n = g.shape[0]
+    n = out.shape[0]
     inv = np.sqrt(float(npix)) / np.asarray(s, dtype=np.float64)
-    for i in range(0, n, _GRAM_BLOCK):  # row block by row block: the part on and above the diagonal,
-        e = min(i + _GRAM_BLOCK, n)     # then the part left of it mirrored from the rows above
-        np.multiply(g[i:e, i:], inv[i:e, None] * inv[None, i:], out=out[i:e, i:])
+    for gb, i in zip(g, row_starts(n)):  # row block by row block: the part on and above the diagonal,
+        e = i + gb.shape[0]                # then the part left of it mirrored from the rows above
+        np.multiply(gb, inv[i:e, None] * inv[None, i:], out=out[i:e, i:])
         out[i:e, :i] = out[:i, i:e].T
         d = out[i:e, i:e]
         lower = np.tril_indices(e - i, -1)
@@ -175,13 +193,13 @@ def c2_from_gram(g: np.ndarray, s: np.ndarray, npix: int, out: np.ndarray) -> np
     return out
 
 
-def gram_sparse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """S (N, N) and frame sums s (N,) of one ROI from the nonzero counts of its pixels ``x``
-    (N, n_pix): CSR product in float64 (exact)."""
+def gram_sparse(x: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Row blocks of S (:func:`row_blocks` layout) and frame sums s (N,) of one ROI from the
+    nonzero counts of its pixels ``x`` (N, n_pix): CSR product in float64 (exact)."""
     import scipy.sparse
 
     xs = scipy.sparse.csr_array(x, dtype=np.float64)
-    return (xs @ xs.T).toarray(), x.sum(axis=1, dtype=np.float64)
+    return row_blocks((xs @ xs.T).toarray()), x.sum(axis=1, dtype=np.float64)
 
 
 def use_sparse(sparse: bool | str, occupancy: Callable[[], float]) -> bool:
@@ -214,12 +232,12 @@ def c2_rois(blocks: PixelBlocks, out: np.ndarray, *, integer: bool, sparse: bool
     sums = np.empty((n_roi, n))
 
     def normalise(k: int, g: Any, s: Any) -> None:
-        g, sums[k] = np.asarray(g), np.asarray(s)
+        g, sums[k] = [np.asarray(gb) for gb in g], np.asarray(s)
         with np.errstate(divide="ignore", invalid="ignore"):
             c2_from_gram(g, sums[k], int(blocks.npix[k]), out[k])
 
-    def finish(k: int, g: jax.Array, s: jax.Array) -> None:
-        if integer and not exact_in_float32(np.asarray(g)):
+    def finish(k: int, g: tuple[jax.Array, ...], s: jax.Array) -> None:
+        if integer and not exact_in_float32([np.asarray(gb) for gb in g]):
             g, s = gram_dense(blocks, k, jnp.float64)
         normalise(k, g, s)
 
