@@ -76,3 +76,24 @@ def test_open_frames_any_dataset_path_and_errors(tmp_path):
     txt.write_text("not hdf5")
     with pytest.raises(FramesError, match="not an HDF5"):
         open_frames(txt, frame_time=1.0)
+
+
+def test_roi_chunks_of_a_dask_stack_chunked_in_every_dim():
+    """Chunks read from a dask stack (chunked in frame, y and x, misaligned with the read
+    chunks) hold exactly the in-memory pixels, whatever the dask chunk grid."""
+    import dask.array as dsa
+
+    from xpcsnb.correlate.partition import from_labels
+    from xpcsnb.correlate.stream import iter_roi_chunks, roi_layout
+
+    rng = np.random.default_rng(5)
+    x = rng.poisson(2.0, (23, 12, 10)).astype(np.uint16)
+    lab = rng.integers(0, 4, (12, 10))
+    lay = roi_layout(from_labels(lab), block=8)
+    want = dict(iter_roi_chunks(frames_from_array(x, frame_time=1.0), lay, 5))
+    for chunks in [(23, 12, 10), (4, 12, 10), (3, 5, 4)]:
+        lazy = frames_from_array(dsa.from_array(x, chunks=chunks), frame_time=1.0)
+        got = dict(iter_roi_chunks(lazy, lay, 5))
+        assert got.keys() == want.keys()
+        for s in want:
+            np.testing.assert_array_equal(got[s], want[s])

@@ -106,7 +106,8 @@ def two_time(
         Frames read per block. Memory: one raw chunk + N/average × (selected pixels,
         padded to whole blocks) × the stack's itemsize for unaveraged integer counts (4
         bytes averaged, 8 non-integer) + the output n_roi × (N/average)² × 8 bytes + the
-        JAX accumulators of one or two ROIs ((N/average)² × 4 bytes each, 8 in float64).
+        JAX accumulators of one or two ROIs (row blocks of S on and above the diagonal,
+        ≈ (N/average)²/2 × 4 bytes each, 8 in float64).
     progress : bool
         Show a tqdm progress bar.
     sparse : {"auto", True, False}
