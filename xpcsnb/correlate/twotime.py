@@ -208,15 +208,21 @@ def two_time(
     return c2_at_q(ds, q) if q is not None else ds
 
 
-def _ring_rois(part: Partition, rings: np.ndarray, q: float) -> np.ndarray:
-    qv = np.asarray(part.q, dtype=float)
-    if not np.all(np.isfinite(qv)):
+def _ring_q(q: np.ndarray, rings: np.ndarray, npix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ring ids and the pixel-weighted mean q [1/Å] of each ring, from the q, ring and pixel
+    count of every ROI (raises when the ROIs carry no q)."""
+    q = np.asarray(q, dtype=float)
+    if not np.all(np.isfinite(q)):
         raise CorrelatorError("the ROIs carry no q values; build them with partition() or from_labels(..., q=...)")
-    w = part.npix.astype(float)
+    w = np.asarray(npix, dtype=float)
     ring_ids = np.unique(rings)
-    ring_q = np.array([np.sum(qv[rings == g] * w[rings == g]) / np.sum(w[rings == g]) for g in ring_ids])
-    best = ring_ids[np.argmin(np.abs(ring_q - q))]
-    return np.flatnonzero(rings == best)
+    return ring_ids, np.array([np.sum(q[rings == g] * w[rings == g]) / np.sum(w[rings == g]) for g in ring_ids])
+
+
+def _ring_rois(part: Partition, rings: np.ndarray, q: float) -> np.ndarray:
+    """0-based ROIs of the ring whose mean q is nearest ``q``."""
+    ring_ids, ring_q = _ring_q(part.q, rings, part.npix)
+    return np.flatnonzero(rings == ring_ids[np.argmin(np.abs(ring_q - q))])
 
 
 def c2_at_q(ds: xr.Dataset, q: float) -> xr.Dataset:
@@ -238,13 +244,8 @@ def c2_at_q(ds: xr.Dataset, q: float) -> xr.Dataset:
     """
     if "c2" not in ds or ds["c2"].dims != ("roi", "t1", "t2"):
         raise CorrelatorError("c2_at_q needs the (roi, t1, t2) Dataset returned by two_time()")
-    qv = ds["q"].values.astype(float)
-    if not np.all(np.isfinite(qv)):
-        raise CorrelatorError("the ROIs carry no q values; build them with partition() or from_labels(..., q=...)")
     rings = ds["ring"].values
-    w = ds["npix"].values.astype(float)
-    ring_ids = np.unique(rings)
-    ring_q = np.array([np.sum(qv[rings == g] * w[rings == g]) / np.sum(w[rings == g]) for g in ring_ids])
+    ring_ids, ring_q = _ring_q(ds["q"].values, rings, ds["npix"].values)
     k = int(np.argmin(np.abs(ring_q - float(q))))
     sub = ds.isel(roi=np.flatnonzero(rings == ring_ids[k]))
     phi = sub["phi"].values.astype(float)
