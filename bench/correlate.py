@@ -23,9 +23,11 @@ What it does (every timed case runs in a fresh subprocess; peak RSS is that proc
    a first call in a fresh process, JAX compilation included; the second call of the
    same shapes (compiled) is printed below it. The streamed and in-memory results are
    compared. ``fresh_mem`` times the first touch of the memory a two-time result needs
-   (its ROI pixels and float64 output) in a fresh process with the stack loaded: on a
-   virtual machine whose guest memory is handed back to the host, page faults can cost
-   ~2 ms/MB, which a first call pays and the read-once floor does not.
+   (its ROI pixels and float64 output) in a fresh process with the stack loaded,
+   allocated as ``two_time`` does (:mod:`xpcsnb.correlate.pages`); ``fresh_numpy`` the
+   same through NumPy, which advises huge pages: on a virtual machine whose guest memory
+   is handed back to the host those faults can cost ~2.5 ms/MB. A first call pays
+   this, the read-once floor does not.
    Each case runs ``--repeats`` times (fresh processes) and the fastest run is reported
    (peak RSS: the largest).
 4. With ``--ref-python`` (an interpreter that has boost-corr 0.1.7 + torch CPU and/or
@@ -162,15 +164,19 @@ def worker(case: str, path: Path, n: int, out: Path) -> dict:
         res["wall_aps"] = time.perf_counter() - t
         np.savez(out, g2=ds.g2.values, err=ds.g2_err.values, lag=ds.lag.values, level=ds.level.values,
                  g2_aps=da.g2.values, lag_aps=da.lag.values, level_aps=da.level.values)
-    elif case == "fresh_mem":
+    elif case in ("fresh_mem", "fresh_numpy"):
         # the first touch of the memory a two-time result needs (the ROI pixels and the float64
-        # output), in a fresh process with the stack loaded: what page faults cost on this machine
+        # output), in a fresh process with the stack loaded: what page faults cost on this machine,
+        # allocated as two_time does (fresh_mem: own memory maps) or by NumPy (huge pages advised)
+        from xpcsnb.correlate.pages import mapped_empty
+
+        empty = mapped_empty if case == "fresh_mem" else np.empty
         x = load_stack(path, n)
         npix = int(np.isin(lab, TT_RINGS).sum())
         t = time.perf_counter()
-        a = np.empty((n, npix), dtype=x.dtype)
+        a = empty((n, npix), x.dtype)
         a.fill(1)
-        b = np.empty((len(TT_RINGS), n, n))
+        b = empty((len(TT_RINGS), n, n), np.float64)
         b.fill(1.0)
         res["wall"] = time.perf_counter() - t
     elif case in ("tt_stream", "tt_mem"):
@@ -325,7 +331,8 @@ def main() -> None:
     res = {}
     for case, n in (("read_mem", a.mt_frames), ("read_stream", a.mt_frames), ("mt_stream", a.mt_frames),
                     ("mt_mem", a.mt_frames), ("read_mem", a.tt_frames), ("read_stream", a.tt_frames),
-                    ("fresh_mem", a.tt_frames), ("tt_stream", a.tt_frames), ("tt_mem", a.tt_frames)):
+                    ("fresh_mem", a.tt_frames), ("fresh_numpy", a.tt_frames), ("tt_stream", a.tt_frames),
+                    ("tt_mem", a.tt_frames)):
         print(f"running xpcsnb {case} N={n} …", flush=True)
         res[(case, n)] = ours(case, n)
         rows.append(("xpcsnb" if case[:2] in ("mt", "tt") else "floor", case, n, res[(case, n)]))
