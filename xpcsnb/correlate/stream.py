@@ -138,27 +138,44 @@ def _check_values(x: np.ndarray, start: int, real: np.ndarray) -> None:
         )
 
 
-def _read(part: Any) -> np.ndarray:
-    """The frames of ``part`` (a NumPy or dask array) in memory.
+def _frame_blocks(part: Any) -> list[np.ndarray]:
+    """The frames of ``part`` (a NumPy or dask array) in memory, as consecutive blocks of
+    whole frames (for dask: one per chunk along frames, views where the chunks are, e.g.
+    memory maps of the file, :mod:`xpcsnb.io.h5map`).
 
     A dask block is computed in this thread (the chunks are consumed in order anyway),
     by dask's synchronous scheduler given as a function (naming it "synchronous" makes
     dask import distributed first: 0.3 s in a fresh process), chunk by chunk as delayed
-    values: ``Array.compute`` would copy a single-chunk result once more.
+    values: ``Array.compute`` would copy the chunks into one new array.
     """
     if not hasattr(part, "to_delayed"):
-        return np.asarray(part)
+        return [np.asarray(part)]
     import dask
     from dask.array.core import concatenate3
     from dask.local import get_sync
 
     grid = part.to_delayed()
     values = dask.compute(*grid.ravel(), scheduler=get_sync)
-    if len(values) == 1:
-        return np.asarray(values[0])
     nested = np.empty(grid.shape, dtype=object)
     nested.ravel()[:] = [np.asarray(v) for v in values]
-    return concatenate3(nested.tolist())
+    if grid.shape[1:] == (1, 1):
+        return list(nested[:, 0, 0])
+    return [concatenate3(nested[i: i + 1].tolist()) for i in range(grid.shape[0])]
+
+
+def _take_pixels(part: Any, index: np.ndarray) -> np.ndarray:
+    """The pixels ``index`` (flat detector indices) of every frame of ``part``: (n, n_cols)."""
+    blocks = _frame_blocks(part)
+    if len(blocks) == 1:
+        b = blocks[0]
+        return np.take(b.reshape(b.shape[0], -1), index, axis=1)
+    out = np.empty((part.shape[0], index.size), dtype=blocks[0].dtype)
+    row = 0
+    for b in blocks:
+        m = b.shape[0]
+        np.take(b.reshape(m, -1), index, axis=1, out=out[row: row + m], mode="clip")  # indices are valid
+        row += m
+    return out
 
 
 def iter_roi_chunks(
@@ -180,17 +197,13 @@ def iter_roi_chunks(
     from tqdm.auto import tqdm
 
     n = frames.shape[0] if stop is None else stop
-    h, w = frames.shape[1:]
     data = frames.data
     real = layout.weight > 0
     bar = tqdm(total=n - start, desc=desc, unit="frame", disable=not progress, leave=False)
     try:
         for s in range(start, n, chunk):
             e = min(s + chunk, n)
-            part = data[s:e]
-            block = _read(part)
-            x = np.take(block.reshape(e - s, h * w), layout.index, axis=1)
-            del block
+            x = _take_pixels(data[s:e], layout.index)
             _check_values(x, s, real)
             yield s, x
             bar.update(e - s)

@@ -150,6 +150,7 @@ def open_frames(
     exposure: float | None = None,
     chunk_frames: int = 256,
     units: str = "counts",
+    memory_map: bool = True,
 ) -> xr.DataArray:
     """Open an HDF5 frame stack lazily (h5py + dask).
 
@@ -165,9 +166,16 @@ def open_frames(
         legacy ``/measurement/instrument/detector/exposure_period`` and
         ``exposure_time``); a missing frame period is an error.
     chunk_frames : int
-        Frames per dask chunk.
+        Frames per dask chunk (at most; with ``memory_map`` the chunks also end where
+        the frames stop being contiguous in the file, e.g. at every HDF5 chunk).
     units : str
         Unit of the values.
+    memory_map : bool
+        Read an uncompressed dataset (contiguous, or chunked by whole frames) through
+        read-only memory maps of the file instead of copying it out with h5py
+        (:mod:`xpcsnb.io.h5map`; same values, a block of frames costs no fresh buffer).
+        Ignored where the file does not allow it (compression, virtual datasets …), or
+        where it would make more than 4 times as many dask chunks.
 
     Returns
     -------
@@ -175,7 +183,6 @@ def open_frames(
         Lazy (dask-backed) stack with dims ``(frame, y, x)``; the file stays open
         (read-only) while the array is alive. ``attrs["source"]`` names the file.
     """
-    import dask.array as da
     import h5py
 
     path = Path(path)
@@ -206,13 +213,29 @@ def open_frames(
             if where is not None:
                 attrs["exposure_source"] = where
         ft, ex = _check_times(frame_time, exposure)
-        chunks = (min(int(chunk_frames), dset.shape[0]), dset.shape[1], dset.shape[2])
-        data = da.from_array(dset, chunks=chunks, lock=True, asarray=True, name=f"frames-{path.name}-{dataset}")
+        data = _lazy(dset, int(chunk_frames), memory_map, name=f"frames-{path.name}-{dataset}")
     except Exception:
         f.close()
         raise
     out = _wrap(data, ft, ex, units, attrs)
     return out
+
+
+def _lazy(dset: Any, chunk_frames: int, memory_map: bool, name: str) -> Any:
+    """The dask array of an h5py dataset: over :class:`~xpcsnb.io.h5map.MappedFrames`
+    when it can be mapped without making more than 4 times as many chunks, else over h5py."""
+    import dask.array as da
+
+    from .h5map import mapped_source, run_chunks
+
+    n, h, w = dset.shape
+    chunk_frames = min(chunk_frames, n)
+    src = mapped_source(dset) if memory_map else None
+    if src is not None:
+        sizes = run_chunks(src.runs, chunk_frames)
+        if len(sizes) <= 4 * -(-n // chunk_frames):
+            return da.from_array(src, chunks=(sizes, (h,), (w,)), lock=True, asarray=True, name=name)
+    return da.from_array(dset, chunks=(chunk_frames, h, w), lock=True, asarray=True, name=name)
 
 
 def as_frames(frames: Any, frame_time: float | None = None) -> xr.DataArray:

@@ -1,0 +1,195 @@
+"""Reading uncompressed HDF5 frame stacks through memory maps of the file (no copy).
+
+An uncompressed dataset, contiguous or chunked by whole frames, stores each frame as
+plain bytes in the file. For such a stack :func:`frame_runs` finds the runs of frames
+that lie in one contiguous byte range, and :class:`MappedFrames` (the array that
+:func:`xpcsnb.io.frames.open_frames` hands to dask) returns a block of frames inside
+one run as a read-only NumPy view of a memory map of the file: no copy into a fresh
+buffer, the pages come straight from the operating system's file cache, and the map
+is released with the block.
+
+Everything else is read by h5py, so the values never differ: filters (compression,
+shuffle, checksums), virtual, external or compact storage, chunks that split frames,
+chunks not yet written, non-native byte order, a user block, or a file driver other
+than ``sec2``. The map uses the descriptor h5py opened (a file renamed or replaced on
+disk afterwards is not picked up); as with any memory map, truncating the file while a
+block is mapped makes reading it fail with SIGBUS.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MappedFrames", "frame_runs", "mapped_source", "run_chunks"]
+
+
+def _mappable(dset: Any) -> bool:
+    """Whether the bytes of ``dset`` (N, H, W) are its values as stored, in a plain file."""
+    import h5py
+
+    dcpl = dset.id.get_create_plist()
+    return (
+        dset.file.driver == "sec2"
+        and dset.file.userblock_size == 0
+        and dset.dtype.kind in "uif"
+        and dset.dtype.isnative
+        and dcpl.get_nfilters() == 0
+        and dcpl.get_external_count() == 0
+        and dcpl.get_layout() in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED)
+    )
+
+
+def _chunk_offsets(dset: Any) -> dict[int, int] | None:
+    """File offset of every chunk of a dataset chunked by whole frames, by first frame;
+    None when a chunk is missing (not written) or not stored as plain bytes."""
+    n, h, w = dset.shape
+    c = dset.chunks[0]
+    size = c * h * w * dset.dtype.itemsize
+    offsets: dict[int, int] = {}
+    bad: list[int] = []
+
+    def visit(info: Any) -> None:
+        if info.filter_mask != 0 or info.size != size or info.byte_offset is None:
+            bad.append(info.chunk_offset[0])
+        else:
+            offsets[int(info.chunk_offset[0])] = int(info.byte_offset)
+
+    dset.id.chunk_iter(visit)
+    if bad or len(offsets) != -(-n // c):
+        return None
+    return offsets
+
+
+def frame_runs(dset: Any) -> list[tuple[int, int, int]] | None:
+    """Runs of frames stored contiguously in the file.
+
+    Parameters
+    ----------
+    dset : h5py.Dataset, shape (N, H, W)
+
+    Returns
+    -------
+    list of (start, stop, offset) or None
+        Frames ``start … stop − 1`` occupy the bytes from ``offset`` on, one frame after
+        the other; None when the dataset cannot be mapped (see the module docstring).
+        A contiguous dataset is one run; a chunked one has a run per chunk, merged where
+        chunks follow each other in the file.
+    """
+    import h5py
+
+    if not _mappable(dset):
+        return None
+    n, h, w = dset.shape
+    frame_bytes = h * w * dset.dtype.itemsize
+    if dset.id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS:
+        off = dset.id.get_offset()
+        return None if off is None else [(0, n, int(off))]
+    c = dset.chunks[0]
+    if tuple(dset.chunks[1:]) != (h, w):
+        return None
+    offsets = _chunk_offsets(dset)
+    if offsets is None:
+        return None
+    runs: list[tuple[int, int, int]] = []
+    for start in range(0, n, c):
+        stop, off = min(start + c, n), offsets[start]
+        if runs and runs[-1][1] == start and runs[-1][2] + (start - runs[-1][0]) * frame_bytes == off:
+            runs[-1] = (runs[-1][0], stop, runs[-1][2])
+        else:
+            runs.append((start, stop, off))
+    return runs
+
+
+def run_chunks(runs: list[tuple[int, int, int]], chunk_frames: int) -> tuple[int, ...]:
+    """Dask chunk sizes along frames: every run cut into pieces of at most ``chunk_frames``."""
+    sizes: list[int] = []
+    for start, stop, _ in runs:
+        full, rest = divmod(stop - start, chunk_frames)
+        sizes += [chunk_frames] * full + ([rest] if rest else [])
+    return tuple(sizes)
+
+
+def _frame_range(key: Any, shape: tuple[int, int, int]) -> tuple[int, int] | None:
+    """(start, stop) when ``key`` selects frames start … stop − 1 (step 1) and whole frames."""
+    key = key if isinstance(key, tuple) else (key,)
+    if len(key) > 3 or not all(isinstance(k, slice) for k in key):
+        return None
+    key = key + (slice(None),) * (3 - len(key))
+    start, stop, step = key[0].indices(shape[0])
+    if step != 1 or stop <= start:
+        return None
+    for k, size in zip(key[1:], shape[1:]):
+        if k.indices(size) != (0, size, 1):
+            return None
+    return start, stop
+
+
+class MappedFrames:
+    """An HDF5 frame stack as an array for :func:`dask.array.from_array`.
+
+    Indexing with a range of whole frames inside one run of :func:`frame_runs` returns a
+    read-only view of a memory map of the file; any other index is read by h5py.
+
+    Parameters
+    ----------
+    dset : h5py.Dataset, shape (N, H, W)
+    runs : list of (start, stop, offset)
+        From :func:`frame_runs` (kept as ``runs``).
+    """
+
+    def __init__(self, dset: Any, runs: list[tuple[int, int, int]]) -> None:
+        self.dset = dset
+        self.shape = tuple(dset.shape)
+        self.dtype = dset.dtype
+        self.ndim = 3
+        self.runs = list(runs)
+        self._starts = np.array([r[0] for r in runs])
+        self._frame_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
+        # a descriptor of our own on h5py's open file: valid whatever h5py closes later
+        self._file = open(os.dup(dset.file.id.get_vfd_handle()), "rb", buffering=0)  # noqa: SIM115 (closed with self)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        frames = _frame_range(key, self.shape)
+        if frames is not None:
+            view = self._view(*frames)
+            if view is not None:
+                return view
+        return self.dset[key]
+
+    def _view(self, start: int, stop: int) -> np.ndarray | None:
+        """Frames start … stop − 1 as a view of a memory map, or None if they span runs."""
+        i = int(np.searchsorted(self._starts, start, side="right")) - 1
+        r0, r1, off = self.runs[i]
+        if stop > r1:
+            return None
+        first = off + (start - r0) * self._frame_bytes
+        base = first - first % mmap.ALLOCATIONGRANULARITY
+        nbytes = (stop - start) * self._frame_bytes
+        mm = mmap.mmap(self._file.fileno(), nbytes + first - base, access=mmap.ACCESS_READ, offset=base)
+        count = nbytes // self.dtype.itemsize
+        return np.frombuffer(mm, self.dtype, count=count, offset=first - base).reshape((stop - start,) + self.shape[1:])
+
+
+def mapped_source(dset: Any) -> MappedFrames | None:
+    """A :class:`MappedFrames` of ``dset`` when it can be mapped, else None.
+
+    As a guard, the first and the last frame read through the map are compared with
+    h5py's reading of them; any difference (or a failing map) means None.
+    """
+    runs = frame_runs(dset)
+    if not runs:
+        return None
+    try:
+        src = MappedFrames(dset, runs)
+        n = dset.shape[0]
+        for k in (0, n - 1):
+            view = src._view(k, k + 1)
+            if view is None or not np.array_equal(view, dset[k: k + 1]):
+                return None
+    except (OSError, ValueError):
+        return None
+    return src
