@@ -28,8 +28,10 @@ What it does (every timed case runs in a fresh subprocess; peak RSS is that proc
    same through NumPy, which advises huge pages: on a virtual machine whose guest memory
    is handed back to the host those faults can cost ~2.5 ms/MB. A first call pays
    this, the read-once floor does not.
-   Each case runs ``--repeats`` times (fresh processes) and the fastest run is reported
-   (peak RSS: the largest).
+   Each case runs ``--repeats`` times (fresh processes), round robin over all cases
+   (xpcsnb's, the floors and the references': case 1, 2, …, then again), so that a slow
+   spell of the machine hits every case alike rather than all repeats of one; the
+   fastest run of each is reported (peak RSS: the largest).
 4. With ``--ref-python`` (an interpreter that has boost-corr 0.1.7 + torch CPU and/or
    scikit-beam 0.0.27) the same frames go through boost-corr (multi-tau, two-time)
    and scikit-beam (multi-tau; two-time on the first ``--skb-tt-frames`` frames, as
@@ -279,13 +281,26 @@ def run_sub(cmd: list[str], timeout: float) -> dict | None:
     return None
 
 
-def best_of(cmd: list[str], repeats: int, timeout: float) -> dict | None:
-    runs = [r for r in (run_sub(cmd, timeout) for _ in range(repeats)) if r is not None]
+def best(runs: list[dict | None]) -> dict | None:
+    """The fastest of a case's runs, with the largest peak RSS of them (None if all failed)."""
+    runs = [r for r in runs if r is not None]
     if not runs:
         return None
-    best = min(runs, key=lambda r: r["wall"])
-    best["rss_mib"] = max(r["rss_mib"] for r in runs)
-    return best
+    fastest = dict(min(runs, key=lambda r: r["wall"]))
+    fastest["rss_mib"] = max(r["rss_mib"] for r in runs)
+    return fastest
+
+
+def interleaved(jobs: list[tuple[str, list[str]]], repeats: int, timeout: float) -> dict[str, dict | None]:
+    """Run every job ``repeats`` times, round robin (job 1, 2, …, then again), and keep the
+    fastest run of each: a slow spell of the machine then hits all cases alike instead of
+    every repeat of one case, which keeps the ratios between cases honest."""
+    runs: dict[str, list[dict | None]] = {key: [] for key, _ in jobs}
+    for r in range(repeats):
+        for key, cmd in jobs:
+            print(f"  round {r + 1}/{repeats}: {key}", flush=True)
+            runs[key].append(run_sub(cmd, timeout))
+    return {key: best(v) for key, v in runs.items()}
 
 
 # ---------------------------------------------------------------------------- main
@@ -323,21 +338,16 @@ def main() -> None:
     px = a.size * a.size
     me = [sys.executable, os.path.abspath(__file__), "--frames-path", str(path)]
 
-    def ours(case: str, n: int) -> dict | None:
+    def ours(case: str, n: int) -> list[str]:
         ext = ".npy" if case.startswith("tt") else ".npz"
-        return best_of(me + ["--worker", case, "--n", str(n), "--out", str(wd / f"{case}_{n}{ext}")], a.repeats, a.timeout)
+        return me + ["--worker", case, "--n", str(n), "--out", str(wd / f"{case}_{n}{ext}")]
 
-    rows: list[tuple[str, str, int, dict | None]] = []
-    res = {}
-    for case, n in (("read_mem", a.mt_frames), ("read_stream", a.mt_frames), ("mt_stream", a.mt_frames),
-                    ("mt_mem", a.mt_frames), ("read_mem", a.tt_frames), ("read_stream", a.tt_frames),
-                    ("fresh_mem", a.tt_frames), ("fresh_numpy", a.tt_frames), ("tt_stream", a.tt_frames),
-                    ("tt_mem", a.tt_frames)):
-        print(f"running xpcsnb {case} N={n} …", flush=True)
-        res[(case, n)] = ours(case, n)
-        rows.append(("xpcsnb" if case[:2] in ("mt", "tt") else "floor", case, n, res[(case, n)]))
-
-    ref = {}
+    ours_cases = (("read_mem", a.mt_frames), ("read_stream", a.mt_frames), ("mt_stream", a.mt_frames),
+                  ("mt_mem", a.mt_frames), ("read_mem", a.tt_frames), ("read_stream", a.tt_frames),
+                  ("fresh_mem", a.tt_frames), ("fresh_numpy", a.tt_frames), ("tt_stream", a.tt_frames),
+                  ("tt_mem", a.tt_frames))
+    jobs = [(f"xpcsnb {case} N={n}", ours(case, n)) for case, n in ours_cases]
+    ref_cases: list[tuple[str, int]] = []
     if a.ref_python:
         script = wd / "ref_worker.py"
         script.write_text(REF_SCRIPT)
@@ -350,13 +360,24 @@ def main() -> None:
             cases += [("skb_mt", a.mt_frames, [str(wd / "labels_mt.npy"), str(num_levels)]),
                       ("skb_tt", a.skb_tt_frames, [str(wd / "labels_tt.npy")])]
         for case, n, extra in cases:
-            print(f"running reference {case} N={n} …", flush=True)
             ext = ".npy" if case.endswith("_tt") else ".npz"
             cmd = [a.ref_python, str(script), case, str(path), str(n), str(wd / f"{case}_{n}{ext}"), str(wd)] + extra
-            ref[case] = best_of(cmd, a.repeats, a.timeout)
-            rows.append(("boost-corr" if case.startswith("bc") else "scikit-beam", case, n, ref[case]))
+            jobs.append((f"reference {case} N={n}", cmd))
+            ref_cases.append((case, n))
     else:
         print("no --ref-python given: boost-corr / scikit-beam comparison skipped")
+    print(f"running {len(jobs)} cases × {a.repeats} fresh processes, round robin …", flush=True)
+    done = interleaved(jobs, a.repeats, a.timeout)
+
+    rows: list[tuple[str, str, int, dict | None]] = []
+    res = {}
+    for case, n in ours_cases:
+        res[(case, n)] = done[f"xpcsnb {case} N={n}"]
+        rows.append(("xpcsnb" if case[:2] in ("mt", "tt") else "floor", case, n, res[(case, n)]))
+    ref = {}
+    for case, n in ref_cases:
+        ref[case] = done[f"reference {case} N={n}"]
+        rows.append(("boost-corr" if case.startswith("bc") else "scikit-beam", case, n, ref[case]))
 
     floor = {n: res.get(("read_mem", n)) for n in (a.mt_frames, a.tt_frames, a.skb_tt_frames)}
     print("\n| package | case | N | wall [s] | frames/s | pixel-frames/s | peak RSS [MiB] | × read_mem | × read_stream |")

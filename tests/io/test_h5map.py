@@ -184,3 +184,28 @@ def test_two_time_from_a_mapped_stack_equals_in_memory(tmp_path):
     for memory_map in (True, False):
         got = two_time(open_frames(p, memory_map=memory_map), lab, progress=False, chunk=20)
         np.testing.assert_array_equal(got["c2"].values, want["c2"].values)
+
+
+def test_chunk_offsets_without_chunk_iter(tmp_path):
+    """With an h5py/HDF5 that lacks H5Dchunk_iter the chunks are listed one by one."""
+    from xpcsnb.io.h5map import _chunk_offsets
+
+    class NoIter:
+        def __init__(self, dsid):
+            self._id = dsid
+
+        def __getattr__(self, name):
+            if name == "chunk_iter":
+                raise AttributeError(name)
+            return getattr(self._id, name)
+
+    class Proxy:
+        def __init__(self, d):
+            self.shape, self.chunks, self.dtype, self.id = d.shape, d.chunks, d.dtype, NoIter(d.id)
+
+    x = _stack()
+    p = _write(tmp_path / "r.h5", x, chunks=(8, 9, 11), reverse=True)
+    with h5py.File(p) as f:
+        d = f[DSET]
+        assert _chunk_offsets(Proxy(d)) == _chunk_offsets(d)
+        assert sorted(_chunk_offsets(d)) == [0, 8, 16, 24, 32]

@@ -58,7 +58,11 @@ def _chunk_offsets(dset: Any) -> dict[int, int] | None:
         else:
             offsets[int(info.chunk_offset[0])] = int(info.byte_offset)
 
-    dset.id.chunk_iter(visit)
+    try:
+        dset.id.chunk_iter(visit)
+    except (AttributeError, NotImplementedError):  # h5py/HDF5 without H5Dchunk_iter
+        for i in range(dset.id.get_num_chunks()):
+            visit(dset.id.get_chunk_info(i))
     if bad or len(offsets) != -(-n // c):
         return None
     return offsets
