@@ -17,7 +17,8 @@ What it does (every timed case runs in a fresh subprocess; peak RSS is that proc
 2. Floors: ``read_mem`` = ``frames.sum(dtype=uint64)`` of the stack already in RAM
    (the guide's floor, "read once from memory"); ``read_stream`` = reading the HDF5
    file in 64-frame chunks (page cache warm) and summing each chunk.
-3. xpcsnb: multi-tau streamed from the HDF5 file (``open_frames`` → ``multitau``; the
+3. xpcsnb: multi-tau streamed from the HDF5 file (``open_frames`` → ``multitau``, which
+   reads this uncompressed file through memory maps, :mod:`xpcsnb.io.h5map`; the
    stack is never held: peak RSS is chunk + accumulators + the JAX runtime) and in
    memory (stack loaded before the clock); two-time likewise. The table's timings are
    a first call in a fresh process, JAX compilation included; the second call of the
