@@ -10,7 +10,7 @@ import pytest
 from xpcsnb.correlate import two_time
 from xpcsnb.correlate.partition import from_labels
 from xpcsnb.correlate.stream import _frame_blocks, iter_roi_chunks, roi_layout
-from xpcsnb.io.frames import frames_from_array, open_frames
+from xpcsnb.io.frames import FramesError, frames_from_array, open_frames
 from xpcsnb.io.h5map import MappedFrames, frame_runs, run_chunks
 
 DSET = "/entry/data/data"
@@ -151,6 +151,17 @@ def test_memory_map_false_reads_with_h5py(tmp_path):
     fr = open_frames(p, chunk_frames=16, memory_map=False)
     assert not any(_mapped(b) for b in _blocks(fr))
     np.testing.assert_array_equal(fr.values, x)
+    with pytest.raises(FramesError, match="memory_map must be True or False"):
+        open_frames(p, memory_map="no")
+
+
+def test_stacks_of_one_file_opened_differently_combine(tmp_path):
+    """Mapped and h5py stacks (or other chunkings) of one file have distinct dask names."""
+    x = _stack()
+    p = _write(tmp_path / "r.h5", x, chunks=(8, 9, 11), reverse=True)
+    a, b, c = open_frames(p, chunk_frames=16), open_frames(p, chunk_frames=16, memory_map=False), open_frames(p, chunk_frames=4)
+    assert len({a.data.name, b.data.name, c.data.name}) == 3
+    np.testing.assert_array_equal((a - b + c).values, x)
 
 
 def test_mapped_blocks_outlive_the_stack(tmp_path):

@@ -192,6 +192,8 @@ def open_frames(
         raise FramesError(f"{path} is not an HDF5 file")
     if int(chunk_frames) < 1:
         raise FramesError(f"chunk_frames must be >= 1, got {chunk_frames!r}")
+    if not isinstance(memory_map, bool):
+        raise FramesError(f"memory_map must be True or False, got {memory_map!r}")
     f = h5py.File(path, "r")
     try:
         if dataset not in f:
@@ -233,9 +235,9 @@ def _lazy(dset: Any, chunk_frames: int, memory_map: bool, name: str) -> Any:
     src = mapped_source(dset) if memory_map else None
     if src is not None:
         sizes = run_chunks(src.runs, chunk_frames)
-        if len(sizes) <= 4 * -(-n // chunk_frames):
-            return da.from_array(src, chunks=(sizes, (h,), (w,)), lock=True, asarray=True, name=name)
-    return da.from_array(dset, chunks=(chunk_frames, h, w), lock=True, asarray=True, name=name)
+        if len(sizes) <= 4 * -(-n // chunk_frames):  # names differ by chunking: a graph may hold both
+            return da.from_array(src, chunks=(sizes, (h,), (w,)), lock=True, asarray=True, name=f"{name}-{chunk_frames}-mmap")
+    return da.from_array(dset, chunks=(chunk_frames, h, w), lock=True, asarray=True, name=f"{name}-{chunk_frames}")
 
 
 def as_frames(frames: Any, frame_time: float | None = None) -> xr.DataArray:
