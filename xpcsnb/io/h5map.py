@@ -27,11 +27,11 @@ import numpy as np
 __all__ = ["MappedFrames", "frame_runs", "mapped_source", "run_chunks"]
 
 
-def _mappable(dset: Any) -> bool:
-    """Whether the bytes of ``dset`` (N, H, W) are its values as stored, in a plain file."""
+def _mappable(dset: Any, dcpl: Any, layout: int) -> bool:
+    """Whether the bytes of ``dset`` (N, H, W) are its values as stored, in a plain file
+    (``dcpl``: its creation property list, ``layout`` that list's layout)."""
     import h5py
 
-    dcpl = dset.id.get_create_plist()
     return (
         dset.file.driver == "sec2"
         and dset.file.userblock_size == 0
@@ -39,7 +39,7 @@ def _mappable(dset: Any) -> bool:
         and dset.dtype.isnative
         and dcpl.get_nfilters() == 0
         and dcpl.get_external_count() == 0
-        and dcpl.get_layout() in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED)
+        and layout in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED)
     )
 
 
@@ -85,11 +85,13 @@ def frame_runs(dset: Any) -> list[tuple[int, int, int]] | None:
     """
     import h5py
 
-    if not _mappable(dset):
+    dcpl = dset.id.get_create_plist()
+    layout = dcpl.get_layout()
+    if not _mappable(dset, dcpl, layout):
         return None
     n, h, w = dset.shape
     frame_bytes = h * w * dset.dtype.itemsize
-    if dset.id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS:
+    if layout == h5py.h5d.CONTIGUOUS:
         off = dset.id.get_offset()
         return None if off is None else [(0, n, int(off))]
     c = dset.chunks[0]
