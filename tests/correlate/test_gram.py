@@ -66,6 +66,68 @@ def test_bright_integer_counts_fall_back_to_float64():
     np.testing.assert_allclose(s, pix.sum(axis=1), rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.uint32, np.int32])
+@pytest.mark.parametrize("average", [1, 3])
+def test_storage_dtypes_give_the_brute_force(dtype, average):
+    """Counts of up to 16 bits are kept in float32 (read in place by the update), 32-bit
+    ones in their own dtype (cast per block) or float64 when averaged: every path gives
+    the brute-force C2 of the (averaged) frames."""
+    lab = _labels((700, 1100))
+    rng = np.random.default_rng(5)
+    x = rng.poisson(2.0, (60,) + lab.shape).astype(dtype)
+    ds = xc.two_time(frames_from_array(x, frame_time=1e-3), lab, average=average, progress=False, sparse=False)
+    xa = x.astype(np.float64).reshape(60 // average, average, *lab.shape).sum(axis=1)
+    for r in range(2):
+        np.testing.assert_allclose(ds.c2.values[r], c2_bruteforce(xa, lab, r + 1), rtol=1e-12)
+
+
+def test_32bit_counts_beyond_float32_are_exact():
+    """uint32 counts above 2^24 (not float32 numbers) are not rounded on the way in: the
+    float64 fallback reads them from their own dtype."""
+    lab = _labels((300,))
+    rng = np.random.default_rng(6)
+    x = rng.integers(2**24, 2**25, (30,) + lab.shape, dtype=np.uint32) | 1  # odd: no float32 has them
+    assert not np.array_equal(x.astype(np.float32).astype(np.uint32), x)
+    ds = xc.two_time(frames_from_array(x, frame_time=1e-3), lab, progress=False, sparse=False)
+    np.testing.assert_allclose(ds.c2.values[0], c2_bruteforce(x, lab, 1), rtol=1e-13)
+    np.testing.assert_allclose(ds.intensity.values[0], x[:, lab == 1].mean(axis=1, dtype=np.float64), rtol=1e-15)
+
+
+def test_update_without_cpu_options(monkeypatch):
+    """A jaxlib that rejects the YNNPACK fusion options gets the plain update, same C2."""
+    from xpcsnb.correlate import gram
+
+    lab = _labels((900,))
+    x = np.random.default_rng(7).poisson(1.0, (50,) + lab.shape).astype(np.uint16)
+    monkeypatch.setattr(gram, "_CPU_OPTIONS", {"xla_cpu_no_such_option_xpcsnb": "1"})
+    gram._update_fn.cache_clear()
+    gram._compiled_update.cache_clear()
+    try:
+        with pytest.raises(Exception, match="option"):  # the option really is rejected
+            gram._update_fn(True).lower(*gram._update_args(50, 1024, np.dtype(np.float32), np.dtype(np.float32))).compile()
+        c2, _ = roi_c2(x[:, lab == 1])
+    finally:
+        gram._update_fn.cache_clear()
+        gram._compiled_update.cache_clear()
+    np.testing.assert_allclose(c2, c2_bruteforce(x, lab, 1), rtol=1e-12)
+
+
+def test_block_pieces_alias_aligned_host_memory():
+    """On the CPU the update reads the gathered pixels in place (no copy per block)."""
+    import jax
+
+    from xpcsnb.correlate.gram import block_pieces
+    from xpcsnb.correlate.pages import mapped_empty
+
+    xb = mapped_empty((1100, 1024), np.float32)
+    xb[:] = 1.0
+    pieces = block_pieces(xb)
+    assert [p.shape for p in pieces] == [(512, 1024), (1100, 1024), (512, 1024), (588, 1024), (76, 1024), (76, 1024)]
+    if jax.default_backend() == "cpu":
+        starts = [xb[i:].ctypes.data for i in (0, 0, 512, 512, 1024, 1024)]
+        assert [p.unsafe_buffer_pointer() for p in pieces] == starts
+
+
 def test_c2_from_gram_mirrors_exactly():
     """Only the row blocks on and above the diagonal are read; the result is exactly symmetric."""
     rng = np.random.default_rng(4)

@@ -11,8 +11,9 @@ xpcs-correlator's ⟨I(t1)I(t2)⟩_p / (⟨I(t1)⟩_p⟨I(t2)⟩_p) and boost-co
 without static smoothing.
 
 Algorithm: the frames are streamed in chunks and only the pixels of the selected ROIs
-are kept (N × n_pix values in the stack's integer dtype, float32 for averaged integer
-counts up to 65535·average < 2^24, else float64); C2 of each ROI is then formed from the
+are kept (N × n_pix values: float32 for integer counts of up to 16 bits while
+65535·average < 2^24, the stack's own dtype for 32-bit integers, else float64); C2 of
+each ROI is then formed from the
 Gram matrix of its pixels by :mod:`xpcsnb.correlate.gram` (a JAX matmul in float32 when
 that is exact, else float64; or, for photon-sparse ROIs on the CPU, a SciPy CSR product).
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
@@ -48,13 +48,14 @@ def roi_rings(part: Partition) -> np.ndarray:
 
 
 def _storage_dtype(dtype: np.dtype, average: int) -> np.dtype:
-    """Dtype in which the gathered ROI pixels are kept: the stack's own for unaveraged
-    integer counts (cast to the compute dtype one pixel block at a time), float32 for
-    averaged counts while exact (below 2^24), else float64."""
-    if average == 1 and dtype.kind in "ui" and dtype.itemsize <= 4:
-        return dtype
+    """Dtype in which the gathered ROI pixels are kept: float32 for integer counts of at
+    most 16 bits while exact (65535·average < 2^24; the Gram update then reads them in
+    place), the stack's own for unaveraged 32-bit integers (cast to the compute dtype one
+    pixel block at a time), else float64."""
     if dtype.kind in "ui" and dtype.itemsize <= 2 and 65535.0 * average < EXACT_F32:
         return np.dtype(np.float32)
+    if average == 1 and dtype.kind in "ui" and dtype.itemsize <= 4:
+        return dtype
     return np.dtype(np.float64)
 
 
@@ -66,6 +67,16 @@ def _gather(da: xr.DataArray, lay: Any, average: int, chunk: int, blocks: PixelB
             xc = xc.reshape(m, average, -1).sum(axis=1, dtype=np.float64)
         blocks.put(s // average, xc)
     blocks.zero_padding()
+
+
+def _prepare(kernel: tuple | None, shape: tuple[int, int, int]) -> np.ndarray:
+    """Compile the Gram update ``kernel`` (arguments of :func:`compile_dense`; None: no
+    dense ROI) and return the C2 output of ``shape`` (float64), its pages touched."""
+    if kernel is not None:
+        compile_dense(*kernel)
+    c2 = mapped_empty(shape)
+    c2.fill(0.0)
+    return c2
 
 
 def two_time(
@@ -104,10 +115,10 @@ def two_time(
         be a multiple of it.
     chunk : int
         Frames read per block. Memory: one raw chunk + N/average × (selected pixels,
-        padded to whole blocks) × the stack's itemsize for unaveraged integer counts (4
-        bytes averaged, 8 non-integer) + the output n_roi × (N/average)² × 8 bytes + the
-        JAX accumulators of one or two ROIs (row blocks of S on and above the diagonal,
-        ≈ (N/average)²/2 × 4 bytes each, 8 in float64).
+        padded to whole blocks) × 4 bytes for counts of up to 16-bit integers (the stack's
+        itemsize for 32-bit integers, 8 bytes for non-integers) + the output n_roi ×
+        (N/average)² × 8 bytes + the JAX accumulators of one or two ROIs (row blocks of S
+        on and above the diagonal, ≈ (N/average)²/2 × 4 bytes each, 8 in float64).
     progress : bool
         Show a tqdm progress bar.
     sparse : {"auto", True, False}
@@ -162,14 +173,11 @@ def two_time(
     lay = roi_layout(part, rois=sel, block=cols)
     blocks = PixelBlocks.empty(n, lay.npix, cols, sdtype)
     integer = np.dtype(da.dtype).kind in "ui"
-    kernel = None if sparse is True else (n, cols, jnp.float32 if integer else jnp.float64, sdtype)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # compile while the frames are read
-        compiled = pool.submit(compile_dense, *kernel) if kernel is not None else None
+    kernel = None if sparse is True else (n, cols, np.float32 if integer else np.float64, sdtype)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # compile and fault in the output while the frames are read
+        output = pool.submit(_prepare, kernel, (sel.size, n, n))
         _gather(da, lay, average, chunk, blocks, progress)
-        c2 = mapped_empty((sel.size, n, n))
-        c2.fill(0.0)  # first touch of the output while the compile may still run
-        if compiled is not None:
-            compiled.result()
+        c2 = output.result()
     s_t = c2_rois(blocks, c2, integer=integer, sparse=sparse)
     for k, r in enumerate(sel):
         if np.any(s_t[k] <= 0):
