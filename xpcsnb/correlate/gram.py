@@ -239,9 +239,8 @@ def c2_from_gram(g: Sequence[np.ndarray], s: np.ndarray, npix: int, out: np.ndar
         e = i + gb.shape[0]                # then the part left of it mirrored from the rows above
         np.multiply(gb, inv[i:e, None] * inv[None, i:], out=out[i:e, i:])
         out[i:e, :i] = out[:i, i:e].T
-        d = out[i:e, i:e]
-        lower = np.tril_indices(e - i, -1)
-        d[lower] = d.T[lower]  # exactly symmetric, whatever the rounding of the products
+        d = out[i:e, i:e]  # exactly symmetric, whatever the rounding of the products:
+        np.copyto(d, d.T, where=np.tri(e - i, e - i, -1, dtype=bool))
     return out
 
 
