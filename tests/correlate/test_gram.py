@@ -5,7 +5,7 @@ import pytest
 from bruteforce_correlate import c2_bruteforce
 
 import xpcsnb.correlate as xc
-from xpcsnb.correlate.gram import EXACT_F32, PixelBlocks, c2_from_gram, exact_in_float32, roi_c2, row_blocks
+from xpcsnb.correlate.gram import _GRAM_BLOCK, EXACT_F32, PixelBlocks, c2_from_gram, exact_in_float32, roi_c2, row_blocks
 from xpcsnb.io.frames import frames_from_array
 
 
@@ -122,24 +122,28 @@ def test_block_pieces_alias_aligned_host_memory():
     xb = mapped_empty((1100, 1024), np.float32)
     xb[:] = 1.0
     pieces = block_pieces(xb)
-    assert [p.shape for p in pieces] == [(512, 1024), (1100, 1024), (512, 1024), (588, 1024), (76, 1024), (76, 1024)]
+    b = _GRAM_BLOCK
+    rows = list(range(0, 1100, b))
+    assert [p.shape for p in pieces] == [shape for i in rows for shape in ((min(b, 1100 - i), 1024), (1100 - i, 1024))]
+    assert len(rows) > 2  # several row blocks, the last one partial
     if jax.default_backend() == "cpu":
-        starts = [xb[i:].ctypes.data for i in (0, 0, 512, 512, 1024, 1024)]
+        starts = [xb[i:].ctypes.data for i in rows for _ in (0, 1)]
         assert [p.unsafe_buffer_pointer() for p in pieces] == starts
 
 
 def test_c2_from_gram_mirrors_exactly():
     """Only the row blocks on and above the diagonal are read; the result is exactly symmetric."""
     rng = np.random.default_rng(4)
-    n = 1300  # three row blocks of 512, the last one partial
+    b = _GRAM_BLOCK
+    n = 5 * b + 20  # six row blocks, the last one partial
     x = rng.random((n, 50))
     g = x @ x.T
     s = x.sum(axis=1)
     upper_only = g.copy()
-    for i in range(512, n, 512):
-        upper_only[i: i + 512, :i] = -1.0  # never read
+    for i in range(b, n, b):
+        upper_only[i: i + b, :i] = -1.0  # never read
     rows = row_blocks(upper_only)
-    assert [r.shape for r in rows] == [(512, 1300), (512, 788), (276, 276)]
+    assert [r.shape for r in rows] == [(b, n - i) for i in range(0, 5 * b, b)] + [(20, 20)]
     out = c2_from_gram(rows, s, 50, np.empty((n, n)))
     np.testing.assert_array_equal(out, out.T)
     np.testing.assert_allclose(out, 50 * g / np.outer(s, s), rtol=1e-13)

@@ -49,7 +49,7 @@ __all__ = ["SPARSE_OCCUPANCY", "PixelBlocks", "c2_from_gram", "c2_rois", "compil
 #: Below 2^24 every integer is a float32.
 EXACT_F32 = 2.0**24
 #: Rows per block of S (only row blocks on or above the diagonal are formed).
-_GRAM_BLOCK = 512
+_GRAM_BLOCK = 256
 #: Pixel columns per block (ROIs with fewer than ``4 · _PIX_BLOCK_SMALL`` pixels use the
 #: small block, so that a small ROI is not padded 10-fold).
 _PIX_BLOCK = 1024
