@@ -220,3 +220,30 @@ def test_chunk_offsets_without_chunk_iter(tmp_path):
         d = f[DSET]
         assert _chunk_offsets(Proxy(d)) == _chunk_offsets(d)
         assert sorted(_chunk_offsets(d)) == [0, 8, 16, 24, 32]
+
+
+@pytest.mark.parametrize("frame", [0, -1])
+def test_guard_refuses_a_map_that_disagrees_with_h5py(tmp_path, monkeypatch, frame):
+    """mapped_source compares the first and the last frame of the map with h5py's reading
+    (through a handle without chunk cache, which reads the same values); a map whose
+    bytes differ is not used."""
+    from xpcsnb.io import h5map
+
+    x = _stack()
+    p = _write(tmp_path / "a.h5", x, chunks=(8, 9, 11))
+    with h5py.File(p, "r") as f:
+        d = f[DSET]
+        np.testing.assert_array_equal(h5map._uncached(d)[:], x)
+        assert h5map.mapped_source(d) is not None
+        bad = len(x) - 1 if frame == -1 else 0
+        view = h5map.MappedFrames._view
+
+        def corrupt(self, start, stop):
+            v = view(self, start, stop)
+            if v is not None and start <= bad < stop:
+                v = v.copy()
+                v[bad - start, 0, 0] += 1
+            return v
+
+        monkeypatch.setattr(h5map.MappedFrames, "_view", corrupt)
+        assert h5map.mapped_source(d) is None

@@ -194,21 +194,33 @@ class MappedFrames:
         return np.frombuffer(mm, self.dtype, count=count, offset=first - base).reshape((stop - start,) + self.shape[1:])
 
 
+def _uncached(dset: Any) -> Any:
+    """``dset`` opened again without a chunk cache (reads go straight to the file)."""
+    import h5py
+
+    dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    dapl.set_chunk_cache(0, 0, 1.0)
+    return h5py.Dataset(h5py.h5d.open(dset.file.id, dset.name.encode(), dapl))
+
+
 def mapped_source(dset: Any) -> MappedFrames | None:
     """A :class:`MappedFrames` of ``dset`` when it can be mapped, else None.
 
     As a guard, the first and the last frame read through the map are compared with
-    h5py's reading of them; any difference (or a failing map) means None.
+    h5py's reading of them (through a handle without chunk cache, so that HDF5 reads
+    just those frames, not their whole chunks: 0.2 ms instead of 5-7 ms per frame for
+    chunks of 64 × 256² uint16); any difference (or a failing map) means None.
     """
     runs = frame_runs(dset)
     if not runs:
         return None
     try:
         src = MappedFrames(dset, runs)
+        check = _uncached(dset)
         n = dset.shape[0]
         for k in (0, n - 1):
             view = src._view(k, k + 1)
-            if view is None or not np.array_equal(view, dset[k: k + 1]):
+            if view is None or not np.array_equal(view, check[k: k + 1]):
                 return None
     except (OSError, ValueError):
         return None
