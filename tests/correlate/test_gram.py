@@ -5,7 +5,15 @@ import pytest
 from bruteforce_correlate import c2_bruteforce
 
 import xpcsnb.correlate as xc
-from xpcsnb.correlate.gram import _GRAM_BLOCK, EXACT_F32, PixelBlocks, c2_from_gram, exact_in_float32, roi_c2, row_blocks
+from xpcsnb.correlate.gram import (
+    _GRAM_BLOCK,
+    EXACT_F32,
+    PixelBlocks,
+    c2_from_gram,
+    exact_in_float32,
+    roi_c2,
+    row_blocks,
+)
 from xpcsnb.io.frames import frames_from_array
 
 

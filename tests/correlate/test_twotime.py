@@ -132,3 +132,23 @@ def test_two_time_bad_inputs():
         xc.two_time(frames, part, select=[1], q=0.01, progress=False)
     with pytest.raises(CorrelatorError, match="sparse must be"):
         xc.two_time(frames, part, progress=False, sparse="yes")
+
+
+def test_two_time_reports_the_first_bad_chunk_in_frame_order():
+    """Chunks are read by two threads; NaN or negative counts are reported for the first
+    bad frames in frame order, whichever thread read them first."""
+    frames, part, _, _ = setup()
+    x = frames.values.astype(np.float64)
+    roi = part.labels == 1
+    x[37, roi] = np.nan  # chunk 9 of 4 frames
+    x[13, roi] = -1.0  # chunk 3
+    x[90, roi] = np.nan
+    with pytest.raises(CorrelatorError, match=r"negative counts in ROI pixels of frame\(s\) \[13\]"):
+        xc.two_time(frames_from_array(x, frame_time=1e-3), part, chunk=4, progress=False)
+    x[13, roi] = 1.0
+    with pytest.raises(CorrelatorError, match=r"frame\(s\) \[37\] have NaN"):
+        xc.two_time(frames_from_array(x, frame_time=1e-3), part, chunk=4, progress=False)
+    # the threads fill disjoint rows: the result equals the single-chunk read
+    one = xc.two_time(frames, part, chunk=10**6, progress=False)
+    many = xc.two_time(frames, part, chunk=3, progress=False)
+    np.testing.assert_array_equal(one.c2.values, many.c2.values)

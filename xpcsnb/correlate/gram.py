@@ -43,8 +43,21 @@ import numpy as np
 from .. import _jax  # noqa: F401  (float64)
 from .pages import mapped_empty
 
-__all__ = ["SPARSE_OCCUPANCY", "PixelBlocks", "c2_from_gram", "c2_rois", "compile_dense", "exact_in_float32", "gram_dense",
-           "gram_sparse", "pixel_block", "roi_c2", "row_blocks", "use_sparse", "block_pieces"]
+__all__ = [
+    "SPARSE_OCCUPANCY",
+    "PixelBlocks",
+    "block_pieces",
+    "c2_from_gram",
+    "c2_rois",
+    "compile_dense",
+    "exact_in_float32",
+    "gram_dense",
+    "gram_sparse",
+    "pixel_block",
+    "roi_c2",
+    "row_blocks",
+    "use_sparse",
+]
 
 #: Below 2^24 every integer is a float32.
 EXACT_F32 = 2.0**24

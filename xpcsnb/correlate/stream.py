@@ -203,15 +203,19 @@ def iter_roi_chunks(
     from tqdm.auto import tqdm
 
     n = frames.shape[0] if stop is None else stop
-    data = frames.data
-    real = layout.weight > 0
     bar = tqdm(total=n - start, desc=desc, unit="frame", disable=not progress, leave=False)
     try:
         for s in range(start, n, chunk):
             e = min(s + chunk, n)
-            x = _take_pixels(data[s:e], layout.index)
-            _check_values(x, s, real)
-            yield s, x
+            yield s, read_roi_chunk(frames, layout, s, e)
             bar.update(e - s)
     finally:
         bar.close()
+
+
+def read_roi_chunk(frames: xr.DataArray, layout: RoiLayout, start: int, stop: int) -> np.ndarray:
+    """The ROI pixels (stop − start, n_cols) of frames ``start … stop − 1``, read and
+    checked as by :func:`iter_roi_chunks` (safe to call from several threads at once)."""
+    x = _take_pixels(frames.data[start:stop], layout.index)
+    _check_values(x, start, layout.weight > 0)
+    return x

@@ -32,7 +32,13 @@ from .gram import EXACT_F32, PixelBlocks, c2_rois, compile_dense, pixel_block
 from .multitau import _roi_coords
 from .pages import mapped_empty
 from .partition import Partition
-from .stream import CorrelatorError, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
+from .stream import (
+    CorrelatorError,
+    read_roi_chunk,
+    resolve_frames,
+    resolve_rois,
+    roi_layout,
+)
 
 __all__ = ["c2_at_q", "g2_age_resolved", "g2_from_c2", "roi_rings", "two_time"]
 
@@ -59,13 +65,34 @@ def _storage_dtype(dtype: np.dtype, average: int) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _gather(da: xr.DataArray, lay: Any, average: int, chunk: int, blocks: PixelBlocks, progress: bool) -> None:
-    """Store the selected pixels of every (averaged) frame in ``blocks``."""
-    for s, xc in iter_roi_chunks(da, lay, chunk, progress=progress, desc="two-time"):
-        m = xc.shape[0] // average
+def _gather(da: xr.DataArray, lay: Any, average: int, chunk: int, blocks: PixelBlocks, progress: bool,
+            pool: ThreadPoolExecutor) -> None:
+    """Store the selected pixels of every (averaged) frame in ``blocks``, chunk by chunk on
+    the threads of ``pool`` (each chunk into its own rows); an error is raised for the
+    first bad chunk in frame order."""
+    from tqdm.auto import tqdm
+
+    n_raw = int(da.shape[0])
+    bar = tqdm(total=n_raw, desc="two-time", unit="frame", disable=not progress, leave=False)
+
+    def one(s: int) -> None:
+        e = min(s + chunk, n_raw)
+        xc = read_roi_chunk(da, lay, s, e)
         if average > 1:
-            xc = xc.reshape(m, average, -1).sum(axis=1, dtype=np.float64)
+            xc = xc.reshape((e - s) // average, average, -1).sum(axis=1, dtype=np.float64)
         blocks.put(s // average, xc)
+        bar.update(e - s)
+
+    jobs = [pool.submit(one, s) for s in range(0, n_raw, chunk)]
+    try:
+        for job in jobs:
+            job.result()
+    except BaseException:
+        for job in jobs:
+            job.cancel()
+        raise
+    finally:
+        bar.close()
     blocks.zero_padding()
 
 
@@ -114,7 +141,7 @@ def two_time(
         Sum this many consecutive frames into one (dt = frame_time·average); N must
         be a multiple of it.
     chunk : int
-        Frames read per block. Memory: one raw chunk + N/average × (selected pixels,
+        Frames read per block (by two threads). Memory: two raw chunks + N/average × (selected pixels,
         padded to whole blocks) × 4 bytes for counts of up to 16-bit integers (the stack's
         itemsize for 32-bit integers, 8 bytes for non-integers) + the output n_roi ×
         (N/average)² × 8 bytes + the JAX accumulators of one or two ROIs (row blocks of S
@@ -174,9 +201,9 @@ def two_time(
     blocks = PixelBlocks.empty(n, lay.npix, cols, sdtype)
     integer = np.dtype(da.dtype).kind in "ui"
     kernel = None if sparse is True else (n, cols, np.float32 if integer else np.float64, sdtype)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # compile and fault in the output while the frames are read
-        output = pool.submit(_prepare, kernel, (sel.size, n, n))
-        _gather(da, lay, average, chunk, blocks, progress)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # compile and fault in the output while the frames
+        output = pool.submit(_prepare, kernel, (sel.size, n, n))  # are read; then both threads read
+        _gather(da, lay, average, chunk, blocks, progress, pool)
         c2 = output.result()
     s_t = c2_rois(blocks, c2, integer=integer, sparse=sparse)
     for k, r in enumerate(sel):
