@@ -148,8 +148,8 @@ def row_blocks(g: np.ndarray) -> tuple[np.ndarray, ...]:
 #: XLA CPU options of the Gram update: the dots and the accumulating adds (and the frame
 #: sums) are handed to YNNPACK as fused library calls, which skips the LLVM code generation
 #: of separate add/reduce loops (compile 0.06-0.09 CPU-s instead of 0.2-0.3 on 2 cores) and
-#: the temporaries of those loops. Ignored by other backends; dropped if this jaxlib does
-#: not know them (:func:`_update_fn`).
+#: the temporaries of those loops. Only used on the CPU; dropped if this jaxlib does not
+#: know them (:func:`_compiled_update`).
 _CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
                 "LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_ELTWISE,LIBRARY_FUSION_TYPE_REDUCE"}
 
@@ -209,6 +209,8 @@ def _update_args(n: int, cols: int, dtype: np.dtype, xdtype: np.dtype) -> tuple:
 
 @lru_cache(maxsize=16)
 def _compiled_update(n: int, cols: int, dtype: np.dtype, xdtype: np.dtype) -> Callable:
+    """:func:`compile_dense` with normalised arguments (the cache key): on the CPU the
+    update with :data:`_CPU_OPTIONS` unless this jaxlib rejects them, else without."""
     args = _update_args(n, cols, dtype, xdtype)
     if jax.default_backend() == "cpu":
         try:
