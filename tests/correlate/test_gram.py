@@ -155,3 +155,26 @@ def test_c2_from_gram_mirrors_exactly():
     out = c2_from_gram(rows, s, 50, np.empty((n, n)))
     np.testing.assert_array_equal(out, out.T)
     np.testing.assert_allclose(out, 50 * g / np.outer(s, s), rtol=1e-13)
+
+
+def test_integer_counts_are_stored_as_float32_while_exact():
+    """Integer counts of up to 32 bits are stored in float32 (read in place by the update);
+    a count of magnitude ≥ 2^24 makes the store float64, so that no count is rounded."""
+    from xpcsnb.correlate.gram import InexactStore
+
+    rng = np.random.default_rng(8)
+    for dtype in (np.uint16, np.uint32, np.int32):
+        x = rng.poisson(3.0, (20, 700)).astype(dtype)
+        blocks = PixelBlocks.from_pixels(x, 128)
+        assert blocks.data.dtype == np.float32
+        np.testing.assert_array_equal(blocks.roi(0), x)
+    x = rng.poisson(3.0, (20, 700)).astype(np.uint32)
+    x[7, 5] = 2**24 + 1
+    blocks = PixelBlocks.from_pixels(x, 128)
+    assert blocks.data.dtype == np.float64
+    np.testing.assert_array_equal(blocks.roi(0), x)
+    with pytest.raises(InexactStore):
+        PixelBlocks.empty(20, np.array([700]), 128, np.float32).put(0, np.pad(x, ((0, 0), (0, 68))))
+    c2, s = roi_c2(x)
+    lab = np.zeros((1, 700), dtype=int) + 1
+    np.testing.assert_allclose(c2, c2_bruteforce(x[:, None, :], lab, 1), rtol=1e-13)

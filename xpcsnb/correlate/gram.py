@@ -45,6 +45,7 @@ from .pages import mapped_empty
 
 __all__ = [
     "SPARSE_OCCUPANCY",
+    "InexactStore",
     "PixelBlocks",
     "block_pieces",
     "c2_from_gram",
@@ -56,6 +57,7 @@ __all__ = [
     "pixel_block",
     "roi_c2",
     "row_blocks",
+    "store_dtype",
     "use_sparse",
 ]
 
@@ -75,6 +77,19 @@ SPARSE_OCCUPANCY = 0.02
 def pixel_block(npix: np.ndarray) -> int:
     """Pixel columns per block for ROIs of ``npix`` pixels (one block size per call)."""
     return _PIX_BLOCK if int(np.min(npix)) > 4 * _PIX_BLOCK_SMALL else _PIX_BLOCK_SMALL
+
+
+class InexactStore(ValueError):
+    """A count to be stored in float32 pixel blocks is not a float32 number (|x| ≥ 2^24)."""
+
+
+def store_dtype(dtype: Any) -> np.dtype:
+    """Dtype of the pixel blocks of counts of ``dtype``: float32 for integers of up to 32
+    bits (exact below 2^24; :meth:`PixelBlocks.put` raises :class:`InexactStore` for a
+    count beyond, after which the caller stores float64), else float64. The update
+    then reads the blocks in place, with no cast."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32 if dtype.kind in "ui" and dtype.itemsize <= 4 else np.float64)
 
 
 @dataclass(frozen=True)
@@ -104,18 +119,31 @@ class PixelBlocks:
 
     @classmethod
     def from_pixels(cls, x: np.ndarray, cols: int) -> PixelBlocks:
-        """One ROI from its pixels ``x`` (N, n_pix)."""
-        blocks = cls.empty(x.shape[0], np.array([x.shape[1]]), cols, x.dtype)
-        blocks.put(0, np.pad(x, ((0, 0), (0, blocks.data.shape[0] * cols - x.shape[1]))))
-        return blocks
+        """One ROI from its pixels ``x`` (N, n_pix), stored as :func:`store_dtype` (float64
+        for integer counts beyond 2^24)."""
+        padded = np.pad(x, ((0, 0), (0, -x.shape[1] % cols)))
+        for dtype in (store_dtype(x.dtype), np.dtype(np.float64)):
+            blocks = cls.empty(x.shape[0], np.array([x.shape[1]]), cols, dtype)
+            try:
+                blocks.put(0, padded)
+                return blocks
+            except InexactStore:
+                continue
+        raise AssertionError("unreachable: float64 blocks take any count")
 
     @property
     def cols(self) -> int:
         return int(self.data.shape[2])
 
     def put(self, row: int, x: np.ndarray) -> None:
-        """Store ``x`` (m, n_blocks · cols), ROI-padded columns, as frames ``row … row + m − 1``."""
+        """Store ``x`` (m, n_blocks · cols), ROI-padded columns, as frames ``row … row + m − 1``.
+
+        Raises :class:`InexactStore` if the blocks are float32 and ``x`` holds a value
+        that float32 cannot hold exactly (checked unless ``x`` is an integer of ≤ 16 bits)."""
         m = x.shape[0]
+        if self.data.dtype == np.float32 and x.size and not (x.dtype.kind in "ui" and x.dtype.itemsize <= 2):
+            if max(abs(float(x.max())), abs(float(x.min()))) >= EXACT_F32:
+                raise InexactStore(f"a count of magnitude >= 2^24 in frames {row} … {row + m - 1}")
         self.data[:, row: row + m] = x.reshape(m, -1, self.cols).transpose(1, 0, 2)
 
     def zero_padding(self) -> None:

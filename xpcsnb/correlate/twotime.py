@@ -11,9 +11,8 @@ xpcs-correlator's ⟨I(t1)I(t2)⟩_p / (⟨I(t1)⟩_p⟨I(t2)⟩_p) and boost-co
 without static smoothing.
 
 Algorithm: the frames are streamed in chunks and only the pixels of the selected ROIs
-are kept (N × n_pix values: float32 for integer counts of up to 16 bits while
-65535·average < 2^24, the stack's own dtype for 32-bit integers, else float64); C2 of
-each ROI is then formed from the
+are kept (N × n_pix values: float32 for integer counts while every (summed) count is
+below 2^24, else float64); C2 of each ROI is then formed from the
 Gram matrix of its pixels by :mod:`xpcsnb.correlate.gram` (a JAX matmul in float32 when
 that is exact, else float64; or, for photon-sparse ROIs on the CPU, a SciPy CSR product).
 """
@@ -28,7 +27,14 @@ import xarray as xr
 
 from .. import _jax  # noqa: F401  (float64)
 from ..io.twotime import twotime
-from .gram import EXACT_F32, PixelBlocks, c2_rois, compile_dense, pixel_block
+from .gram import (
+    InexactStore,
+    PixelBlocks,
+    c2_rois,
+    compile_dense,
+    pixel_block,
+    store_dtype,
+)
 from .multitau import _roi_coords
 from .pages import mapped_empty
 from .partition import Partition
@@ -51,18 +57,6 @@ def roi_rings(part: Partition) -> np.ndarray:
     if np.any(~np.isfinite(q)):
         return np.arange(q.size)  # unknown q: every ROI its own ring
     return np.unique(q, return_inverse=True)[1].ravel()
-
-
-def _storage_dtype(dtype: np.dtype, average: int) -> np.dtype:
-    """Dtype in which the gathered ROI pixels are kept: float32 for integer counts of at
-    most 16 bits while exact (65535·average < 2^24; the Gram update then reads them in
-    place), the stack's own for unaveraged 32-bit integers (cast to the compute dtype one
-    pixel block at a time), else float64."""
-    if dtype.kind in "ui" and dtype.itemsize <= 2 and 65535.0 * average < EXACT_F32:
-        return np.dtype(np.float32)
-    if average == 1 and dtype.kind in "ui" and dtype.itemsize <= 4:
-        return dtype
-    return np.dtype(np.float64)
 
 
 def _gather(da: xr.DataArray, lay: Any, average: int, chunk: int, blocks: PixelBlocks, progress: bool,
@@ -142,8 +136,8 @@ def two_time(
         be a multiple of it.
     chunk : int
         Frames read per block (by two threads). Memory: two raw chunks + N/average × (selected pixels,
-        padded to whole blocks) × 4 bytes for counts of up to 16-bit integers (the stack's
-        itemsize for 32-bit integers, 8 bytes for non-integers) + the output n_roi ×
+        padded to whole blocks) × 4 bytes for integer counts below 2^24 (8 bytes for
+        non-integers or larger counts) + the output n_roi ×
         (N/average)² × 8 bytes + the JAX accumulators of one or two ROIs (row blocks of S
         on and above the diagonal, ≈ (N/average)²/2 × 4 bytes each, 8 in float64).
     progress : bool
@@ -195,7 +189,7 @@ def two_time(
     if int(chunk) < 1:
         raise CorrelatorError(f"chunk must be >= 1, got {chunk}")
     chunk = max(average, int(chunk) // average * average)
-    sdtype = _storage_dtype(np.dtype(da.dtype), average)
+    sdtype = store_dtype(da.dtype)
     cols = pixel_block(part.npix[sel])
     lay = roi_layout(part, rois=sel, block=cols)
     blocks = PixelBlocks.empty(n, lay.npix, cols, sdtype)
@@ -203,7 +197,11 @@ def two_time(
     kernel = None if sparse is True else (n, cols, np.float32 if integer else np.float64, sdtype)
     with ThreadPoolExecutor(max_workers=2) as pool:  # compile and fault in the output while the frames
         output = pool.submit(_prepare, kernel, (sel.size, n, n))  # are read; then both threads read
-        _gather(da, lay, average, chunk, blocks, progress, pool)
+        try:
+            _gather(da, lay, average, chunk, blocks, progress, pool)
+        except InexactStore:  # (summed) counts beyond 2^24: read again into float64 blocks
+            blocks = PixelBlocks.empty(n, lay.npix, cols, np.float64)
+            _gather(da, lay, average, chunk, blocks, progress, pool)
         c2 = output.result()
     s_t = c2_rois(blocks, c2, integer=integer, sparse=sparse)
     for k, r in enumerate(sel):
