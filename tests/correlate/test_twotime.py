@@ -29,14 +29,14 @@ def test_two_time_equals_bruteforce_full_symmetric():
 
 
 def test_sparse_gram_path_equals_dense_and_bruteforce():
-    """Photon-sparse frames (≈ 0.5 % occupancy): the CSR Gram path, chosen by "auto" on the CPU,
+    """Photon-sparse frames (≈ 0.2 % occupancy): the CSR Gram path, chosen by "auto" on the CPU,
     gives the brute-force C2, as does the dense JAX path."""
     from xpcsnb.correlate.gram import SPARSE_OCCUPANCY, use_sparse
 
     _, part, _, _ = setup()
     rng = np.random.default_rng(3)
-    x = rng.poisson(0.005, (300,) + part.shape).astype(np.uint16)
-    x[:, part.labels > 0] += (rng.random((300, int((part.labels > 0).sum()))) < 0.002).astype(np.uint16)
+    x = rng.poisson(0.0015, (300,) + part.shape).astype(np.uint16)
+    x[:, part.labels > 0] += (rng.random((300, int((part.labels > 0).sum()))) < 0.0005).astype(np.uint16)
     pix = x[:, part.labels == 1]
     occupancy = np.count_nonzero(pix) / pix.size
     assert occupancy < SPARSE_OCCUPANCY and use_sparse("auto", lambda: occupancy)

@@ -71,7 +71,7 @@ _PIX_BLOCK = 1024
 _PIX_BLOCK_SMALL = 128
 #: Occupancy (fraction of an ROI's pixel-frames with a photon) below which ``sparse="auto"``
 #: forms S from the nonzero counts (measured by ``bench/sparse_paths.py``).
-SPARSE_OCCUPANCY = 0.02
+SPARSE_OCCUPANCY = 0.003
 
 
 def pixel_block(npix: np.ndarray) -> int:

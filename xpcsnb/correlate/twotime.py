@@ -147,8 +147,9 @@ def two_time(
         float64, exact) instead of the dense JAX matmul. ``"auto"`` (default) does so
         when JAX runs on the CPU and fewer than
         :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY` of the ROI's pixel-frames hold a
-        photon (measured on 2000 frames × 12 320 px, 2 cores: dense 0.25 s at any
-        occupancy; sparse 0.23 s at 3 %, 0.15 s at 1 %, 0.07 s at 0.3 %, 32 s at 63 %).
+        photon, 0.3 % (measured on 2000 frames × 12 320 px, 2 cores: dense 0.27-0.45 s
+        at any occupancy; sparse 0.7 s at 3 %, 0.4 s at 1 %, 0.31 s at 0.3 %, 46-50 s at
+        63 %, ``bench/sparse_paths.py``).
         Both paths give the same C2.
 
     Returns
