@@ -122,14 +122,14 @@ class PixelBlocks:
         """One ROI from its pixels ``x`` (N, n_pix), stored as :func:`store_dtype` (float64
         for integer counts beyond 2^24)."""
         padded = np.pad(x, ((0, 0), (0, -x.shape[1] % cols)))
-        for dtype in (store_dtype(x.dtype), np.dtype(np.float64)):
-            blocks = cls.empty(x.shape[0], np.array([x.shape[1]]), cols, dtype)
-            try:
-                blocks.put(0, padded)
-                return blocks
-            except InexactStore:
-                continue
-        raise AssertionError("unreachable: float64 blocks take any count")
+        npix = np.array([x.shape[1]])
+        blocks = cls.empty(x.shape[0], npix, cols, store_dtype(x.dtype))
+        try:
+            blocks.put(0, padded)
+        except InexactStore:
+            blocks = cls.empty(x.shape[0], npix, cols, np.float64)
+            blocks.put(0, padded)
+        return blocks
 
     @property
     def cols(self) -> int:
@@ -141,9 +141,9 @@ class PixelBlocks:
         Raises :class:`InexactStore` if the blocks are float32 and ``x`` holds a value
         that float32 cannot hold exactly (checked unless ``x`` is an integer of ≤ 16 bits)."""
         m = x.shape[0]
-        if self.data.dtype == np.float32 and x.size and not (x.dtype.kind in "ui" and x.dtype.itemsize <= 2):
-            if max(abs(float(x.max())), abs(float(x.min()))) >= EXACT_F32:
-                raise InexactStore(f"a count of magnitude >= 2^24 in frames {row} … {row + m - 1}")
+        checked = self.data.dtype == np.float32 and not (x.dtype.kind in "ui" and x.dtype.itemsize <= 2)
+        if checked and x.size and max(abs(float(x.max())), abs(float(x.min()))) >= EXACT_F32:
+            raise InexactStore(f"a count of magnitude >= 2^24 in frames {row} … {row + m - 1}")
         self.data[:, row: row + m] = x.reshape(m, -1, self.cols).transpose(1, 0, 2)
 
     def zero_padding(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,11 @@ class RoiLayout:
     def n_blocks(self) -> int:
         return self.index.size // self.block
 
+    @cached_property
+    def real(self) -> np.ndarray:
+        """Whether each gathered column is a real pixel (not padding), bool (n_cols,)."""
+        return self.weight > 0
+
     @property
     def roi_of_block(self) -> np.ndarray:
         return self.roi_of_col[:: self.block]
@@ -157,16 +163,10 @@ def _frame_blocks(part: Any) -> list[np.ndarray]:
     from dask.local import get_sync
 
     keys = part.__dask_keys__()
-    values = get_sync(part.__dask_optimize__(part.__dask_graph__(), keys), keys)
-    nested = np.empty(part.numblocks, dtype=object)
-    for index in np.ndindex(part.numblocks):
-        leaf = values
-        for i in index:
-            leaf = leaf[i]
-        nested[index] = np.asarray(leaf)
+    values = get_sync(part.__dask_optimize__(part.__dask_graph__(), keys), keys)  # nested (frame, y, x)
     if part.numblocks[1:] == (1, 1):
-        return list(nested[:, 0, 0])
-    return [concatenate3(nested[i: i + 1].tolist()) for i in range(part.numblocks[0])]
+        return [np.asarray(plane[0][0]) for plane in values]
+    return [concatenate3([[[np.asarray(c) for c in row] for row in plane]]) for plane in values]
 
 
 def _take_pixels(part: Any, index: np.ndarray) -> np.ndarray:
@@ -217,5 +217,5 @@ def read_roi_chunk(frames: xr.DataArray, layout: RoiLayout, start: int, stop: in
     """The ROI pixels (stop − start, n_cols) of frames ``start … stop − 1``, read and
     checked as by :func:`iter_roi_chunks` (safe to call from several threads at once)."""
     x = _take_pixels(frames.data[start:stop], layout.index)
-    _check_values(x, start, layout.weight > 0)
+    _check_values(x, start, layout.real)
     return x
