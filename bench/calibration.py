@@ -28,7 +28,7 @@ TRUTH = {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0}
 
 def simulate_one(seed: int, n_frames: int = 40, noise: float = 0.002):
     """One static 2-angle data set (t = 0, 1, ..., n_frames − 1 s; q = 0.0054 1/Å)."""
-    from xpcsnb.simulate import simulate
+    from xpcsnb.forward import simulate
 
     return simulate("static", TRUTH, np.arange(float(n_frames)), phi=[0.0, 45.0], q=0.0054,
                     contrast=[0.3, 0.4], offset=[1.0, 1.01], noise=noise, seed=seed)

@@ -29,7 +29,7 @@ LAMINAR_TRUTH = {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0, "gamma_dot_t0": 1e
 
 
 def make_data(case: str, seed: int = 1):
-    from xpcsnb.simulate import simulate
+    from xpcsnb.forward import simulate
 
     if case == "static":
         t = 0.1 * np.arange(500)

@@ -1,55 +1,62 @@
-"""xpcsnb: X-ray photon correlation spectroscopy from detector frames to physics, in a notebook."""
+"""xpcsnb: X-ray photon correlation spectroscopy from detector frames to physics, in a notebook.
 
-from importlib.metadata import PackageNotFoundError, version
+The package face. Importing it registers the ``ds.xpcs`` accessor and nothing heavy:
+every name below is imported on first use (module ``__getattr__``), so ``import xpcsnb``
+loads neither the widgets, the plotting libraries nor the Bayesian engine until one of
+them is asked for.
+"""
 
-try:
-    __version__ = version("xpcsnb")
-except PackageNotFoundError:  # pragma: no cover - source tree without install
-    __version__ = "0.0.0+unknown"
+from __future__ import annotations
 
-from . import _jax  # noqa: F401,E402  (float64 in JAX)
-from . import accessor as _accessor  # noqa: F401,E402  (registers ds.xpcs)
-from .fit.cmc import cmc_summary as cmc_summary  # noqa: E402
-from .fit.cmc import cmc_warnings as cmc_warnings  # noqa: E402
-from .fit.cmc import fit_cmc as fit_cmc  # noqa: E402
-from .fit.cmc import load_cmc as load_cmc  # noqa: E402
-from .fit.cmc import save_cmc as save_cmc  # noqa: E402
-from .fit.nlsq import fit_nlsq as fit_nlsq  # noqa: E402
-from .fit.result import NLSQResult as NLSQResult  # noqa: E402
-from .fit.result import as_result as as_result  # noqa: E402
-from . import correlate as correlate  # noqa: E402
-from . import datasets as datasets  # noqa: E402
-from . import widgets as widgets  # noqa: E402
-from . import xsvs as xsvs  # noqa: E402
-from .io.aps8idi import open_aps as open_aps  # noqa: E402
-from .io.frames import open_frames as open_frames  # noqa: E402
-from .io.rigaku import open_rigaku as open_rigaku  # noqa: E402
-from .io.aps8idi import open_twotime as open_twotime  # noqa: E402
-from .io.twotime import TwoTimeError as TwoTimeError  # noqa: E402
-from .io.twotime import twotime as twotime  # noqa: E402
-from .models import registry as registry  # noqa: E402
-from .simulate import simulate as simulate  # noqa: E402
+import importlib
+from typing import Any
 
-__all__ = [
-    "NLSQResult",
-    "TwoTimeError",
-    "__version__",
-    "as_result",
-    "cmc_summary",
-    "cmc_warnings",
-    "correlate",
-    "datasets",
-    "fit_cmc",
-    "fit_nlsq",
-    "load_cmc",
-    "open_aps",
-    "open_frames",
-    "open_rigaku",
-    "open_twotime",
-    "registry",
-    "save_cmc",
-    "simulate",
-    "twotime",
-    "widgets",
-    "xsvs",
-]
+from . import accessor as _accessor  # noqa: F401  (registers ds.xpcs)
+from ._version import __version__ as __version__
+
+#: Public name -> (module, attribute); attribute None means the module itself.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "NLSQResult": (".fit.result", "NLSQResult"),
+    "TwoTimeError": (".core.errors", "TwoTimeError"),
+    "XpcsError": (".core.errors", "XpcsError"),
+    "as_result": (".fit.result", "as_result"),
+    "cmc_summary": (".fit.cmc", "cmc_summary"),
+    "cmc_warnings": (".fit.cmc", "cmc_warnings"),
+    "core": (".core", None),
+    "correlate": (".correlate", None),
+    "datasets": (".datasets", None),
+    "fit": (".fit", None),
+    "fit_cmc": (".fit.cmc", "fit_cmc"),
+    "fit_nlsq": (".fit.nlsq", "fit_nlsq"),
+    "io": (".io", None),
+    "load_cmc": (".fit.cmc", "load_cmc"),
+    "models": (".models", None),
+    "open_aps": (".io.aps8idi", "open_aps"),
+    "open_frames": (".io.frames", "open_frames"),
+    "open_rigaku": (".io.rigaku", "open_rigaku"),
+    "open_twotime": (".io.aps8idi", "open_twotime"),
+    "plot": (".plot", None),
+    "registry": (".models.registry", None),
+    "save_cmc": (".fit.cmc", "save_cmc"),
+    "simulate": (".forward", "simulate"),
+    "twotime": (".core.twotime", "twotime"),
+    "widgets": (".widgets", None),
+    "xsvs": (".xsvs", None),
+}
+
+__all__ = sorted(["__version__", *_LAZY])
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'xpcsnb' has no attribute {name!r}") from None
+    mod = importlib.import_module(module, __name__)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

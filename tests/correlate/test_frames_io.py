@@ -83,7 +83,7 @@ def test_roi_chunks_of_a_dask_stack_chunked_in_every_dim():
     chunks) hold exactly the in-memory pixels, whatever the dask chunk grid."""
     import dask.array as dsa
 
-    from xpcsnb.correlate.partition import from_labels
+    from xpcsnb.core.partition import from_labels
     from xpcsnb.correlate.stream import iter_roi_chunks, roi_layout
 
     rng = np.random.default_rng(5)

@@ -24,7 +24,7 @@ from xpcsnb.fit.cmc import (
 )
 from xpcsnb.fit.diagnostics import THRESHOLDS, ConvergenceWarning
 from xpcsnb.fit.nlsq import fit_nlsq
-from xpcsnb.simulate import simulate
+from xpcsnb.forward import simulate
 
 TRUTH = {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0}
 PHI = [0.0, 45.0]

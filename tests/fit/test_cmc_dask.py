@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from xpcsnb.fit.cmc import fit_cmc
-from xpcsnb.simulate import simulate
+from xpcsnb.forward import simulate
 
 distributed = pytest.importorskip("distributed")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xpcsnb.correlate import two_time
-from xpcsnb.correlate.partition import from_labels
+from xpcsnb.core.partition import from_labels
 from xpcsnb.correlate.stream import _frame_blocks, iter_roi_chunks, roi_layout
 from xpcsnb.io.frames import FramesError, frames_from_array, open_frames
 from xpcsnb.io.h5map import MappedFrames, frame_runs, run_chunks

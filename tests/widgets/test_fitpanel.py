@@ -9,7 +9,7 @@ import xarray as xr
 from xpcsnb.datasets import DEMO_TRUTH
 from xpcsnb.fit.nlsq import fit_nlsq
 from xpcsnb.models import registry
-from xpcsnb.simulate import simulate
+from xpcsnb.forward import simulate
 from xpcsnb.widgets import FitPanel, ParameterEditor, explore
 from xpcsnb.widgets.editor import validate_row
 

@@ -40,7 +40,7 @@ SETUP_CELL = r'''
 import json, pathlib
 import numpy as np
 from xpcsnb.datasets import DEMO_TRUTH
-from xpcsnb.simulate import simulate
+from xpcsnb.forward import simulate
 from xpcsnb.widgets import C2View, FitPanel
 
 RESULT_FILE = pathlib.Path(%(result_file)r)

@@ -5,11 +5,11 @@ from .ladder import multitau_ladder as multitau_ladder
 from .linear import g2_linear as g2_linear
 from .multitau import MultiTauAccumulator as MultiTauAccumulator
 from .multitau import multitau as multitau
-from .partition import Geometry as Geometry
-from .partition import Partition as Partition
-from .partition import PartitionError as PartitionError
-from .partition import from_labels as from_labels
-from .partition import partition as partition
+from ..core.partition import Geometry as Geometry
+from ..core.partition import Partition as Partition
+from ..core.partition import PartitionError as PartitionError
+from ..core.partition import from_labels as from_labels
+from ..core.partition import partition as partition
 from .simulate import expected_g2 as expected_g2
 from .simulate import iter_simulated_frames as iter_simulated_frames
 from .simulate import simulate_frames as simulate_frames

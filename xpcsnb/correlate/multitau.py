@@ -42,7 +42,7 @@ import xarray as xr
 
 from .. import _jax  # noqa: F401  (float64)
 from .ladder import LADDERS, Ladder, _level_lags, multitau_ladder
-from .partition import Partition
+from ..core.partition import Partition
 from .stream import CorrelatorError, RoiLayout, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
 
 __all__ = ["NORMALIZATIONS", "MultiTauAccumulator", "multitau"]

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..io.frames import frames_from_array
-from .partition import Geometry, Partition
+from ..core.frames import frames_from_array
+from ..core.partition import Geometry, Partition
 
 __all__ = ["SimulationError", "expected_g2", "iter_simulated_frames", "simulate_frames"]
 

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..io.frames import as_frames
-from .partition import Partition, PartitionError, from_labels
+from ..core.frames import as_frames
+from ..core.partition import Partition, PartitionError, from_labels
+
+from ..core.errors import CorrelatorError
 
 __all__ = ["CorrelatorError", "RoiLayout", "iter_roi_chunks", "resolve_frames", "resolve_rois", "roi_layout"]
 
 
-class CorrelatorError(ValueError):
-    """Raised for invalid correlator input (frames, ROIs, lags, options)."""
 
 
 def resolve_frames(frames: Any, frame_time: float | None) -> tuple[xr.DataArray, float]:

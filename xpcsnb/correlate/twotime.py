@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _jax  # noqa: F401  (float64)
-from ..io.twotime import twotime
+from ..core.twotime import twotime
 from .gram import (
     InexactStore,
     PixelBlocks,
@@ -37,7 +37,7 @@ from .gram import (
 )
 from .multitau import _roi_coords
 from .pages import mapped_empty
-from .partition import Partition
+from ..core.partition import Partition
 from .stream import (
     CorrelatorError,
     read_roi_chunk,

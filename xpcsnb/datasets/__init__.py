@@ -48,9 +48,9 @@ def data_path(filename: str) -> str:
 
 def load(name: str) -> xr.Dataset:
     """Load a demo two-time Dataset by name (see the module doc)."""
-    from ..io.diagonal import correct_diagonal
-    from ..io.twotime import twotime
-    from ..simulate import simulate
+    from ..core.diagonal import correct_diagonal
+    from ..core.twotime import twotime
+    from ..forward import simulate
 
     if name in DEMO_TRUTH:
         g = _DEMO_GRID

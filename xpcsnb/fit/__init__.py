@@ -1,10 +1,13 @@
-"""Fitting engines: bounded NLSQ and consensus Monte Carlo on a :class:`~xpcsnb.fit.problem.FitProblem`."""
+"""Fitting engines: bounded NLSQ and consensus Monte Carlo on a :class:`~xpcsnb.fit.problem.FitProblem`.
 
-from .cmc import cmc_summary as cmc_summary
-from .cmc import cmc_warnings as cmc_warnings
-from .cmc import fit_cmc as fit_cmc
-from .cmc import load_cmc as load_cmc
-from .cmc import save_cmc as save_cmc
+The CMC names (NumPyro, ArviZ) are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .nlsq import Status as Status
 from .nlsq import fit_nlsq as fit_nlsq
 from .problem import FitProblem as FitProblem
@@ -13,5 +16,15 @@ from .result import NLSQResult as NLSQResult
 from .result import as_result as as_result
 from .result import concat_q as concat_q
 
+_LAZY = {name: ".cmc" for name in ("cmc_summary", "cmc_warnings", "fit_cmc", "load_cmc", "save_cmc")}
+
 __all__ = ["FitProblem", "NLSQResult", "Status", "as_result", "build_problem", "cmc_summary", "cmc_warnings",
            "concat_q", "fit_cmc", "fit_nlsq", "load_cmc", "save_cmc"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'xpcsnb.fit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value

@@ -41,7 +41,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _jax  # noqa: F401
-from ..io.twotime import validate_twotime
+from ..core.twotime import validate_twotime
 from ..models import get_model, make_grid, registry
 from ..models.base import Grid, Model
 from ..models.scaling import apply_scaling, expand_scaling, per_angle, scaling_names

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._version import __version__
 from ..models import registry
 from ..models.scaling import base_name
 
@@ -38,8 +39,6 @@ __all__ = ["NLSQResult", "as_result", "parameter_values", "concat_q"]
 
 
 def _version() -> str:
-    from .. import __version__
-
     return __version__
 
 

@@ -3,15 +3,15 @@
 from .aps8idi import ApsFileError as ApsFileError
 from .aps8idi import open_aps as open_aps
 from .aps8idi import open_twotime as open_twotime
-from .diagonal import correct_diagonal as correct_diagonal
+from ..core.diagonal import correct_diagonal as correct_diagonal
 from .frames import FramesError as FramesError
 from .frames import frames_from_array as frames_from_array
 from .frames import open_frames as open_frames
 from .rigaku import encode_rigaku as encode_rigaku
 from .rigaku import open_rigaku as open_rigaku
-from .twotime import TwoTimeError as TwoTimeError
-from .twotime import twotime as twotime
-from .twotime import validate_twotime as validate_twotime
+from ..core.twotime import TwoTimeError as TwoTimeError
+from ..core.twotime import twotime as twotime
+from ..core.twotime import validate_twotime as validate_twotime
 
 __all__ = ["ApsFileError", "FramesError", "TwoTimeError", "correct_diagonal", "encode_rigaku", "frames_from_array",
            "open_aps", "open_frames", "open_rigaku", "open_twotime", "twotime", "validate_twotime"]

@@ -41,8 +41,10 @@ import h5py
 import numpy as np
 import xarray as xr
 
-from .diagonal import DIAGONAL_MODES, apply_diagonal_mode
-from .twotime import twotime
+from ..core.diagonal import DIAGONAL_MODES, apply_diagonal_mode
+from ..core.twotime import twotime
+
+from ..core.errors import ApsFileError
 
 __all__ = [
     "PATHS",
@@ -58,8 +60,6 @@ __all__ = [
 ]
 
 
-class ApsFileError(ValueError):
-    """Raised when an HDF5 file is not a readable APS 8-ID-I result file."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .frames import FramesError, _check_times, _wrap
+from ..core.frames import FramesError, check_frame_times, wrap_frames
 
 __all__ = ["open_rigaku", "encode_rigaku", "RIGAKU_500K_SHAPE"]
 
@@ -162,13 +162,13 @@ def open_rigaku(
         raise FramesError(f"pixel_offset must be an integer >= 0, got {pixel_offset!r}")
     if int(chunk) != chunk or chunk < 1:
         raise FramesError(f"chunk must be an integer >= 1, got {chunk!r}")
-    ft, ex = _check_times(frame_time, exposure)
+    ft, ex = check_frame_times(frame_time, exposure)
     words = np.memmap(p, dtype="<u8", mode="r") if size else np.zeros(0, dtype="<u8")
     offsets = _index_pass(words, h * w, int(pixel_offset), n_frames)
     events = _RigakuEvents(words, offsets, (h, w), int(pixel_offset))
     data = da.from_array(events, chunks=(int(chunk), h, w), asarray=False, fancy=False, name=f"rigaku-{p.name}")
     attrs = {"source": str(p), "format": "Rigaku 64-bit photon events", "n_events": int(offsets[-1])}
-    return _wrap(data, ft, ex, "counts", attrs)
+    return wrap_frames(data, ft, ex, "counts", attrs)
 
 
 def encode_rigaku(frames: Any) -> np.ndarray:

@@ -24,7 +24,7 @@ import xarray as xr
 
 from ..fit.nlsq import fit_nlsq
 from ..fit.result import NLSQResult
-from ..io.twotime import validate_twotime
+from ..core.twotime import validate_twotime
 from ..models import get_model
 from .c2view import C2View
 from .editor import ParameterEditor

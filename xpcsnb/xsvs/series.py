@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..core.errors import XsvsError
+
 __all__ = ["XsvsError", "ExposureSeries", "as_exposure_series", "check_counts"]
 
 _SECONDS = {"s", "second", "seconds", "sec"}
 
 
-class XsvsError(ValueError):
-    """Raised for invalid XSVS input (frames, exposure times, mask, flat field, ROIs)."""
 
 
 @dataclass(frozen=True)

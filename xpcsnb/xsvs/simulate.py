@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..correlate.partition import Partition
+from ..core.partition import Partition
 from .dynamics import contrast_exponential, contrast_stretched
 from .series import XsvsError
 

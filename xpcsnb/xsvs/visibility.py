@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..correlate.partition import Partition, PartitionError, from_labels
+from ..core.partition import Partition, PartitionError, from_labels
 from .contrast import FIT_STATUS, beta_lowcount, beta_ratio, beta_variance, fit_beta_ml
 from .series import XsvsError, as_exposure_series
 from .statistics import frame_statistics, pixel_table

@@ -1,4 +1,8 @@
-"""``xpcsnb.simulate``: two-time Datasets computed by a model, with seeded noise."""
+"""A model on a Dataset's grid: :func:`simulate` (new data, seeded noise) and :func:`evaluate`.
+
+The one place where a model's C2 is computed on a grid for users (the engines compute it
+on their residual support through :class:`~xpcsnb.fit.problem.FitProblem`).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ import numpy as np
 import xarray as xr
 
 from . import _jax  # noqa: F401
-from .io.twotime import twotime
+from .core.twotime import twotime, validate_twotime
 from .models import get_model, make_grid, registry
 from .models.scaling import per_angle
 
-__all__ = ["simulate", "physics_vector"]
+from .fit.result import parameter_values
+
+__all__ = ["evaluate", "physics_vector", "simulate"]
 
 
 def physics_vector(model: str, params: Mapping[str, float], *, check_bounds: bool = True) -> np.ndarray:
@@ -123,3 +129,50 @@ def simulate(
         "seed": -1 if seed is None else int(seed),
     }
     return twotime(data, t, phi_arr, q_arr.tolist() if multi_q else float(q_arr[0]), L=L, sigma=sigma, attrs=attrs)
+
+
+def evaluate(ds: xr.Dataset, model: str, params: Mapping[str, float] | xr.Dataset) -> xr.Dataset:
+    """Evaluate ``model`` on the grid of the two-time Dataset ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Two-time Dataset whose ``t1``, ``phi``, ``q``, ``L`` define the grid.
+    model : str
+        Model name.
+    params : dict or NLSQ result Dataset
+        Physics parameters by registry name plus ``contrast``/``offset`` (scalars or
+        per angle ``contrast_<k>``/``offset_<k>``); or a fit result.
+
+    Returns
+    -------
+    xarray.Dataset
+        A two-time Dataset like ``ds`` whose ``c2`` is the model.
+    """
+    validate_twotime(ds)
+    if isinstance(params, xr.Dataset):
+        res = params
+        vals = parameter_values(res)
+        if "contrast_fixed" in res:
+            vals["contrast"] = res["contrast_fixed"].values
+            vals["offset"] = res["offset_fixed"].values
+    else:
+        vals = dict(params)
+    mdl = get_model(model)
+    names = registry.physics_names(mdl.name)
+    theta = physics_vector(mdl.name, {n: vals[n] for n in names if n in vals}, check_bounds=False)
+    n_phi = ds.sizes["phi"]
+    scale = {}
+    for base in ("contrast", "offset"):
+        if base in vals:
+            scale[base] = np.broadcast_to(np.asarray(vals[base], dtype=float), (n_phi,))
+        elif all(f"{base}_{k}" in vals for k in range(n_phi)):
+            scale[base] = np.array([vals[f"{base}_{k}"] for k in range(n_phi)])
+        else:
+            raise ValueError(f"params give no {base!r} (scalar, per-angle '{base}_<k>', or a fit result)")
+    L = ds.attrs.get("L")
+    grid = make_grid(ds["t1"].values, ds["phi"].values, ds.attrs["q"], L)
+    sig = np.asarray(mdl.signal(jnp.asarray(theta), grid))
+    c2 = scale["offset"][:, None, None] + scale["contrast"][:, None, None] * sig
+    return twotime(c2, ds["t1"].values, ds["phi"].values, ds.attrs["q"], L=L,
+                   attrs={"source": f"model {mdl.name!r}"})

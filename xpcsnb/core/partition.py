@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .errors import PartitionError
+
 __all__ = ["Geometry", "Partition", "PartitionError", "partition", "from_labels", "HC_KEV_ANGSTROM"]
 
 #: h·c in keV·Å: wavelength [Å] = HC_KEV_ANGSTROM / energy [keV].
 HC_KEV_ANGSTROM = 12.398419843320026
 
 
-class PartitionError(ValueError):
-    """Raised for an invalid geometry, mask or ROI partition."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,29 @@
+"""The data model: two-time and frame-stack schemas, partitions, the diagonal rule, errors.
+
+No file I/O, no algorithms, no JAX: every other part of xpcsnb builds on these objects.
+"""
+
+from .diagonal import DIAGONAL_MODES as DIAGONAL_MODES
+from .diagonal import correct_diagonal as correct_diagonal
+from .errors import ApsFileError as ApsFileError
+from .errors import CorrelatorError as CorrelatorError
+from .errors import FramesError as FramesError
+from .errors import PartitionError as PartitionError
+from .errors import TwoTimeError as TwoTimeError
+from .errors import XpcsError as XpcsError
+from .errors import XsvsError as XsvsError
+from .frames import FRAME_DIMS as FRAME_DIMS
+from .frames import as_frames as as_frames
+from .frames import frames_from_array as frames_from_array
+from .partition import Geometry as Geometry
+from .partition import Partition as Partition
+from .partition import from_labels as from_labels
+from .partition import partition as partition
+from .twotime import twotime as twotime
+from .twotime import validate_twotime as validate_twotime
+
+__all__ = [
+    "DIAGONAL_MODES", "FRAME_DIMS", "ApsFileError", "CorrelatorError", "FramesError", "Geometry", "Partition",
+    "PartitionError", "TwoTimeError", "XpcsError", "XsvsError", "as_frames", "correct_diagonal",
+    "frames_from_array", "from_labels", "partition", "twotime", "validate_twotime",
+]

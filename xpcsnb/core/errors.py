@@ -1,0 +1,46 @@
+"""The library's exceptions: one base class, one subclass per kind of input.
+
+Every error xpcsnb raises for bad input derives from :class:`XpcsError` (and from
+:class:`ValueError`, so ``except ValueError`` keeps working), so that a caller can catch
+all of them at once.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApsFileError",
+    "CorrelatorError",
+    "FramesError",
+    "PartitionError",
+    "TwoTimeError",
+    "XpcsError",
+    "XsvsError",
+]
+
+
+class XpcsError(ValueError):
+    """Base class of every xpcsnb input error."""
+
+
+class TwoTimeError(XpcsError):
+    """Raised when input does not describe a valid two-time correlation."""
+
+
+class FramesError(XpcsError):
+    """Raised for an invalid frame stack or frame metadata."""
+
+
+class PartitionError(XpcsError):
+    """Raised for an invalid geometry, mask or ROI partition."""
+
+
+class CorrelatorError(XpcsError):
+    """Raised for invalid correlator input (frames, ROIs, normalisation, ladder)."""
+
+
+class XsvsError(XpcsError):
+    """Raised for invalid XSVS input (frames, exposure times, mask, flat field, ROIs)."""
+
+
+class ApsFileError(XpcsError):
+    """Raised when a file is not a readable APS 8-ID-I result file."""

@@ -1,0 +1,124 @@
+"""Save and load every xpcsnb result (NLSQ, CMC, XSVS, g2 fits) as NetCDF-4, atomically and kind-checked.
+
+Every file written here carries the attribute ``xpcsnb_kind`` (e.g. ``"nlsq"``,
+``"cmc"``, ``"xsvs"``) on its root; :func:`load_result` refuses a file of another kind,
+or one without the attribute, with a message naming both. Writes are atomic: the result
+goes to a temporary file in the target's folder, is flushed to disk (``fsync``) and then
+renamed over the target, so an interrupted save never leaves a half-written file under
+the target's name, and a failed ``overwrite=True`` save keeps the earlier file intact.
+Leftover temporaries of an interrupted save (``.<name>.*.xpcsnb-tmp``) are removed by
+the next save to the same target.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import xarray as xr
+
+from .._version import __version__
+
+__all__ = ["KIND_ATTR", "load_result", "save_result"]
+
+#: Root attribute naming what a file holds.
+KIND_ATTR = "xpcsnb_kind"
+_TMP_SUFFIX = ".xpcsnb-tmp"
+
+
+def _clean_temporaries(target: Path) -> None:
+    for old in target.parent.glob(f".{target.name}.*{_TMP_SUFFIX}"):
+        try:
+            old.unlink()
+        except OSError:  # pragma: no cover - another process holds it
+            pass
+
+
+def save_result(obj: xr.Dataset | xr.DataTree, path: str | os.PathLike[str], *, kind: str,
+                overwrite: bool = False) -> Path:
+    """Write a result Dataset or DataTree to NetCDF-4 (h5netcdf), atomically.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataTree
+        The result.
+    path : str or path-like
+        Target file (``.nc``).
+    kind : str
+        What the result is (``"nlsq"``, ``"cmc"``, ``"xsvs"``, ...); stored as the root
+        attribute ``xpcsnb_kind`` and checked by :func:`load_result`.
+    overwrite : bool
+        Replace an existing file; without it an existing target raises.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    IsADirectoryError
+        If ``path`` is a folder.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a folder; give a file name such as {target / 'result.nc'}")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"the folder {target.parent} does not exist; create it first")
+    _clean_temporaries(target)
+    out = obj.copy()
+    out.attrs = {**obj.attrs, KIND_ATTR: kind, "xpcsnb_version": obj.attrs.get("xpcsnb_version", __version__)}
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TMP_SUFFIX, dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        out.to_netcdf(tmp, engine="h5netcdf", mode="w")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_result(path: str | os.PathLike[str], *, kind: str, tree: bool = False) -> xr.Dataset | xr.DataTree:
+    """Read a result written by :func:`save_result`, fully into memory (the file is closed).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    kind : str
+        The kind expected (``"nlsq"``, ``"cmc"``, ``"xsvs"``, ...).
+    tree : bool
+        Read a DataTree (CMC results) instead of a Dataset.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If the file holds another kind of result, or was not written by xpcsnb.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file: {p}")
+    if tree:
+        with xr.open_datatree(p, engine="h5netcdf") as t:
+            out: xr.Dataset | xr.DataTree = t.load().copy()
+    else:
+        with xr.open_dataset(p, engine="h5netcdf") as ds:
+            out = ds.load()
+    found = out.attrs.get(KIND_ATTR)
+    if found is None:
+        raise ValueError(f"{p} was not written by xpcsnb's save (no {KIND_ATTR!r} attribute); "
+                         f"expected a {kind!r} result")
+    if found != kind:
+        raise ValueError(f"{p} holds a {found!r} result, not a {kind!r} result; load it with the {found} loader")
+    return out
