@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import _jax  # noqa: F401
 
-__all__ = ["Grid", "Model", "RateLaw", "make_grid", "per_row"]
+__all__ = ["Grid", "Mirror", "Model", "RateLaw", "make_grid", "per_row"]
 
 
 class Grid(NamedTuple):
@@ -118,6 +118,23 @@ class RateLaw(NamedTuple):
     basis: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]
 
 
+class Mirror(NamedTuple):
+    """A start symmetry: the model is even (or nearly so) in one parameter.
+
+    An engine that declares nothing about models reads these to add starts: after the
+    first solution it also starts from that solution with ``parameter → −parameter``
+    (e.g. the homodyne flow angle φ0, which enters through an even function of φ0 − φ,
+    so that φ0 and −φ0 fit almost equally well on nearly symmetric angle sets).
+
+    Attributes
+    ----------
+    parameter : str
+        Registry name of the parameter.
+    """
+
+    parameter: str
+
+
 @dataclass(frozen=True)
 class Model:
     """A named two-time model.
@@ -144,6 +161,8 @@ class Model:
         is the set of free physics names.
     rate_laws : tuple of RateLaw
         The rates ``prefactor · basis(t, exponent) + offset`` the model integrates.
+    start_symmetries : tuple of Mirror
+        Parameters in which the model is (nearly) even; engines add mirrored starts.
     """
 
     name: str
@@ -154,3 +173,4 @@ class Model:
     default_fixed: Mapping[str, float] = field(default_factory=dict)
     diagnose: Callable[[Mapping[str, float], Mapping[str, float], frozenset[str]], list[str]] | None = None
     rate_laws: tuple[RateLaw, ...] = ()
+    start_symmetries: tuple[Mirror, ...] = ()

@@ -56,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401
-from .base import Grid, Model, RateLaw, per_row
+from .base import Grid, Mirror, Model, RateLaw, per_row
 from .integrals import cumulative_trapezoid, pair_difference, smooth_abs
 
 __all__ = [
@@ -209,4 +209,5 @@ HETERODYNE = Model(
     rate_laws=(RateLaw("D0_ref", "alpha_ref", "D_offset_ref", power_law),
                RateLaw("D0_sample", "alpha_sample", "D_offset_sample", power_law),
                RateLaw("v0", "beta", "v_offset", power_law)),
+    start_symmetries=(Mirror("phi0"),),
 )

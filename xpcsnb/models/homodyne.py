@@ -31,7 +31,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .. import _jax  # noqa: F401
-from .base import Grid, Model, RateLaw, per_row
+from .base import Grid, Mirror, Model, RateLaw, per_row
 from .integrals import cumulative_trapezoid, pair_difference, safe_sinc, smooth_abs
 
 __all__ = ["power", "rate", "static_signal", "laminar_flow_signal", "STATIC", "LAMINAR_FLOW"]
@@ -115,4 +115,5 @@ LAMINAR_FLOW = Model(
     symmetric=True,
     time_convention="homodyne 2.23.3: t_k = k·dt from 0, rates at max(t, dt/2)",
     rate_laws=(_DIFFUSION, _SHEAR),
+    start_symmetries=(Mirror("phi0"),),
 )

@@ -14,13 +14,15 @@ Modes
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401
 
-__all__ = ["SCALING_MODES", "scaling_names", "expand_scaling", "apply_scaling", "per_angle"]
+__all__ = ["SCALING_MODES", "ScalingName", "apply_scaling", "base_name", "expand_scaling", "parse_scaling_name", "per_angle",
+           "scaling_names"]
 
 SCALING_MODES = ("individual", "shared", "fixed")
 
@@ -48,18 +50,50 @@ def scaling_names(mode: str, n_phi: int, n_q: int | None = None) -> list[str]:
     return []
 
 
+class ScalingName(NamedTuple):
+    """A parsed scaling-parameter name: ``contrast``, ``contrast_<k>`` or ``contrast_q<a>_<k>``.
+
+    Attributes
+    ----------
+    base : str
+        ``"contrast"`` or ``"offset"``.
+    q_index : int or None
+        q index ``a`` of a multi-q row, else None.
+    angle_index : int or None
+        Angle index ``k`` (None for a shared scaling name).
+    """
+
+    base: str
+    q_index: int | None
+    angle_index: int | None
+
+
+def parse_scaling_name(name: str) -> ScalingName | None:
+    """Parse a scaling-parameter name; None when ``name`` is not one (a physics name).
+
+    The one parser of these names: ``contrast`` → (contrast, None, None),
+    ``offset_2`` → (offset, None, 2), ``contrast_q1_2`` → (contrast, 1, 2).
+    """
+    for base in ("contrast", "offset"):
+        if name == base:
+            return ScalingName(base, None, None)
+        if name.startswith(base + "_"):
+            tail = name[len(base) + 1:]
+            if tail.isdigit():
+                return ScalingName(base, None, int(tail))
+            qpart, _, kpart = tail.rpartition("_")
+            if qpart.startswith("q") and qpart[1:].isdigit() and kpart.isdigit():
+                return ScalingName(base, int(qpart[1:]), int(kpart))
+    return None
+
+
 def base_name(name: str) -> str:
     """Registry name of a (possibly indexed) scaling parameter.
 
     ``contrast_2`` → ``contrast``, ``offset_q1_2`` → ``offset``; other names unchanged.
     """
-    for base in ("contrast", "offset"):
-        if name.startswith(base + "_"):
-            tail = name[len(base) + 1:]
-            qpart, _, kpart = tail.rpartition("_")
-            if tail.isdigit() or (qpart.startswith("q") and qpart[1:].isdigit() and kpart.isdigit()):
-                return base
-    return name
+    parsed = parse_scaling_name(name)
+    return name if parsed is None else parsed.base
 
 
 def expand_scaling(mode: str, values: jnp.ndarray, n_phi: int,
