@@ -113,12 +113,14 @@ def _index_pass(words: np.ndarray, n_pixels: int, pixel_offset: int, n_frames: i
     if n_frames is None:
         if gap[0] > max(_GAP_FLOOR, n_busy):
             g, i, before, after = gap
+            where = (f"the first event is in frame {after}: {g} frames without any event before it" if i == 0 else
+                     f"event {i} (byte {8 * i}) jumps from frame {before} to frame {after}: {g} frames without "
+                     "any event")
+            keep = "" if i == 0 else (f"If it is the trailing word, keep the events before it: "
+                                      f"np.fromfile(path, '<u8', count={i}).tofile(new_path); ")
             raise FramesError(
-                f"event {i} (byte {8 * i}) jumps from frame {before} to frame {after}: {g} frames without any "
-                f"event, more than the {n_busy} frames that hold the file's {words.size} events — a corrupt word, "
-                f"not data. If it is the trailing word, keep the events before it: "
-                f"np.fromfile(path, '<u8', count={i}).tofile(new_path); if the gap is real, pass "
-                f"n_frames={found} to confirm it"
+                f"{where}, more than the {n_busy} frames that hold the file's {words.size} events: a corrupt "
+                f"word, not data. {keep}if the gap is real, pass n_frames={found} to confirm it"
             )
         n_frames = found
     elif int(n_frames) != n_frames or n_frames < 1:
