@@ -158,7 +158,7 @@ def _units_check(phi: np.ndarray, q: np.ndarray, dt: float, n: int) -> None:
         warnings.warn(f"q = {bad_q.tolist()} lies outside {Q_RANGE[0]:g} … {Q_RANGE[1]:g} 1/Å and looks like 1/nm "
                       f"or 1/m; q is in 1/Å (1/nm × 0.1, 1/m × 1e-10). If the value is right, {_SILENCE}.",
                       UnitsWarning, stacklevel=3)
-    if dt >= 2 and abs(dt - round(dt)) <= 1e-9 * dt and (n - 1) * dt > MS_SPAN:
+    if dt >= 2 and abs(dt - round(dt)) <= 1e-6 * dt and (n - 1) * dt > MS_SPAN:
         warnings.warn(f"dt = {dt:g} s (whole-number steps, {n} frames spanning {(n - 1) * dt:g} s > {MS_SPAN:g} s) "
                       "looks like milliseconds; t and dt are in seconds (ms × 1e-3). "
                       f"If dt really is in seconds, {_SILENCE}.",
