@@ -38,6 +38,9 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
     from .plot.twotime import plot_fit
 
     out = Path(output)
+    taken = next((p for p in (out, *out.parents) if p.exists()), None)
+    if taken is not None and not taken.is_dir():
+        raise NotADirectoryError(f"the output path must be a folder, but {taken} is a file; choose another --output")
     jobs = [
         ("static", "static", {}),
         ("laminar_flow", "laminar_flow", {}),
@@ -152,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         try:
             run_demo(args.output, overwrite=args.overwrite)
-        except FileExistsError as err:
+        except (FileExistsError, NotADirectoryError) as err:
             print(f"xpcsnb demo: {err}", file=sys.stderr)
             return 2
     return 0

@@ -13,6 +13,7 @@ __all__ = [
     "FramesError",
     "PartitionError",
     "TwoTimeError",
+    "UnitsWarning",
     "XpcsError",
     "XsvsError",
 ]
@@ -44,3 +45,12 @@ class XsvsError(XpcsError):
 
 class ApsFileError(XpcsError):
     """Raised when a file is not a readable APS 8-ID-I result file."""
+
+
+class UnitsWarning(UserWarning):
+    """Warned when a number looks like it is in other units than the documented ones.
+
+    For example phi in radians instead of degrees, q in 1/nm or 1/m instead of 1/Å,
+    dt in ms instead of s. Silence it per call (``twotime(..., units_check=False)``) or
+    with ``warnings.filterwarnings("ignore", category=UnitsWarning)``.
+    """

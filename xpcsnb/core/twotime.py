@@ -7,25 +7,37 @@ A multi-q Dataset carries an extra leading ``q`` dimension, ``(q, phi, t1, t2)``
 with ``q`` a coordinate instead of an attribute.
 
 Every constructor and reader of this package goes through :func:`twotime`, which
-validates its input and never repairs it silently.
+validates its input and never repairs it silently. A single-q Dataset may carry q as a
+scalar (0-d) coordinate instead of the attribute (what ``mq.isel(q=i)`` gives); read it
+with :func:`q_value`. :func:`concat_q` stacks single-q Datasets into a multi-q one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from .errors import TwoTimeError
+from .errors import TwoTimeError, UnitsWarning
 
-__all__ = ["twotime", "validate_twotime", "uniform_time_step", "TwoTimeError"]
+__all__ = ["twotime", "validate_twotime", "uniform_time_step", "q_value", "concat_q", "TwoTimeError",
+           "UnitsWarning"]
 
-#: Relative tolerance used to decide that a time axis is uniform.
+#: Relative tolerance used to decide that a time axis is uniform (added to the
+#: floating-point resolution of the times, see :func:`uniform_time_step`).
 TIME_RTOL = 1e-6
+#: Range of plausible XPCS scattering vectors [1/Å]; outside it q looks like 1/nm or 1/m.
+Q_RANGE = (1e-5, 10.0)
+#: A time axis of whole-number steps dt ≥ 2 spanning more than this [s] looks like ms.
+MS_SPAN = 3600.0
 
 
+def _time_tol(t: np.ndarray, dt: float) -> float:
+    """Absolute tolerance [s] on a time step: TIME_RTOL·dt plus the resolution of t."""
+    return TIME_RTOL * dt + 4 * np.finfo(float).eps * float(np.max(np.abs(t)))
 
 
 def uniform_time_step(t: np.ndarray, *, name: str = "t") -> float:
@@ -42,7 +54,9 @@ def uniform_time_step(t: np.ndarray, *, name: str = "t") -> float:
     ------
     TwoTimeError
         If ``t`` has fewer than two points, is not finite, not strictly increasing,
-        or not uniform to a relative tolerance of ``TIME_RTOL``.
+        or not uniform: a step may differ from the mean step by ``TIME_RTOL``·dt plus
+        four times the floating-point resolution of ``max|t|`` (absolute times such as
+        Unix timestamps resolve only ~2e-7 s).
     """
     t = np.asarray(t, dtype=float)
     if t.ndim != 1:
@@ -60,7 +74,7 @@ def uniform_time_step(t: np.ndarray, *, name: str = "t") -> float:
         )
     dt = (t[-1] - t[0]) / (t.size - 1)
     worst = np.max(np.abs(steps - dt))
-    if worst > TIME_RTOL * max(dt, np.max(np.abs(t)) * 1e-12):
+    if worst > _time_tol(t, dt):
         k = int(np.argmax(np.abs(steps - dt)))
         raise TwoTimeError(
             f"{name} must be uniform: step {k} is {steps[k]!r} s but the mean step is {dt!r} s "
@@ -80,6 +94,77 @@ def _check_finite(name: str, a: np.ndarray, dims: Sequence[str]) -> None:
         )
 
 
+def _check_real(name: str, a: np.ndarray) -> None:
+    if np.iscomplexobj(a):
+        imag = float(np.max(np.abs(a.imag))) if a.size else 0.0
+        raise TwoTimeError(
+            f"{name} is complex ({a.dtype}, largest |imaginary part| {imag:.3g}); a two-time correlation is real. "
+            f"Pass {name}.real explicitly if the imaginary part is rounding noise."
+        )
+
+
+def _check_phi_distinct(phi: np.ndarray) -> None:
+    """Refuse angles that name the same direction modulo 360° (0 and 360, −90 and 270)."""
+    wrapped = np.round(np.mod(phi, 360.0), 9) % 360.0
+    vals, inverse, counts = np.unique(wrapped, return_inverse=True, return_counts=True)
+    if np.any(counts > 1):
+        groups = [phi[inverse == k].tolist() for k in np.flatnonzero(counts > 1)]
+        raise TwoTimeError(
+            "duplicate angles in phi (equal modulo 360°): "
+            + "; ".join(f"{g} deg are all {vals[k]:g}°" for g, k in zip(groups, np.flatnonzero(counts > 1)))
+            + ". Give each azimuthal angle once."
+        )
+
+
+def _check_full_matrix(c2: np.ndarray, dims: Sequence[str]) -> None:
+    """Refuse a C2 stored as one triangle (zeros on the other side of the diagonal)."""
+    lead = c2.reshape((-1,) + c2.shape[-2:])
+    cand = np.flatnonzero((lead[:, 1, 0] == 0) | (lead[:, 0, 1] == 0))
+    for k in cand:
+        m = lead[k]
+        low, up = np.tril(m, -1).any(), np.triu(m, 1).any()
+        if low == up:
+            continue
+        idx = np.unravel_index(k, c2.shape[:-2])
+        where = ", ".join(f"{d}={int(i)}" for d, i in zip(dims, idx))
+        kept, zero = ("upper", "below") if up else ("lower", "above")
+        raise TwoTimeError(
+            f"c2[{where}] holds only its {kept} triangle: every value {zero} the diagonal is exactly 0 "
+            "(the APS 8-ID-I storage), so a fit would see half the contrast. Symmetrise it first, e.g. "
+            "c2 = np.triu(c2) + np.swapaxes(np.triu(c2, 1), -1, -2) for an upper store "
+            "(xpcsnb.io.aps8idi.full_from_upper does it for one matrix; open_twotime and open_aps do it on reading)."
+        )
+
+
+_SILENCE = ("pass units_check=False to silence this (or use warnings.filterwarnings('ignore', "
+            "category=xpcsnb.core.errors.UnitsWarning))")
+
+
+def _units_check(phi: np.ndarray, q: np.ndarray, dt: float, n: int) -> None:
+    """Warn (:class:`UnitsWarning`) when phi, q or dt look like other units.
+
+    * phi: two or more angles, all within [−2π, 2π], some not whole numbers → radians?
+      (a single angle is never flagged: a sector centre near 0° is common.)
+    * q: outside ``Q_RANGE`` (1e-5 … 10 1/Å) → 1/nm or 1/m?
+    * dt: a whole number ≥ 2 with the run spanning more than ``MS_SPAN`` (1 h) → ms?
+      dt = 1 is the frame-unit convention (e.g. the BNL demo matrix) and never flagged.
+    """
+    two_pi = 2 * np.pi
+    if phi.size > 1 and np.all(np.abs(phi) <= two_pi) and np.any(phi != np.round(phi)):
+        warnings.warn(f"phi = {phi.tolist()} look like radians; phi is in degrees "
+                      f"(np.degrees(phi) converts). If they are degrees, {_SILENCE}.", UnitsWarning, stacklevel=3)
+    bad_q = q[(q < Q_RANGE[0]) | (q > Q_RANGE[1])]
+    if bad_q.size:
+        warnings.warn(f"q = {bad_q.tolist()} lies outside {Q_RANGE[0]:g} … {Q_RANGE[1]:g} 1/Å and looks like 1/nm "
+                      f"or 1/m; q is in 1/Å (1/nm × 0.1, 1/m × 1e-10). If the value is right, {_SILENCE}.",
+                      UnitsWarning, stacklevel=3)
+    if dt >= 2 and abs(dt - round(dt)) <= 1e-6 * dt and (n - 1) * dt > MS_SPAN:
+        warnings.warn(f"dt = {dt:g} s (whole-number steps, {n} frames spanning {(n - 1) * dt:g} s > {MS_SPAN:g} s) "
+                      "looks like milliseconds; t and dt are in seconds (ms × 1e-3). "
+                      f"If dt really is in seconds, {_SILENCE}.",
+                      UnitsWarning, stacklevel=3)
+
+
 def twotime(
     c2: Any,
     t: Any | None = None,
@@ -90,19 +175,21 @@ def twotime(
     L: float | None = None,
     sigma: Any | None = None,
     attrs: dict[str, Any] | None = None,
+    units_check: bool = True,
 ) -> xr.Dataset:
     """Build a validated two-time Dataset.
 
     Parameters
     ----------
     c2 : array_like, shape (N, N), (n_phi, N, N) or (n_q, n_phi, N, N)
-        Two-time correlation; row index ↔ t1, column index ↔ t2. A 2-D matrix is
-        taken as a single angle.
+        Two-time correlation, real and full (both triangles; an upper-triangle store
+        is refused); row index ↔ t1, column index ↔ t2. A 2-D matrix is taken as a
+        single angle.
     t : array_like, shape (N,), optional
         Absolute frame times [s], strictly increasing and uniform. Default
         ``t_k = k·dt`` (k = 0 … N−1), which needs ``dt``.
     phi : float or array_like, shape (n_phi,)
-        Azimuthal angles [deg], distinct.
+        Azimuthal angles [deg], distinct modulo 360.
     q : float or array_like, shape (n_q,)
         Scattering vector magnitude [1/Å], > 0. A sequence of several values needs a
         4-D ``c2``.
@@ -114,6 +201,11 @@ def twotime(
         Standard deviation of each ``c2`` value, same shape, finite and > 0.
     attrs : dict, optional
         Extra attributes (provenance) copied onto the Dataset.
+    units_check : bool
+        Warn (:class:`~xpcsnb.core.errors.UnitsWarning`) when phi looks like radians,
+        q like 1/nm or 1/m, or dt like ms (heuristics in the module's ``_units_check``:
+        ≥ 2 non-integer angles within ±2π; q outside 1e-5 … 10 1/Å; whole-number
+        dt ≥ 2 over more than an hour). ``False`` silences it.
 
     Returns
     -------
@@ -124,10 +216,16 @@ def twotime(
     ------
     TwoTimeError
         With a message naming the problem for any invalid input.
+
+    Warns
+    -----
+    UnitsWarning
+        When a value looks like other units (see ``units_check``).
     """
     c2 = np.asarray(c2)
     if not np.issubdtype(c2.dtype, np.number):
         raise TwoTimeError(f"c2 must be numeric, got dtype {c2.dtype}")
+    _check_real("c2", c2)
     c2 = c2.astype(np.float64, copy=False)
     if q is None:
         raise TwoTimeError("q [1/Å] is required")
@@ -158,9 +256,7 @@ def twotime(
         raise TwoTimeError(f"phi has {phi_arr.size} value(s) but c2 has {n_phi} angle(s) (shape {c2.shape})")
     if not np.all(np.isfinite(phi_arr)):
         raise TwoTimeError(f"phi must be finite [deg], got {phi_arr.tolist()}")
-    if np.unique(phi_arr).size != phi_arr.size:
-        vals, counts = np.unique(phi_arr, return_counts=True)
-        raise TwoTimeError(f"duplicate angles in phi: {vals[counts > 1].tolist()} deg")
+    _check_phi_distinct(phi_arr)
 
     if dt is not None:
         dt = float(dt)
@@ -175,7 +271,7 @@ def twotime(
         if t_arr.shape != (n,):
             raise TwoTimeError(f"t has shape {t_arr.shape} but c2 has {n} frames")
         step = uniform_time_step(t_arr, name="t")
-        if dt is not None and abs(step - dt) > TIME_RTOL * dt:
+        if dt is not None and abs(step - dt) > _time_tol(t_arr, dt):
             raise TwoTimeError(f"dt={dt!r} s disagrees with the step of t ({step!r} s)")
         dt = step
     if L is not None:
@@ -185,11 +281,16 @@ def twotime(
 
     dims = ("q", "phi", "t1", "t2") if multi_q else ("phi", "t1", "t2")
     _check_finite("c2", c2, dims)
+    _check_full_matrix(c2, dims)
+    if units_check:
+        _units_check(phi_arr, q_arr, float(dt), n)
     data_vars: dict[str, Any] = {
         "c2": (dims, c2, {"long_name": "two-time correlation C2", "units": "1"}),
     }
     if sigma is not None:
-        sigma = np.asarray(sigma, dtype=np.float64)
+        sigma = np.asarray(sigma)
+        _check_real("sigma", sigma)
+        sigma = sigma.astype(np.float64, copy=False)
         if sigma.shape == c2.shape[-2:] and c2.ndim > 2:
             sigma = np.broadcast_to(sigma, c2.shape).copy()
         if sigma.shape != c2.shape:
@@ -222,7 +323,10 @@ def validate_twotime(ds: xr.Dataset) -> xr.Dataset:
     """Check that ``ds`` is a valid two-time Dataset and return it unchanged.
 
     Rebuilds it through :func:`twotime`, so the same checks and messages apply to
-    Datasets made by hand or read from NetCDF.
+    Datasets made by hand or read from NetCDF (the units heuristics are not rerun:
+    they belong to where the numbers enter). A single-q Dataset has q as an attribute
+    or as a scalar coordinate (``mq.isel(q=i)``); a multi-q one as a coordinate along
+    the ``q`` dimension, and no q attribute.
     """
     if not isinstance(ds, xr.Dataset):
         raise TwoTimeError(f"expected an xarray.Dataset, got {type(ds).__name__}")
@@ -232,12 +336,115 @@ def validate_twotime(ds: xr.Dataset) -> xr.Dataset:
     expected = ("q", "phi", "t1", "t2") if multi_q else ("phi", "t1", "t2")
     if ds["c2"].dims != expected:
         raise TwoTimeError(f"c2 must have dims {expected}, got {ds['c2'].dims}")
-    q = ds["q"].values if multi_q else ds.attrs.get("q")
+    if multi_q:
+        if "q" not in ds.coords:
+            raise TwoTimeError(
+                "c2 has a q dimension but the Dataset has no q coordinate (what xr.concat of single-q Datasets, "
+                "whose q is an attribute, makes): build multi-q Datasets with "
+                "xpcsnb.core.twotime.concat_q(datasets)"
+            )
+        if "q" in ds.attrs:
+            raise TwoTimeError(
+                f"a multi-q Dataset carries q as a coordinate {ds['q'].values.tolist()} and must not keep a "
+                f"scalar attrs['q'] = {ds.attrs['q']!r} (left over by xr.concat): build it with "
+                "xpcsnb.core.twotime.concat_q(datasets), or drop the attribute"
+            )
+        q: Any = ds["q"].values
+    else:
+        q = q_value(ds)
     if not np.array_equal(ds["t1"].values, ds["t2"].values):
         raise TwoTimeError("t1 and t2 coordinates must be identical")
     sigma = ds["sigma"].transpose(*expected).values if "sigma" in ds else None
     twotime(
         ds["c2"].values, ds["t1"].values, ds["phi"].values, q,
-        dt=ds.attrs.get("dt"), L=ds.attrs.get("L"), sigma=sigma,
+        dt=ds.attrs.get("dt"), L=ds.attrs.get("L"), sigma=sigma, units_check=False,
     )
     return ds
+
+
+def q_value(ds: xr.Dataset) -> float:
+    """The q [1/Å] of a single-q two-time Dataset.
+
+    Reads the ``q`` attribute or a scalar ``q`` coordinate (``mq.isel(q=i)``); use it
+    instead of ``ds.attrs["q"]``.
+
+    Raises
+    ------
+    TwoTimeError
+        For a multi-q Dataset (select one q first), a missing q, or an attribute and
+        a scalar coordinate that disagree.
+    """
+    if "c2" in ds and "q" in ds["c2"].dims:
+        raise TwoTimeError(f"the Dataset holds {ds.sizes['q']} q values: select one with ds.isel(q=i) or "
+                           "ds.sel(q=...) first")
+    coord = float(ds["q"].values) if "q" in ds.coords and ds["q"].ndim == 0 else None
+    attr = ds.attrs.get("q")
+    if coord is not None and attr is not None and not np.isclose(coord, float(attr), rtol=1e-12, atol=0):
+        raise TwoTimeError(f"the q coordinate ({coord!r}) and attrs['q'] ({attr!r}) disagree; keep one")
+    if coord is None and attr is None:
+        raise TwoTimeError("q [1/Å] is required: the Dataset has neither a q attribute nor a scalar q coordinate")
+    return coord if coord is not None else float(attr)
+
+
+def concat_q(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
+    """Stack two-time Datasets at different q into one multi-q Dataset ``c2(q, phi, t1, t2)``.
+
+    Parameters
+    ----------
+    datasets : iterable of Dataset
+        Valid single-q (or multi-q) two-time Datasets with the same time grid, the
+        same angles, the same ``L`` and all with or all without ``sigma``; their q
+        values must be distinct. The order is kept.
+
+    Returns
+    -------
+    xarray.Dataset
+        Built by :func:`twotime`; the attributes shared (equal) by all inputs are kept.
+
+    Raises
+    ------
+    TwoTimeError
+        If an input is invalid or the inputs do not share their grid.
+    """
+    dss = list(datasets)
+    if not dss or not all(isinstance(d, xr.Dataset) for d in dss):
+        raise TwoTimeError("concat_q needs a non-empty sequence of two-time Datasets")
+    c2s, sigmas, qs = [], [], []
+    first = dss[0]
+    t0 = first["t1"].values
+    for i, d in enumerate(dss):
+        validate_twotime(d)
+        multi = "q" in d["c2"].dims
+        t = d["t1"].values
+        if t.shape != t0.shape or not np.allclose(t, t0, rtol=0, atol=_time_tol(t0, float(first.attrs["dt"]))):
+            raise TwoTimeError(f"dataset {i} has another time grid ({t.size} frames from {float(t[0])!r} s, "
+                               f"dt {d.attrs['dt']!r} s) than dataset 0 ({t0.size} frames from {float(t0[0])!r} s, "
+                               f"dt {first.attrs['dt']!r} s); concat_q needs the same t grid")
+        if not np.array_equal(d["phi"].values, first["phi"].values):
+            raise TwoTimeError(f"dataset {i} has phi {d['phi'].values.tolist()} deg but dataset 0 has "
+                               f"{first['phi'].values.tolist()} deg")
+        if d.attrs.get("L") != first.attrs.get("L"):
+            raise TwoTimeError(f"dataset {i} has L={d.attrs.get('L')!r} but dataset 0 has L={first.attrs.get('L')!r}")
+        if ("sigma" in d) != ("sigma" in first):
+            raise TwoTimeError(f"dataset {i} {'has' if 'sigma' in d else 'has no'} sigma, unlike dataset 0")
+        dims = ("q", "phi", "t1", "t2") if multi else ("phi", "t1", "t2")
+        c2 = d["c2"].transpose(*dims).values
+        qs.extend(np.atleast_1d(d["q"].values).tolist() if multi else [q_value(d)])
+        c2s.append(c2 if multi else c2[None])
+        if "sigma" in d:
+            sg = d["sigma"].transpose(*dims).values
+            sigmas.append(sg if multi else sg[None])
+    skip = {"q", "q_units", "dt", "dt_units", "L", "L_units"}
+    attrs = {k: v for k, v in first.attrs.items()
+             if k not in skip and all(k in d.attrs and _equal(d.attrs[k], v) for d in dss[1:])}
+    out = twotime(np.concatenate(c2s), t0, first["phi"].values, qs, L=first.attrs.get("L"),
+                  sigma=np.concatenate(sigmas) if sigmas else None, attrs=attrs, units_check=False)
+    out.attrs["dt"] = float(first.attrs["dt"])  # the inputs' own value (t gives it only to rounding)
+    return out
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except (TypeError, ValueError):
+        return False
