@@ -116,3 +116,13 @@ def test_starts_for_several_rois_and_degenerate_curves():
     assert flat["baseline"] == pytest.approx(1.0) and flat["contrast"] < 0.01
     with pytest.raises(ValueError, match="g2_err has shape"):
         ot.initial_g2_guess(tau, g, np.ones(3))
+
+
+@pytest.mark.parametrize("gamma", [0.3, 1e5])
+def test_starts_at_the_edges_of_the_window(gamma):
+    """Half decayed by the last lag (Γ = 0.3/s), or to 14 % by the first (Γ = 1e5/s): the
+    profile over Γ still finds the decay on noise-free data."""
+    tau = np.geomspace(1e-5, 1.0, 60)
+    s = ot.initial_g2_guess(tau, np.asarray(ot.single_exponential(tau, 1.0, 0.2, gamma)))
+    assert 0.5 < s["gamma"] / gamma < 2.0
+    assert 0.5 < s["contrast"] / 0.2 < 2.0

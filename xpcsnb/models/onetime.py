@@ -159,7 +159,32 @@ def _half_decay_rate(t: np.ndarray, y: np.ndarray, baseline: float, contrast: fl
     return float(np.log(2.0) / (2.0 * t_half))  # exp(−2Γ τ½) = 1/2
 
 
-def _guess_one(tau: np.ndarray, y: np.ndarray, ok: np.ndarray) -> dict[str, float]:
+def _profile_refine(t: np.ndarray, y: np.ndarray, w: np.ndarray, baseline: float, contrast: float,
+                    gamma: float) -> tuple[float, float, float]:
+    """Best (baseline, contrast, Γ) of the single exponential over Γ·[1/30, 30] (61 log steps),
+    baseline and contrast ≥ 0 solved by weighted linear least squares at each Γ; the start is
+    kept unless a grid point has a lower χ²."""
+    def chi2(b: np.ndarray, c: np.ndarray, e: np.ndarray) -> np.ndarray:
+        return np.sum(w * (y - b[:, None] - c[:, None] * e) ** 2, axis=1)
+
+    grid = gamma * np.geomspace(1 / 30, 30, 61)
+    e = np.exp(-2.0 * grid[:, None] * t[None, :])  # (K, n)
+    sw, se, see = w.sum(), e @ w, (e * e) @ w
+    sy, sey = np.sum(w * y), (e * y) @ w
+    det = sw * see - se**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = (sw * sey - se * sy) / det
+        b = (sy - c * se) / sw
+    c = np.where(np.isfinite(c) & (c > 0), c, np.nan)
+    x2 = np.where(np.isfinite(c), chi2(np.nan_to_num(b), np.nan_to_num(c), e), np.inf)
+    start = float(chi2(np.array([baseline]), np.array([contrast]), np.exp(-2.0 * gamma * t)[None])[0])
+    k = int(np.argmin(x2))
+    if not x2[k] < start:
+        return baseline, contrast, gamma
+    return float(b[k]), float(c[k]), float(grid[k])
+
+
+def _guess_one(tau: np.ndarray, y: np.ndarray, ok: np.ndarray, w: np.ndarray) -> dict[str, float]:
     defaults = {k: PARAMETERS[k].initial for k in ("baseline", "contrast", "gamma", "stretch", "fraction")}
     t, y = tau[ok], y[ok]
     if t.size < 3:
@@ -173,8 +198,9 @@ def _guess_one(tau: np.ndarray, y: np.ndarray, ok: np.ndarray) -> dict[str, floa
     gamma = _half_decay_rate(t, y, baseline, contrast)
     for _ in range(3 if head > 1e-6 else 0):  # the first lags may already have decayed: extrapolate to τ = 0
         decay = float(np.mean(np.exp(-2.0 * gamma * t[:n_head])))
-        contrast = head / max(decay, 0.25)
+        contrast = head / max(decay, 0.1)
         gamma = _half_decay_rate(t, y, baseline, contrast)
+    baseline, contrast, gamma = _profile_refine(t, y, w[ok], baseline, contrast, gamma)
     return {
         "baseline": _clip("baseline", baseline),
         "contrast": _clip("contrast", contrast),
@@ -195,7 +221,11 @@ def initial_g2_guess(tau: Any, g2: Any, g2_err: Any | None = None) -> dict[str, 
     smoothed (g2 − baseline)/contrast first falls to ½ (log-τ interpolation; 2·τ_max if
     it never does, τ_min/2 if it already has at the first lag). Once Γ is known, the
     contrast is extrapolated to τ = 0 (divided by the mean of exp(−2Γτ) over the first
-    points, at most 4×) and Γ is taken again (three times). The double exponential
+    points, at most 10×) and Γ is taken again (three times). Last, Γ is profiled on a log
+    grid over [Γ/30, 30Γ] (61 points) with baseline and contrast > 0 solved by weighted
+    linear least squares at each (1/g2_err² weights), and the grid's best replaces the
+    start where it has a lower χ² (curves that have not decayed, or decayed before the
+    first lag, would otherwise start far off). The double exponential
     starts at Γ_fast = 3Γ, Γ_slow = Γ/3, f = ½, the stretch at 1. Every value is clipped
     to the default bounds of :data:`PARAMETERS`.
 
@@ -221,12 +251,14 @@ def initial_g2_guess(tau: Any, g2: Any, g2_err: Any | None = None) -> dict[str, 
     if t.ndim != 1 or y.shape[-1] != t.size or y.ndim not in (1, 2):
         raise ValueError(f"need tau (n_tau,) and g2 (n_tau,) or (n_roi, n_tau), got {t.shape} and {y.shape}")
     ok = np.isfinite(y) & np.isfinite(t) & (t > 0)
+    w = np.ones(y.shape)
     if g2_err is not None:
         e = np.asarray(g2_err, dtype=float)
         if e.shape != y.shape:
             raise ValueError(f"g2_err has shape {e.shape} but g2 has shape {y.shape}")
         ok &= np.isfinite(e) & (e > 0)
+        w = np.where(ok, 1.0 / np.where(ok, e, 1.0) ** 2, 0.0)
     if y.ndim == 1:
-        return _guess_one(t, y, ok)
-    rows = [_guess_one(t, y[i], ok[i]) for i in range(y.shape[0])]
+        return _guess_one(t, y, ok, w)
+    rows = [_guess_one(t, y[i], ok[i], w[i]) for i in range(y.shape[0])]
     return {k: np.array([r[k] for r in rows]) for k in rows[0]}
