@@ -103,9 +103,9 @@ c2
 g2_c2 = xc.g2_from_c2(c2)
 aged = xc.g2_age_resolved(c2, n_ages=5)
 fig, ax = plt.subplots(figsize=(6, 4))
-for a in aged.age.values:
-    ax.plot(aged.tau[1:], aged.g2.sel(age=a).mean("phi")[1:], label=f"age {a:.0f} s")
-ax.plot(g2_c2.tau[1:], g2_c2.g2.mean("phi")[1:], "k", lw=2, label="all ages")
+for a in aged.t_age.values:
+    ax.plot(aged.tau, aged.g2.sel(t_age=a).mean("roi"), label=f"age {a:.0f} s")
+ax.plot(g2_c2.tau, g2_c2.g2.mean("roi"), "k", lw=2, label="all ages")
 ax.set(xscale="log", xlabel="τ [s]", ylabel="g2", xlim=(0.1, 20))
 ax.legend()
 

@@ -5,6 +5,7 @@ import pytest
 from bruteforce_correlate import g2_bruteforce, small_setup
 
 import xpcsnb.correlate as xc
+from xpcsnb.core.g2 import validate_g2
 from xpcsnb.correlate import CorrelatorError
 from xpcsnb.correlate.simulate import SimulationError
 
@@ -17,6 +18,8 @@ def test_g2_linear_equals_bruteforce(normalization):
     np.testing.assert_allclose(ds.g2.values, ref, rtol=1e-12)
     np.testing.assert_allclose(ds.g2_err.values, ref_err, rtol=1e-10)
     assert ds.attrs["ladder"] == "linear"
+    validate_g2(ds)
+    np.testing.assert_allclose(ds.tau.values, np.arange(1, 41) * 1e-3)
     with pytest.raises(CorrelatorError, match="fewer frames than lags"):
         xc.g2_linear(frames, part, max_lag=300, progress=False)
 

@@ -8,6 +8,7 @@ import pytest
 from bruteforce_correlate import g2_bruteforce, small_setup
 
 import xpcsnb.correlate as xc
+from xpcsnb.core.g2 import validate_g2
 from xpcsnb.correlate import CorrelatorError, PartitionError
 from xpcsnb.io.frames import frames_from_array, open_frames
 
@@ -36,6 +37,8 @@ def test_multitau_equals_bruteforce(ladder, normalization, chunk, levels_per_sta
     assert ds.tau.attrs["units"] == "s"
     np.testing.assert_allclose(ds.tau.values, ds.lag.values * 1e-3)
     np.testing.assert_allclose(ds.q.values, part.q)
+    validate_g2(ds)  # the one g2 schema of the data model
+    assert ds.g2.dims == ("roi", "tau") and ds.roi.values.tolist() == list(range(1, part.n_roi + 1))
     # intensity trace = mean counts per pixel per frame
     np.testing.assert_allclose(ds.intensity.values[0], frames.values[:, part.labels == 1].mean(axis=1))
 
@@ -48,7 +51,8 @@ def test_label_map_and_mask_inputs():
     labels = np.where(mask, part.labels, 0)
     ref, _ = g2_bruteforce(frames.values, labels, _pairs(ds))
     np.testing.assert_allclose(ds.g2.values, ref, rtol=1e-12)
-    assert np.all(np.isnan(ds.q.values))  # a bare label map carries no q
+    assert "q" not in ds.coords and "phi" not in ds.coords  # a bare label map carries no q, phi
+    validate_g2(ds)
 
 
 def test_streamed_hdf5_equals_in_memory(tmp_path):

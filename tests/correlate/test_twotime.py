@@ -9,6 +9,7 @@ from bruteforce_correlate import c2_bruteforce, level_frames, small_setup
 
 import xpcsnb.correlate as xc
 from xpcsnb.correlate import CorrelatorError
+from xpcsnb.core.g2 import valid_points, validate_g2
 from xpcsnb.io.frames import frames_from_array, open_frames
 from xpcsnb.io.twotime import validate_twotime
 
@@ -102,20 +103,42 @@ def test_g2_from_c2_and_age_cuts():
     frames, part, _, _ = setup()
     ds = xc.two_time(frames, part, select=[1, 2], progress=False)
     g = xc.g2_from_c2(ds)
+    validate_g2(g)
+    assert g.g2.dims == ("roi", "tau") and g.roi.values.tolist() == [1, 2]
+    np.testing.assert_allclose(g.q.values, part.q[:2])
+    assert g.npix.values.tolist() == part.npix[:2].tolist()
     c = ds.c2.values[1]
     n = c.shape[0]
-    for k in (0, 1, 7, n - 1):
-        assert g.g2.values[1, k] == pytest.approx(np.mean([c[i, i + k] for i in range(n - k)]), rel=1e-12)
+    np.testing.assert_allclose(g.tau.values, ds.t1.values[1:])  # tau = 0 is not a g2 lag
+    assert g.c2_diagonal.values[1] == pytest.approx(np.mean(np.diag(c)), rel=1e-12)
+    for k in (1, 7, n - 1):
+        assert g.g2.values[1, k - 1] == pytest.approx(np.mean([c[i, i + k] for i in range(n - k)]), rel=1e-12)
     one = xc.g2_age_resolved(ds, n_ages=1)
-    np.testing.assert_allclose(one.g2.values[:, 0, :], g.g2.values, rtol=1e-12)
+    validate_g2(one)
+    np.testing.assert_allclose(one.g2.values[0], g.g2.values, rtol=1e-12)
     five = xc.g2_age_resolved(ds, n_ages=5)
-    assert five.g2.shape == (2, 5, n)
-    # the lag-0..40 cut of each age bin averages the right elements
+    validate_g2(five)
+    assert five.g2.dims == ("t_age", "roi", "tau") and five.g2.shape == (5, 2, n - 1)
+    assert five.t_age.attrs["units"] == "s"
+    # the lag-3 cut of age bin 1 averages the right elements
     t = ds.t1.values
     lo, hi = five.attrs["age_edges"][1], five.attrs["age_edges"][2]
     vals = [c[i, i + 3] for i in range(n - 3) if lo <= 0.5 * (t[i] + t[i + 3]) < hi]
-    assert five.g2.values[1, 1, 3] == pytest.approx(np.mean(vals), rel=1e-12)
-    assert np.isnan(five.g2.values[1, 0, n - 1])  # no element of age bin 0 at the largest lag
+    assert five.g2.values[1, 1, 2] == pytest.approx(np.mean(vals), rel=1e-12)
+    assert np.isnan(five.g2.values[0, 1, n - 2])  # no element of age bin 0 at the largest lag
+    assert not valid_points(five).mask.values[0, 1, n - 2]
+
+
+def test_g2_from_c2_of_the_model_dataset_has_one_roi_per_angle():
+    frames, part, _, _ = setup()
+    q_ring1 = np.average(part.q[3:], weights=part.npix[3:])
+    m = xc.two_time(frames, part, q=q_ring1, progress=False)
+    g = xc.g2_from_c2(m)
+    validate_g2(g)
+    assert g.roi.values.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(g.phi.values, m.phi.values)
+    np.testing.assert_allclose(g.q.values, m.attrs["q"])
+    assert g.tau.values[0] == pytest.approx(m.attrs["dt"])
 
 
 def test_two_time_bad_inputs():

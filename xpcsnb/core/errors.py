@@ -11,6 +11,7 @@ __all__ = [
     "ApsFileError",
     "CorrelatorError",
     "FramesError",
+    "G2Error",
     "PartitionError",
     "TwoTimeError",
     "UnitsWarning",
@@ -25,6 +26,10 @@ class XpcsError(ValueError):
 
 class TwoTimeError(XpcsError):
     """Raised when input does not describe a valid two-time correlation."""
+
+
+class G2Error(XpcsError):
+    """Raised when input does not describe a valid one-time g2 Dataset."""
 
 
 class FramesError(XpcsError):

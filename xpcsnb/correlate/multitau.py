@@ -42,6 +42,7 @@ import xarray as xr
 
 from .. import _jax  # noqa: F401  (float64)
 from .ladder import LADDERS, Ladder, _level_lags, multitau_ladder
+from ..core.g2 import g2 as make_g2
 from ..core.partition import Partition
 from .stream import CorrelatorError, RoiLayout, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
 
@@ -346,9 +347,12 @@ def multitau(
     Returns
     -------
     xarray.Dataset
-        ``g2(roi, tau)``, ``g2_err(roi, tau)``, ``intensity(roi, frame)`` [counts per
-        pixel per frame]; coords ``tau`` [s] (= lag·frame_time), ``lag`` [frames],
-        ``level``, ``q(roi)``, ``phi(roi)``, ``npix(roi)``, ``t(frame)`` [s].
+        The g2 Dataset of the data model (:func:`xpcsnb.core.g2.g2`): ``g2(roi, tau)``,
+        ``g2_err(roi, tau)``, coords ``tau`` [s] (= lag·frame_time), ``roi`` (the
+        1-based ROI labels), ``q(roi)`` [1/Å] and ``phi(roi)`` [deg] when the partition
+        carries them (finite, q > 0; a bare label map has neither); plus
+        ``intensity(roi, frame)`` [counts per pixel per frame] and coords ``lag``
+        [frames], ``level``, ``npix(roi)``, ``t(frame)`` [s].
     """
     if normalization not in NORMALIZATIONS:
         raise CorrelatorError(f"unknown normalization {normalization!r}; choose one of {NORMALIZATIONS}")
@@ -372,16 +376,16 @@ def multitau(
     return _dataset(g2, g2_err, sums["trace"] / part.npix[:, None], lad, part, da, ft, normalization)
 
 
+def _known(v: np.ndarray, positive: bool = False) -> np.ndarray | None:
+    """``v`` when every value is finite (and > 0 with ``positive``), else None (not known)."""
+    v = np.asarray(v, dtype=float)
+    ok = np.all(np.isfinite(v)) and (not positive or np.all(v > 0))
+    return v if ok else None
+
+
 def _dataset(g2, g2_err, intensity, lad: Ladder, part: Partition, da: xr.DataArray, ft: float, normalization: str) -> xr.Dataset:
-    coords = _roi_coords(part)
-    coords.update(
-        {
-            "tau": ("tau", lad.lag * ft, {"long_name": "lag time", "units": "s"}),
-            "lag": ("tau", lad.lag, {"long_name": "lag", "units": "frames"}),
-            "level": ("tau", lad.level, {"long_name": "multi-tau level (frames summed in 2**level)", "units": "1"}),
-            "t": ("frame", ft * np.arange(intensity.shape[1]), {"long_name": "frame start time", "units": "s"}),
-        }
-    )
+    """The g2 Dataset of the data model (:func:`xpcsnb.core.g2.g2`) plus the correlator's extras:
+    ``intensity(roi, frame)``, ``lag(tau)``, ``level(tau)``, ``npix(roi)``, ``t(frame)``."""
     attrs = {
         "correlator": "xpcsnb.correlate.multitau",
         "normalization": normalization,
@@ -398,12 +402,15 @@ def _dataset(g2, g2_err, intensity, lad: Ladder, part: Partition, da: xr.DataArr
     for k in ("source", "dataset"):
         if k in da.attrs:
             attrs[k] = da.attrs[k]
-    return xr.Dataset(
-        {
-            "g2": (("roi", "tau"), g2, {"long_name": "intensity autocorrelation g2", "units": "1"}),
-            "g2_err": (("roi", "tau"), g2_err, {"long_name": "standard error of g2", "units": "1"}),
-            "intensity": (("roi", "frame"), intensity, {"long_name": "mean counts per pixel", "units": "counts"}),
-        },
-        coords=coords,
-        attrs=attrs,
+    ds = make_g2(
+        g2, tau=lad.lag * ft, g2_err=g2_err, q=_known(part.q, positive=True), phi=_known(part.phi),
+        roi=np.arange(1, part.n_roi + 1), attrs=attrs,
+    )
+    ds["roi"].attrs["long_name"] = "ROI label (1-based, as in the partition)"
+    ds["intensity"] = (("roi", "frame"), intensity, {"long_name": "mean counts per pixel", "units": "counts"})
+    return ds.assign_coords(
+        lag=("tau", lad.lag, {"long_name": "lag", "units": "frames"}),
+        level=("tau", lad.level, {"long_name": "multi-tau level (frames summed in 2**level)", "units": "1"}),
+        npix=("roi", part.npix, {"long_name": "pixels per ROI", "units": "1"}),
+        t=("frame", ft * np.arange(intensity.shape[1]), {"long_name": "frame start time", "units": "s"}),
     )

@@ -35,7 +35,8 @@ from .gram import (
     pixel_block,
     store_dtype,
 )
-from .multitau import _roi_coords
+from ..core.g2 import g2 as make_g2
+from .multitau import _known, _roi_coords
 from .pages import mapped_empty
 from ..core.partition import Partition
 from .stream import (
@@ -313,26 +314,56 @@ def _lead_dim(ds: xr.Dataset) -> str:
     return dims[0]
 
 
+def _g2_from_means(ds: xr.Dataset, lead: str, means: np.ndarray, t_age: Any, attrs: dict[str, Any]) -> xr.Dataset:
+    """The g2 Dataset of the data model from diagonal means ``(..., lead, τ = 0 … N−1)``.
+
+    τ = 0 (the raw diagonal, shot noise included) is not a g2 lag: it is kept as
+    ``c2_diagonal(..., roi)``. A (phi, t1, t2) two-time Dataset gives one ROI per angle
+    (``roi`` = 0 … n_phi − 1, ``phi(roi)``, ``q(roi)`` = its ``q``); another leading
+    dim (the ``roi`` of :func:`two_time`) keeps its integer labels and its other
+    coordinates (``npix``, ``ring``) along ``roi``.
+    """
+    t = ds["t1"].values
+    n_lead = ds.sizes[lead]
+
+    def along(name: str, positive: bool = False) -> np.ndarray | None:
+        ok = name in ds.coords and ds[name].dims == (lead,)
+        return _known(ds[name].values, positive) if ok else None
+
+    if lead == "phi":
+        roi, phi = np.arange(n_lead), ds["phi"].values
+        q_attr = ds.attrs.get("q")
+        q = None if q_attr is None else _known(np.full(n_lead, float(q_attr)), positive=True)
+    else:
+        labels = ds[lead].values
+        roi = labels if labels.dtype.kind in "iu" else np.arange(n_lead)
+        q, phi = along("q", positive=True), along("phi")
+    out = make_g2(means[..., 1:], tau=t[1:] - t[0], q=q, phi=phi, roi=roi, t_age=t_age, attrs=attrs)
+    dims = out["g2"].dims[:-1]
+    out["c2_diagonal"] = (dims, means[..., 0], {"long_name": "mean of the C2 diagonal (tau = 0, shot noise included)",
+                                                "units": "1"})
+    extra = {k: ("roi", v.values, v.attrs) for k, v in ds.coords.items()
+             if v.dims == (lead,) and k not in (lead, "q", "phi")}
+    return out.assign_coords(extra)
+
+
 def g2_from_c2(ds: xr.Dataset) -> xr.Dataset:
-    """g2(τ) as the mean of C2 over each diagonal |t1 − t2| = τ, τ = 0 … N−1 frames.
+    """g2(τ) as the mean of C2 over each diagonal |t1 − t2| = τ, τ = 1 … N−1 frames.
 
     Works on the (roi, t1, t2) output of :func:`two_time` and on the data model's
-    (phi, t1, t2) Dataset. τ = 0 is the raw diagonal (shot noise included).
+    (phi, t1, t2) Dataset.
+
+    Returns
+    -------
+    xarray.Dataset
+        The g2 Dataset of the data model (:func:`xpcsnb.core.g2.g2`): ``g2(roi, tau)``,
+        ``tau`` = t − t0 from the first lag [s], ``q(roi)`` [1/Å] and ``phi(roi)`` [deg]
+        where known (one ROI per angle of a (phi, t1, t2) Dataset); the τ = 0 raw diagonal
+        mean (shot noise included) as ``c2_diagonal(roi)``.
     """
     lead = _lead_dim(ds)
-    c2 = ds["c2"].values
-    t = ds["t1"].values
-    g2 = _diagonal_means(c2)
-    coords = {lead: ds[lead]}
-    for name, v in ds.coords.items():
-        if v.dims == (lead,) and name != lead:
-            coords[name] = v
-    coords["tau"] = ("tau", t - t[0], {"long_name": "lag time", "units": "s"})
-    return xr.Dataset(
-        {"g2": ((lead, "tau"), g2, {"long_name": "g2 from C2 (diagonal means)", "units": "1"})},
-        coords=coords,
-        attrs={"source_definition": "mean of C2 over |t1 - t2| = tau"},
-    )
+    means = _diagonal_means(ds["c2"].values)
+    return _g2_from_means(ds, lead, means, None, {"source_definition": "mean of C2 over |t1 - t2| = tau"})
 
 
 def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = None) -> xr.Dataset:
@@ -353,8 +384,11 @@ def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = Non
     Returns
     -------
     xarray.Dataset
-        ``g2(lead, age, tau)`` with ``age`` the bin centres [s]; NaN marks (age, τ)
-        combinations that have no element (large τ at early or late ages).
+        The g2 Dataset of the data model with a leading age dimension:
+        ``g2(t_age, roi, tau)``, ``t_age`` the bin centres [s], τ from the first lag
+        (ROIs as in :func:`g2_from_c2`; the τ = 0 means as ``c2_diagonal(t_age, roi)``);
+        NaN marks (age, τ) combinations that have no element (large τ at early or late
+        ages) and is excluded by :func:`xpcsnb.core.g2.valid_points`.
     """
     lead = _lead_dim(ds)
     c2 = ds["c2"].values
@@ -381,11 +415,6 @@ def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = Non
             s = np.bincount(b[ok], weights=diag[li, ok], minlength=nb)
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[li, :, k] = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
-    coords = {lead: ds[lead]}
-    coords["age"] = ("age", 0.5 * (edges[:-1] + edges[1:]), {"long_name": "age (t1 + t2)/2", "units": "s"})
-    coords["tau"] = ("tau", t - t[0], {"long_name": "lag time", "units": "s"})
-    return xr.Dataset(
-        {"g2": ((lead, "age", "tau"), out, {"long_name": "age-resolved g2 from C2", "units": "1"})},
-        coords=coords,
-        attrs={"age_edges": edges},
-    )
+    return _g2_from_means(ds, lead, np.moveaxis(out, 1, 0), 0.5 * (edges[:-1] + edges[1:]),
+                          {"age_edges": edges, "age_edges_units": "s",
+                           "source_definition": "mean of C2 over |t1 - t2| = tau within (t1 + t2)/2 age bins"})
