@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..core.partition import Partition, PartitionError, from_labels
-from .contrast import FIT_STATUS, beta_lowcount, beta_ratio, beta_variance, fit_beta_ml
+from .contrast import STATUS_FLAGS, beta_lowcount, beta_ratio, beta_variance, fit_beta_ml
 from .series import XsvsError, as_exposure_series
 from .statistics import frame_statistics, pixel_table
 
@@ -119,7 +119,8 @@ def visibility(
         (per-frame histograms n_k), ``P``/``P_err`` (frame-averaged probability and its
         standard error of the mean), ``mean_count``/``mean_count_err`` and
         ``mean_count_trace`` (K̄ per frame), ``beta``/``beta_err``/``M``/``fit_status``
-        (ML negative-binomial fit), ``beta_ratio``, ``beta_variance``, ``beta_lowcount``
+        (ML negative-binomial fit; ``fit_status`` holds :class:`~xpcsnb.core.status.Status`
+        codes: CONVERGED, POISSON_LIMIT, AT_BOUND or NO_DATA), ``beta_ratio``, ``beta_variance``, ``beta_lowcount``
         (with ``_err``), ``frame_valid``, ``n_frames``, ``npix``, ``labels``, ``mask``,
         ``static_image`` and ``flat_field`` when given.
 
@@ -216,9 +217,8 @@ def visibility(
         "beta": (ER, ml.beta, {**one, "long_name": "contrast 1/M, maximum-likelihood negative binomial"}),
         "beta_err": (ER, ml.beta_err, {**one, "long_name": "stderr of beta from the observed information"}),
         "M": (ER, M, {**one, "long_name": "number of modes 1/beta (inf = Poisson limit)"}),
-        "fit_status": (ER, ml.status, {**one, "long_name": "ML fit status",
-                                       "flag_values": np.array(list(FIT_STATUS), dtype=np.int8),
-                                       "flag_meanings": " ".join(FIT_STATUS.values())}),
+        "fit_status": (ER, ml.status, {**one, "long_name": "ML fit status (xpcsnb.core.status.Status)",
+                                       **STATUS_FLAGS}),
         "beta_ratio": (ER, b_ratio, {**one, "long_name": f"exact-ratio contrast from P({ratio_k})/P({ratio_k + 1})",
                                      "ratio_k": int(ratio_k)}),
         "beta_ratio_err": (ER, b_ratio_err, {**one, "long_name": "jackknife stderr of beta_ratio"}),
