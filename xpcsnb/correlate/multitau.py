@@ -43,7 +43,7 @@ import xarray as xr
 from .. import _jax  # noqa: F401  (float64)
 from .ladder import LADDERS, Ladder, _level_lags, multitau_ladder
 from ..core.partition import Partition
-from .stream import CorrelatorError, RoiLayout, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
+from .stream import CorrelatorError, RoiLayout, check_choice, check_int, iter_roi_chunks, resolve_input, roi_layout
 
 __all__ = ["NORMALIZATIONS", "MultiTauAccumulator", "multitau"]
 
@@ -143,12 +143,9 @@ class MultiTauAccumulator:
     def __init__(self, layout: RoiLayout, ladder: Ladder, chunk: int = 64, levels_per_stage: int = 3) -> None:
         import jax.numpy as jnp
 
-        if chunk < 2 or chunk & (chunk - 1):
-            raise CorrelatorError(f"chunk must be a power of two >= 2, got {chunk}")
-        self.layout, self.ladder, self.chunk = layout, ladder, int(chunk)
-        self.k = min(int(levels_per_stage), self.chunk.bit_length() - 1)
-        if self.k < 1:
-            raise CorrelatorError(f"levels_per_stage must be >= 1, got {levels_per_stage}")
+        self.layout, self.ladder = layout, ladder
+        self.chunk = check_int("chunk", chunk, 2, power_of_two=True)
+        self.k = min(check_int("levels_per_stage", levels_per_stage), self.chunk.bit_length() - 1)
         self.n_out = self.chunk >> self.k  # frames a full chunk hands to the next stage
         nb, block = layout.n_blocks, layout.block
         self.weight = jnp.asarray(layout.weight.reshape(nb, block))
@@ -287,9 +284,7 @@ def _roi_coords(part: Partition) -> dict[str, Any]:
 def _pick_block(npix: np.ndarray, block: int | None) -> int:
     """Kernel block width: 128 columns (a block stays in L1/L2), smaller for tiny ROIs."""
     if block is not None:
-        if int(block) < 1:
-            raise CorrelatorError(f"block must be >= 1, got {block}")
-        return int(block)
+        return check_int("block", block)
     # padding per ROI is < block: keep it below ~1/4 of the smallest ROI
     b = int(2 ** np.floor(np.log2(max(npix.min() / 4, 8))))
     return int(min(b, 128))
@@ -350,19 +345,15 @@ def multitau(
         pixel per frame]; coords ``tau`` [s] (= lag·frame_time), ``lag`` [frames],
         ``level``, ``q(roi)``, ``phi(roi)``, ``npix(roi)``, ``t(frame)`` [s].
     """
-    if normalization not in NORMALIZATIONS:
-        raise CorrelatorError(f"unknown normalization {normalization!r}; choose one of {NORMALIZATIONS}")
-    if ladder not in LADDERS:
-        raise CorrelatorError(f"unknown ladder {ladder!r}; choose one of {LADDERS}")
-    da, ft = resolve_frames(frames, frame_time)
-    part = resolve_rois(rois, tuple(da.shape[1:]), mask)
+    check_choice("normalization", normalization, NORMALIZATIONS)
+    check_choice("ladder", ladder, LADDERS)
+    chunk = check_int("chunk", chunk, 2, power_of_two=True)
+    da, ft, part = resolve_input(frames, rois, frame_time, mask)
     n_frames = int(da.shape[0])
     try:
         lad = multitau_ladder(n_frames, num_bufs, ladder, num_levels)
     except ValueError as exc:
         raise CorrelatorError(str(exc)) from exc
-    if chunk < 2 or chunk & (chunk - 1):
-        raise CorrelatorError(f"chunk must be a power of two >= 2, got {chunk}")
     lay = roi_layout(part, block=_pick_block(part.npix, block))
     acc = MultiTauAccumulator(lay, lad, chunk, levels_per_stage)
     for _, x in iter_roi_chunks(da, lay, chunk, progress=progress, desc="multi-tau"):

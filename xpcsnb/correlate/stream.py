@@ -17,14 +17,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..core.frames import as_frames
-from ..core.partition import Partition, PartitionError, from_labels
-
 from ..core.errors import CorrelatorError
+from ..core.frames import as_frames
+from ..core.partition import Partition, resolve_rois
 
-__all__ = ["CorrelatorError", "RoiLayout", "iter_roi_chunks", "resolve_frames", "resolve_rois", "roi_layout"]
-
-
+__all__ = ["CorrelatorError", "RoiLayout", "check_choice", "check_int", "iter_roi_chunks", "resolve_frames",
+           "resolve_input", "resolve_rois", "roi_layout"]
 
 
 def resolve_frames(frames: Any, frame_time: float | None) -> tuple[xr.DataArray, float]:
@@ -33,28 +31,32 @@ def resolve_frames(frames: Any, frame_time: float | None) -> tuple[xr.DataArray,
     return da, float(da.attrs["frame_time"])
 
 
-def resolve_rois(rois: Any, shape: tuple[int, int], mask: Any | None = None) -> Partition:
-    """Return ``rois`` as a :class:`Partition` matching the detector ``shape``.
+def resolve_input(frames: Any, rois: Any, frame_time: float | None, mask: Any | None,
+                  ) -> tuple[xr.DataArray, float, Partition]:
+    """The validated frames, frame period [s] and ROI partition of a correlator call
+    (:func:`xpcsnb.core.frames.as_frames`, :func:`xpcsnb.core.partition.resolve_rois`)."""
+    da, ft = resolve_frames(frames, frame_time)
+    return da, ft, resolve_rois(rois, tuple(da.shape[1:]), mask)
 
-    ``rois`` is a Partition or an integer label map (0 = unused); ``mask`` (True = used)
-    removes pixels from it.
-    """
-    if isinstance(rois, Partition):
-        part = rois
-        if mask is not None:
-            masked = from_labels(part.labels, part.q, part.phi, mask=mask)
-            part = Partition(masked.labels, part.q, part.phi, part.q_edges, part.phi_edges, dict(part.attrs))
-    else:
-        if isinstance(rois, xr.DataArray):
-            rois = rois.values
-        part = from_labels(rois, mask=mask)
-    if part.shape != tuple(shape):
-        raise PartitionError(f"the ROI map has shape {part.shape} but the frames are {tuple(shape)} (y, x)")
-    npix = part.npix
-    if np.any(npix == 0):
-        empty = (np.flatnonzero(npix == 0) + 1).tolist()
-        raise PartitionError(f"ROI label(s) {empty[:10]} have no pixel (after masking)")
-    return part
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else a :class:`CorrelatorError` naming ``name``."""
+    if not isinstance(value, str) or value not in choices:
+        raise CorrelatorError(f"unknown {name} {value!r}; choose one of {choices}")
+    return value
+
+
+def check_int(name: str, value: Any, minimum: int = 1, *, power_of_two: bool = False) -> int:
+    """``value`` as an int ≥ ``minimum`` (a power of two if asked), else a
+    :class:`CorrelatorError` naming ``name``; integral floats are accepted, bools are not."""
+    ok = (isinstance(value, int | np.integer | float | np.floating) and not isinstance(value, bool | np.bool_)
+          and bool(np.isfinite(value)) and int(value) == value and value >= minimum)
+    if ok and power_of_two:
+        ok = int(value) & (int(value) - 1) == 0
+    if not ok:
+        what = "a power of two" if power_of_two else "an integer"
+        raise CorrelatorError(f"{name} must be {what} >= {minimum}, got {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)

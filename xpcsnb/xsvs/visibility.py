@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..core.partition import Partition, PartitionError, from_labels
+from ..core.partition import Partition, PartitionError, resolve_rois
 from .contrast import STATUS_FLAGS, beta_lowcount, beta_ratio, beta_variance, fit_beta_ml
 from .series import XsvsError, as_exposure_series
 from .statistics import frame_statistics, pixel_table
@@ -36,20 +36,9 @@ def _version() -> str:
 
 def _rois(rois: Any, mask: Any, shape: tuple[int, int]) -> Partition:
     try:
-        if mask is not None:
-            m = np.asarray(mask)
-            if m.shape != shape:
-                raise XsvsError(f"mask has shape {m.shape} but the frames are {shape}")
-        if isinstance(rois, Partition):
-            part = rois if mask is None else from_labels(rois.labels, rois.q, rois.phi, mask=mask)
-        else:
-            lab = rois.values if isinstance(rois, xr.DataArray) else np.asarray(rois)
-            part = from_labels(lab, mask=mask)
+        return resolve_rois(rois, shape, mask)
     except PartitionError as err:
         raise XsvsError(f"invalid ROIs or mask: {err}") from err
-    if part.labels.shape != shape:
-        raise XsvsError(f"ROI label map has shape {part.labels.shape} but the frames are {shape}")
-    return part
 
 
 def _pad(arrays: list[np.ndarray], n_frames: int, n_k: int | None, fill: Any, dtype: Any = float) -> np.ndarray:
