@@ -2,16 +2,18 @@
 
 :func:`covariance` is the one least-squares covariance of xpcsnb: NLSQ fits and XSVS
 dynamics report the same condition number, zero columns and degenerate combinations,
-and neither falls back silently to a pseudo-inverse.
+and neither falls back silently to a pseudo-inverse. :func:`check_int` is the one check
+of an integer argument (chunk sizes, lags, bins).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["COND_FAIL", "COND_WARN", "covariance"]
+__all__ = ["COND_FAIL", "COND_WARN", "check_int", "covariance"]
 
 #: Condition number of the correlation matrix above which the covariance is flagged.
 COND_WARN = 1e10
@@ -61,3 +63,20 @@ def covariance(jtj: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, float
         return np.full_like(jtj, np.nan), cond, [], degenerate
     cov = np.linalg.inv(corr) / np.outer(d, d)
     return cov, cond, [], degenerate
+
+
+def check_int(name: str, value: Any, minimum: int = 1, *, power_of_two: bool = False,
+              error: type[Exception] = ValueError) -> int:
+    """``value`` as an int ≥ ``minimum`` (and a power of two if asked).
+
+    Integral floats (``64.0``) are accepted; bools, strings, NaN and fractions raise
+    ``error`` with a message naming ``name``.
+    """
+    ok = (isinstance(value, int | np.integer | float | np.floating) and not isinstance(value, bool | np.bool_)
+          and bool(np.isfinite(value)) and int(value) == value and value >= minimum)
+    if ok and power_of_two:
+        ok = int(value) & (int(value) - 1) == 0
+    if not ok:
+        what = "a power of two" if power_of_two else "an integer"
+        raise error(f"{name} must be {what} >= {minimum}, got {value!r}")
+    return int(value)

@@ -275,6 +275,10 @@ def from_labels(labels: Any, q: Any | None = None, phi: Any | None = None, *, ma
     n = int(lab.max())
     if n == 0:
         raise PartitionError("the label map has no ROI (all pixels are 0 or masked)")
+    n_used = int(np.count_nonzero(lab))
+    if n > n_used:  # labels cannot all have a pixel (and a count table of n would be wasted memory)
+        raise PartitionError(f"ROI labels go up to {n} but only {n_used} pixel(s) carry a label: number the ROIs "
+                             "1 … n_roi, every label with at least one (unmasked) pixel")
     counts = np.bincount(lab.ravel(), minlength=n + 1)[1:]
     if np.any(counts == 0):
         empty = (np.flatnonzero(counts == 0) + 1).tolist()

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._numeric import check_int as _check_int
 from ..core.errors import CorrelatorError
 from ..core.frames import as_frames
 from ..core.partition import Partition, resolve_rois
@@ -47,16 +48,8 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 def check_int(name: str, value: Any, minimum: int = 1, *, power_of_two: bool = False) -> int:
-    """``value`` as an int ≥ ``minimum`` (a power of two if asked), else a
-    :class:`CorrelatorError` naming ``name``; integral floats are accepted, bools are not."""
-    ok = (isinstance(value, int | np.integer | float | np.floating) and not isinstance(value, bool | np.bool_)
-          and bool(np.isfinite(value)) and int(value) == value and value >= minimum)
-    if ok and power_of_two:
-        ok = int(value) & (int(value) - 1) == 0
-    if not ok:
-        what = "a power of two" if power_of_two else "an integer"
-        raise CorrelatorError(f"{name} must be {what} >= {minimum}, got {value!r}")
-    return int(value)
+    """:func:`xpcsnb._numeric.check_int` raising :class:`CorrelatorError`."""
+    return _check_int(name, value, minimum, power_of_two=power_of_two, error=CorrelatorError)
 
 
 @dataclass(frozen=True)

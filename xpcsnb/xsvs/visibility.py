@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._numeric import check_int
 from ..core.partition import Partition, PartitionError, resolve_rois
 from .contrast import STATUS_FLAGS, beta_lowcount, beta_ratio, beta_variance, fit_beta_ml
 from .series import XsvsError, as_exposure_series
@@ -89,7 +90,10 @@ def visibility(
         Relative pixel efficiency. Counts are never divided by it; see Notes.
     k_max : int, optional
         Largest photon count to histogram; a larger count raises. Default: the largest
-        count in the data (nothing is truncated).
+        count in the data (nothing is truncated), up to
+        :data:`~xpcsnb.xsvs.statistics.K_MAX_LIMIT` photons and
+        :data:`~xpcsnb.xsvs.statistics.HIST_BYTES_MAX` bytes of histograms per exposure
+        (a hot pixel beyond raises, naming the pixel).
     ratio_k : int
         Lower bin ``k`` of the exact-ratio estimator ``P(k)/P(k+1)`` (default 0).
     flat_groups : int
@@ -132,18 +136,19 @@ def visibility(
     """
     from tqdm.auto import tqdm
 
+    if k_max is not None:
+        k_max = check_int("k_max", k_max, 2, error=XsvsError)
+    ratio_k = check_int("ratio_k", ratio_k, 0, error=XsvsError)
+    block_size = check_int("block_size", block_size, error=XsvsError)
+    flat_groups = check_int("flat_groups", flat_groups, error=XsvsError)
+    if not (isinstance(beta_max, int | float | np.integer | np.floating) and np.isfinite(beta_max) and beta_max > 0):
+        raise XsvsError(f"beta_max must be a finite contrast > 0, got {beta_max!r}")
     ser = as_exposure_series(series, exposure)
     shape = ser.shape
     part = _rois(rois, mask, shape)
     used_mask = np.ones(shape, bool) if mask is None else np.asarray(mask).astype(bool)
     ff = None if flat_field is None else np.asarray(flat_field, dtype=float)
     table = pixel_table(part.labels, ff, flat_groups)
-    if k_max is not None and (int(k_max) != k_max or k_max < 2):
-        raise XsvsError(f"k_max must be an integer >= 2, got {k_max!r}")
-    if int(ratio_k) != ratio_k or ratio_k < 0:
-        raise XsvsError(f"ratio_k must be an integer >= 0, got {ratio_k!r}")
-    if block_size < 1:
-        raise XsvsError(f"block_size must be >= 1, got {block_size}")
 
     stats = []
     for e in tqdm(range(ser.exposure.size), desc="XSVS histograms", unit="exposure", disable=not progress):
