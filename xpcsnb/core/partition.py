@@ -320,8 +320,8 @@ def resolve_rois(rois: Any, shape: tuple[int, int], mask: Any | None = None) -> 
     if isinstance(rois, Partition):
         part = rois
         if mask is not None:
-            masked = from_labels(part.labels, part.q, part.phi, mask=mask)
-            part = Partition(masked.labels, part.q, part.phi, part.q_edges, part.phi_edges, dict(part.attrs))
+            labels = np.where(_check_mask(mask, part.shape), part.labels, 0).astype(np.int32)
+            part = Partition(labels, part.q, part.phi, part.q_edges, part.phi_edges, dict(part.attrs))
     else:
         part = from_labels(rois.values if isinstance(rois, xr.DataArray) else rois, mask=mask)
     if part.shape != tuple(shape):
@@ -329,5 +329,5 @@ def resolve_rois(rois: Any, shape: tuple[int, int], mask: Any | None = None) -> 
     npix = part.npix
     if np.any(npix == 0):
         empty = (np.flatnonzero(npix == 0) + 1).tolist()
-        raise PartitionError(f"ROI label(s) {empty[:10]} have no pixel (after masking)")
+        raise PartitionError(f"ROI label(s) {empty[:10]} have no (unmasked) pixel")
     return part

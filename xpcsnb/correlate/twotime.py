@@ -250,10 +250,8 @@ def _nearest_ring(q_roi: np.ndarray, rings: np.ndarray, npix: np.ndarray, q_edge
     q if ``q`` lies within half the spacing to the neighbouring ring (10 % of its q when
     there is one ring). Otherwise a :class:`CorrelatorError` lists the rings.
     """
-    try:
-        qr = float(q)
-    except (TypeError, ValueError):
-        qr = np.nan
+    real = isinstance(q, int | float | np.integer | np.floating) and not isinstance(q, bool | np.bool_)
+    qr = float(q) if real else np.nan
     if not np.isfinite(qr) or qr <= 0:
         raise CorrelatorError(f"q must be a finite scattering vector > 0 [1/Å], got {q!r}")
     ring_ids, ring_q = _ring_q(q_roi, rings, npix)
