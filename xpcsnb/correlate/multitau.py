@@ -28,6 +28,12 @@ block stays in cache, ``vmap`` on accelerators) and, per block, forms the levels
 per-pixel accumulators and keeps the last ``max lag`` frames of each level as carry.
 The chunk's level-k frame feeds a second stage (levels k … 2k−1) with its own chunk
 buffer, and so on. All sums are float64; integer counts are summed exactly (< 2^53).
+
+References
+----------
+K. Schätzel, "Noise on photon correlation data. I. Autocorrelation functions",
+Quantum Opt. 2, 287–305 (1990), doi:10.1088/0954-8998/2/4/002 (the symmetric
+normalisation).
 """
 
 from __future__ import annotations
@@ -333,8 +339,7 @@ def multitau(
     block : int, optional
         Pixels per kernel block (default from the ROI sizes, ≤ 512).
     levels_per_stage : int
-        Levels computed per kernel call (tuning knob; results do not depend on it; 3 measured
-        fastest on 10,000 × 256² frames, 2 cores: 2.9–3.1 s against 3.6–3.7 s for 2 and 4.1 s for 1).
+        Levels computed per kernel call (a speed knob: the results do not depend on it).
     progress : bool
         Show a tqdm progress bar.
 

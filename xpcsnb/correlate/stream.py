@@ -148,9 +148,9 @@ def _frame_blocks(part: Any) -> list[np.ndarray]:
     the optimised graph of ``part`` (slicing fused into the reads, so that only the
     frames asked for are read) is run by dask's synchronous scheduler, keeping the
     chunks as they come: ``Array.compute`` would copy them into one new array, and
-    ``dask.compute`` of its delayed blocks costs ~3 ms more per call (multi-tau calls
-    this once per 64 frames). The scheduler is given as a function: naming it
-    "synchronous" makes dask import distributed first (0.3 s in a fresh process).
+    ``dask.compute`` of its delayed blocks adds a fixed cost to every call (multi-tau
+    calls this once per chunk). The scheduler is given as a function: naming it
+    "synchronous" makes dask import distributed first.
     """
     if not hasattr(part, "__dask_graph__"):
         return [np.asarray(part)]

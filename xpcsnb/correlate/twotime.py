@@ -112,17 +112,19 @@ def two_time(
     Parameters
     ----------
     frames : DataArray (frame, y, x) or array_like (N, H, W)
-        Counts; lazy (dask/HDF5) stacks are streamed in chunks.
+        Counts, finite and ≥ 0 on the ROI pixels; only the pixels of the selected ROIs
+        are kept, read chunk by chunk (also from lazy dask/HDF5 stacks).
     rois : Partition or array_like of int (H, W)
-        ROI labels (0 = unused); a Partition carries (q, phi) per ROI.
+        ROI labels (0 = unused); a Partition carries (q, phi) per ROI and its q ring edges.
     frame_time : float, optional
         Frame period [s]; default the frames' ``frame_time`` attribute.
     select : sequence of int, optional
-        ROI labels (1-based) to correlate; default all (or, with ``q``, the ring
-        nearest ``q``).
+        ROI labels (1-based) to correlate; default all (or, with ``q``, the ring that
+        holds ``q``).
     q : float, optional
-        If given, correlate the ROIs of the q ring nearest ``q`` [1/Å] and return the
-        fit-ready two-time Dataset of the data model (:func:`c2_at_q`).
+        If given, correlate the ROIs of the q ring that holds ``q`` [1/Å] (as chosen by
+        :func:`c2_at_q`; a q outside every ring raises) and return the fit-ready
+        two-time Dataset of the data model.
     mask : array_like of bool (H, W), optional
         True = pixel used.
     average : int
@@ -140,11 +142,8 @@ def two_time(
         Form the Gram matrix of an ROI from its nonzero counts only (SciPy CSR product,
         float64, exact) instead of the dense JAX matmul. ``"auto"`` (default) does so
         when JAX runs on the CPU and fewer than
-        :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY` of the ROI's pixel-frames hold a
-        photon, 0.3 % (measured on 2000 frames × 12 320 px, 2 cores: dense 0.27-0.45 s
-        at any occupancy; sparse 0.7 s at 3 %, 0.4 s at 1 %, 0.31 s at 0.3 %, 46-50 s at
-        63 %, ``bench/sparse_paths.py``).
-        Both paths give the same C2.
+        :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY` (0.3 %) of the ROI's pixel-frames
+        hold a photon. Both paths give the same C2.
 
     Returns
     -------
@@ -153,6 +152,16 @@ def two_time(
         averaged frame), coords ``t1 = t2 = k·dt`` [s], ``q(roi)``, ``phi(roi)``,
         ``npix(roi)``, ``ring(roi)``; or, with ``q``, the data model's
         ``c2(phi, t1, t2)`` Dataset.
+
+    Raises
+    ------
+    FramesError
+        Frames that are not a numeric (frame, y, x) stack with a valid frame time.
+    PartitionError
+        ROIs or mask that do not fit the frames, or an ROI without pixels.
+    CorrelatorError
+        NaN/inf or negative counts in an ROI, an ROI without counts in a frame, a q
+        outside every ring, or an invalid ``select``, ``average``, ``chunk`` or ``sparse``.
     """
     if not (sparse is True or sparse is False or (isinstance(sparse, str) and sparse == "auto")):
         raise CorrelatorError(f"sparse must be 'auto', True or False, got {sparse!r}")

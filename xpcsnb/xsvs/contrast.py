@@ -36,8 +36,15 @@ stated):
 
 References
 ----------
-Bandyopadhyay et al., Rev. Sci. Instrum. 76, 093110 (2005); Li et al., J. Synchrotron
-Rad. 21, 1288 (2014).
+J. W. Goodman, *Speckle Phenomena in Optics* (Roberts & Company, 2007): the negative
+binomial count statistics of integrated speckle with M modes.
+
+R. Bandyopadhyay, A. S. Gittings, S. S. Suh, P. K. Dixon, D. J. Durian, "Speckle-visibility
+spectroscopy: A tool to study time-varying dynamics", Rev. Sci. Instrum. 76, 093110
+(2005), doi:10.1063/1.2037987.
+
+L. Li et al., J. Synchrotron Rad. 21, 1288 (2014), doi:10.1107/S1600577514015847
+(photon statistics and XSVS with partially coherent X-rays).
 """
 
 from __future__ import annotations

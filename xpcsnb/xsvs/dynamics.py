@@ -1,7 +1,7 @@
 r"""Dynamics from contrast vs exposure time.
 
 The contrast of a speckle pattern integrated over an exposure ``T`` is (Bandyopadhyay
-et al., Rev. Sci. Instrum. 76, 093110 (2005))
+et al. 2005, References)
 
 .. math:: β(T) = β_0 \frac{2}{T}\int_0^T \Big(1 − \frac{τ}{T}\Big) |g_1(τ)|^2 dτ,
 
@@ -18,6 +18,12 @@ with ``β0`` the static (T → 0) contrast. Closed forms:
 with ``Γ(q) = D q^p`` (``p`` fixed, 2 by default, or fitted), by weighted least squares
 (:func:`scipy.optimize.least_squares`) on the contrast and its standard errors.
 Results follow the ``{var}_nlsq_*`` naming of xpcsnb (xarray ``curvefit`` style).
+
+References
+----------
+R. Bandyopadhyay, A. S. Gittings, S. S. Suh, P. K. Dixon, D. J. Durian, "Speckle-visibility
+spectroscopy: A tool to study time-varying dynamics", Rev. Sci. Instrum. 76, 093110
+(2005), doi:10.1063/1.2037987.
 """
 
 from __future__ import annotations
@@ -83,10 +89,8 @@ def contrast_stretched(T: Any, beta0: Any, tau_c: Any, stretch: Any) -> np.ndarr
 
     Parameters
     ----------
-    T : array_like
-        Exposure time [s].
-    beta0 : array_like
-        Static contrast.
+    T, beta0 : array_like
+        Exposure time [s] and static contrast, as in :func:`contrast_exponential`.
     tau_c : array_like
         Correlation time τc [s] (> 0).
     stretch : array_like
