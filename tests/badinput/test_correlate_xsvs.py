@@ -14,7 +14,8 @@ from xpcsnb import xsvs
 from xpcsnb.core.errors import CorrelatorError, FramesError, PartitionError, XpcsError, XsvsError
 from xpcsnb.core.frames import frames_from_array
 from xpcsnb.core.partition import Geometry, from_labels, partition
-from xpcsnb.correlate import c2_at_q, g2_linear, multitau, two_time
+from xpcsnb.correlate import c2_at_q, g2_linear, multitau, multitau_ladder, simulate_frames, two_time
+from xpcsnb.correlate.simulate import SimulationError
 
 RNG = np.random.default_rng(0)
 COUNTS = RNG.poisson(2.0, (20, 8, 8)).astype(np.uint16)
@@ -142,6 +143,19 @@ CASES = [
     ("fit_dynamics joint without q", lambda: xsvs.fit_dynamics(_vis_ok(), joint=True), XsvsError, "q > 0"),
     ("fit_dynamics unknown estimator", lambda: xsvs.fit_dynamics(_vis_ok(), estimator="beta_fast"), XsvsError,
      "beta_fast"),
+    ("fit_dynamics stretch_bounds reversed", lambda: xsvs.fit_dynamics(_vis_ok(), stretch_bounds=(1.5, 0.5)),
+     XsvsError, "stretch_bounds must be"),
+    ("fit_dynamics q_exponent NaN", lambda: xsvs.fit_dynamics(_vis_ok(), joint=True, q_exponent=np.nan),
+     XsvsError, "q_exponent must be"),
+    ("nb_pmf of a negative count", lambda: xsvs.nb_pmf(np.array([1, -1]), 1.0, 0.5), XsvsError,
+     r"non-negative integer photon counts, got \[-1\]"),
+    # --- simulators and ladders (public helpers) ---------------------------------------------
+    ("simulate_frames with D = NaN", lambda: simulate_frames(4, GEO, D=np.nan, frame_time=1e-3), SimulationError,
+     "D must be finite"),
+    ("multitau_ladder num_bufs NaN", lambda: multitau_ladder(100, np.nan), CorrelatorError,
+     "num_bufs must be an integer"),
+    ("multitau_ladder num_levels 0", lambda: multitau_ladder(100, 8, num_levels=0), CorrelatorError,
+     "num_levels must be an integer >= 1"),
 ]
 
 

@@ -355,10 +355,7 @@ def multitau(
     chunk = check_int("chunk", chunk, 2, power_of_two=True)
     da, ft, part = resolve_input(frames, rois, frame_time, mask)
     n_frames = int(da.shape[0])
-    try:
-        lad = multitau_ladder(n_frames, num_bufs, ladder, num_levels)
-    except ValueError as exc:
-        raise CorrelatorError(str(exc)) from exc
+    lad = multitau_ladder(n_frames, num_bufs, ladder, num_levels)
     lay = roi_layout(part, block=_pick_block(part.npix, block))
     acc = MultiTauAccumulator(lay, lad, chunk, levels_per_stage)
     for _, x in iter_roi_chunks(da, lay, chunk, progress=progress, desc="multi-tau"):

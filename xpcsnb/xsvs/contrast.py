@@ -57,6 +57,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
+from ..core.errors import XsvsError
 from ..core.status import Status
 
 __all__ = [
@@ -113,7 +114,8 @@ def nb_logpmf(k: np.ndarray, mean: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """
     k, mean, beta = np.broadcast_arrays(np.asarray(k), np.asarray(mean, float), np.asarray(beta, float))
     if np.any(k < 0) or np.any(k != np.round(k)):
-        raise ValueError("k must be non-negative integers")
+        bad = np.unique(k[(k < 0) | (k != np.round(k))])
+        raise XsvsError(f"k must be non-negative integer photon counts, got {bad[:5].tolist()}")
     k = k.astype(np.int64)
     kmax = int(k.max()) if k.size else 0
     j = np.arange(max(kmax, 1))

@@ -249,6 +249,14 @@ def fit_dynamics(vis: xr.Dataset, model: str = "exponential", *, estimator: str 
     """
     if model not in ("exponential", "stretched"):
         raise XsvsError(f"model must be 'exponential' or 'stretched', got {model!r}")
+    if not isinstance(estimator, str):
+        raise XsvsError(f"estimator must be the name of a contrast variable (e.g. 'beta'), got {estimator!r}")
+    sb = np.asarray(stretch_bounds, dtype=float) if np.ndim(stretch_bounds) == 1 else np.full(3, np.nan)
+    if sb.shape != (2,) or not np.all(np.isfinite(sb)) or not 0 < sb[0] < sb[1]:
+        raise XsvsError(f"stretch_bounds must be (low, high) with 0 < low < high, got {stretch_bounds!r}")
+    if q_exponent is not None and not (isinstance(q_exponent, int | float | np.integer | np.floating)
+                                       and np.isfinite(q_exponent)):
+        raise XsvsError(f"q_exponent must be a finite number or None (fitted), got {q_exponent!r}")
     T, y, err = _points(vis, estimator)
     ok = np.isfinite(y) & np.isfinite(err) & (err > 0)
     prefix = f"{estimator}_nlsq"
