@@ -268,8 +268,9 @@ def _nearest_ring(q_roi: np.ndarray, rings: np.ndarray, npix: np.ndarray, q_edge
     if q_edges is not None:
         edges = np.asarray(q_edges, dtype=float)
         inside = np.flatnonzero((edges[ring_ids] <= qr) & (qr <= edges[ring_ids + 1]))
-        if inside.size:
-            return int(ring_ids[inside[0]]), float(ring_q[inside[0]])
+        if inside.size:  # on a shared edge: the ring of nearer mean q
+            k = int(inside[np.argmin(np.abs(ring_q[inside] - qr))])
+            return int(ring_ids[k]), float(ring_q[k])
         ranges = ", ".join(f"[{edges[g]:.6g}, {edges[g + 1]:.6g}]" for g in ring_ids)
         raise CorrelatorError(f"no q ring holds q={qr:.6g} 1/Å; the rings span {ranges} 1/Å")
     k = int(np.argmin(np.abs(ring_q - qr)))
