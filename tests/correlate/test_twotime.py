@@ -175,3 +175,39 @@ def test_two_time_reports_the_first_bad_chunk_in_frame_order():
     one = xc.two_time(frames, part, chunk=10**6, progress=False)
     many = xc.two_time(frames, part, chunk=3, progress=False)
     np.testing.assert_array_equal(one.c2.values, many.c2.values)
+
+
+def test_q_selects_the_ring_that_holds_it_and_nothing_else():
+    frames, part, _, _ = setup()
+    ds = xc.two_time(frames, part, progress=False, sparse=True)
+    edges = part.q_edges
+    ring_of = {g: ds.c2.values[ds.ring.values == g] for g in (0, 1)}
+    # anywhere inside a ring's edges, even far from its mean q, selects that ring
+    for g, q in ((0, edges[0] * 1.0001), (1, edges[2] * 0.9999), (1, 0.5 * (edges[1] + edges[2]))):
+        np.testing.assert_array_equal(xc.c2_at_q(ds, q).c2.values, ring_of[g])
+    # on the shared edge: the ring of nearer mean q
+    means = [np.average(part.q[ds.ring.values == g], weights=part.npix[ds.ring.values == g]) for g in (0, 1)]
+    nearer = int(abs(means[1] - edges[1]) < abs(means[0] - edges[1]))
+    assert xc.c2_at_q(ds, edges[1]).attrs["ring"] == nearer
+    # outside every ring, or not a q at all: an error that lists the rings
+    for bad in (edges[0] * 0.99, edges[-1] * 1.01, 10.0):
+        with pytest.raises(CorrelatorError, match=r"no q ring holds .*the rings span \[") as err:
+            xc.c2_at_q(ds, bad)
+        assert f"{edges[0]:.6g}" in str(err.value)
+    for bad in (np.nan, -0.01, 0.0, np.inf, None, "0.01"):
+        with pytest.raises(CorrelatorError, match="q must be a finite scattering vector > 0"):
+            xc.c2_at_q(ds, bad)
+
+
+def test_q_without_ring_edges_allows_half_the_spacing():
+    frames, part, _, _ = setup()
+    lab = np.where(part.labels > 0, (part.labels - 1) // 3 + 1, 0)  # one ROI per ring, q given, no edges
+    ds = xc.two_time(frames, xc.from_labels(lab, q=[0.01, 0.02]), progress=False, sparse=True)
+    assert xc.c2_at_q(ds, 0.0149).attrs["ring"] == 0 and xc.c2_at_q(ds, 0.0151).attrs["ring"] == 1
+    assert xc.c2_at_q(ds, 0.0249).attrs["q"] == pytest.approx(0.02)
+    with pytest.raises(CorrelatorError, match=r"no q ring at q=0.0251 .*tolerance 0.005.*0.01, 0.02"):
+        xc.c2_at_q(ds, 0.0251)
+    one = xc.two_time(frames, xc.from_labels(lab == 1, q=[0.01]), progress=False, sparse=True)
+    assert xc.c2_at_q(one, 0.0109).attrs["ring"] == 0  # a single ring: 10 % of its q
+    with pytest.raises(CorrelatorError, match="tolerance 0.001"):
+        xc.c2_at_q(one, 0.0111)

@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 
 from xpcsnb import xsvs
+from xpcsnb.core.status import Status
 from xpcsnb.xsvs.contrast import _CellData, _L, nb_loglik, nb_logpmf
 
 
@@ -87,7 +88,7 @@ def lowhigh():
 def test_ml_recovers_contrast_across_mean_counts(lowhigh):
     vis, kbar = lowhigh
     np.testing.assert_allclose(vis.mean_count.mean("roi"), kbar, rtol=0.05)
-    assert np.all(vis.fit_status == 0)
+    assert np.all(vis.fit_status == Status.CONVERGED)
     z = (vis.beta - 0.5) / vis.beta_err
     assert np.all(np.abs(z) < 3), z.values
     assert float((z**2).mean()) < 2.5  # stderr is not underestimated
@@ -119,20 +120,28 @@ def test_poisson_data_reports_poisson_limit():
     labels = blocks_labels(6, 20)
     frames = xsvs.simulate_series(labels, [1e-3, 2e-3], n_frames=100, beta0=0.0, mean_count=[0.5, 2.0], seed=3)
     vis = xsvs.visibility(frames, labels, progress=False)
-    poisson = vis.fit_status == 1
+    poisson = vis.fit_status == Status.POISSON_LIMIT
     assert int(poisson.sum()) >= 1
     p = poisson.values
     assert np.all(vis.beta.values[p] == 0) and np.all(np.isinf(vis.M.values[p]))
     assert np.all(np.isfinite(vis.M.values[~p])) and np.all(vis.beta_err.values > 0)
     assert np.all(vis.beta / vis.beta_err < 3)
-    assert vis.fit_status.attrs["flag_meanings"].split()[1] == "poisson_limit"
+    flags = dict(zip(vis.fit_status.attrs["flag_values"].tolist(), vis.fit_status.attrs["flag_meanings"].split()))
+    assert flags[int(Status.POISSON_LIMIT)] == "poisson_limit" and flags[0] == "converged"
 
 
 def test_no_photons_status():
     labels = blocks_labels(2, 10)
     frames = {1e-3: np.zeros((5, 10, 20), dtype=np.uint16)}
     vis = xsvs.visibility(frames, labels, progress=False)
-    assert np.all(vis.fit_status == 3) and np.all(np.isnan(vis.beta))
+    assert np.all(vis.fit_status == Status.NO_DATA) and np.all(np.isnan(vis.beta))
+
+
+def test_fit_status_mapping_is_deprecated_and_derived_from_status():
+    with pytest.warns(DeprecationWarning, match="Status"):
+        old = xsvs.FIT_STATUS
+    assert old == {0: "converged", 7: "poisson_limit", 8: "at_bound", 9: "no_data"}
+    assert all(Status(code).name.lower() == name for code, name in old.items())
 
 
 def test_flat_field_weights_remove_efficiency_bias():

@@ -129,3 +129,36 @@ def test_fit_dynamics_errors():
     few = vis.isel(exposure=slice(0, 2))
     res = xsvs.fit_dynamics(few)
     assert not bool(res.beta_nlsq_success[0]) and "usable" in str(res.beta_nlsq_message[0].values)
+
+
+def test_singular_covariance_is_flagged_not_pseudo_inverted():
+    from types import SimpleNamespace
+
+    from xpcsnb.core.status import Status
+    from xpcsnb.xsvs.dynamics import _outcome
+
+    t = np.linspace(0.0, 1.0, 6)
+    rank_one = np.stack([t + 1, 2 * (t + 1)], axis=1)  # the two columns move the model the same way
+    res = SimpleNamespace(jac=rank_one, fun=np.zeros(6), status=1, message="converged",
+                          active_mask=np.array([0, 0]))
+    cov, status, message = _outcome(res, ["beta0", "rate"])
+    assert status == Status.SINGULAR_COVARIANCE and not status.success
+    assert np.all(np.isnan(cov)) and "singular covariance" in message and "beta0" in message
+    zero = SimpleNamespace(jac=np.stack([t + 1, 0 * t], axis=1), fun=np.zeros(6), status=1, message="ok",
+                           active_mask=np.array([0, -1]))
+    cov, status, message = _outcome(zero, ["beta0", "rate"])
+    assert status == Status.ZERO_JACOBIAN_COLUMN and np.all(np.isnan(cov))
+    assert "['rate']" in message and "at a bound" in message
+
+
+def test_fit_status_codes_are_stored_with_flags():
+    from xpcsnb.core.status import Status
+
+    vis = _synthetic_vis(np.array([30.0, 300.0]), np.array([0.01, 0.02]), np.geomspace(1e-4, 1, 8),
+                         np.array([0.3, 0.3]), 0.005, 1)
+    res = xsvs.fit_dynamics(vis)
+    st = res.beta_nlsq_status
+    assert st.dims == ("roi",) and np.all(st == Status.CONVERGED) and np.all(res.beta_nlsq_success)
+    assert st.attrs["flag_meanings"].split()[int(Status.SINGULAR_COVARIANCE)] == "singular_covariance"
+    few = xsvs.fit_dynamics(vis.isel(exposure=slice(0, 2)))
+    assert np.all(few.beta_nlsq_status == Status.NO_DATA) and not np.any(few.beta_nlsq_success)

@@ -22,12 +22,10 @@ import xarray as xr
 
 from .errors import PartitionError
 
-__all__ = ["Geometry", "Partition", "PartitionError", "partition", "from_labels", "HC_KEV_ANGSTROM"]
+__all__ = ["Geometry", "Partition", "PartitionError", "partition", "from_labels", "resolve_rois", "HC_KEV_ANGSTROM"]
 
 #: h·c in keV·Å: wavelength [Å] = HC_KEV_ANGSTROM / energy [keV].
 HC_KEV_ANGSTROM = 12.398419843320026
-
-
 
 
 @dataclass(frozen=True)
@@ -277,6 +275,10 @@ def from_labels(labels: Any, q: Any | None = None, phi: Any | None = None, *, ma
     n = int(lab.max())
     if n == 0:
         raise PartitionError("the label map has no ROI (all pixels are 0 or masked)")
+    n_used = int(np.count_nonzero(lab))
+    if n > n_used:  # labels cannot all have a pixel (and a count table of n would be wasted memory)
+        raise PartitionError(f"ROI labels go up to {n} but only {n_used} pixel(s) carry a label: number the ROIs "
+                             "1 … n_roi, every label with at least one (unmasked) pixel")
     counts = np.bincount(lab.ravel(), minlength=n + 1)[1:]
     if np.any(counts == 0):
         empty = (np.flatnonzero(counts == 0) + 1).tolist()
@@ -291,3 +293,41 @@ def from_labels(labels: Any, q: Any | None = None, phi: Any | None = None, *, ma
         return v
 
     return Partition(labels=lab, q=_vec("q", q), phi=_vec("phi", phi))
+
+
+def resolve_rois(rois: Any, shape: tuple[int, int], mask: Any | None = None) -> Partition:
+    """Return ``rois`` as a :class:`Partition` of a detector of ``shape`` (the one ROI
+    resolution of the correlators and XSVS).
+
+    Parameters
+    ----------
+    rois : Partition or array_like of int, shape (H, W)
+        A partition (keeps its q, phi and edges) or an integer label map (0 = unused;
+        q and phi NaN), also as a DataArray.
+    shape : (int, int)
+        Detector shape (rows, columns) of the frames.
+    mask : array_like of bool, shape (H, W), optional
+        True = pixel used; masked pixels leave their ROI.
+
+    Raises
+    ------
+    PartitionError
+        A map or mask of another shape, non-integer or negative labels, or an ROI left
+        without pixels.
+    """
+    if isinstance(rois, xr.Dataset):
+        raise PartitionError("rois is a Dataset; pass a Partition or its (y, x) label map, e.g. ds['labels']")
+    if isinstance(rois, Partition):
+        part = rois
+        if mask is not None:
+            labels = np.where(_check_mask(mask, part.shape), part.labels, 0).astype(np.int32)
+            part = Partition(labels, part.q, part.phi, part.q_edges, part.phi_edges, dict(part.attrs))
+    else:
+        part = from_labels(rois.values if isinstance(rois, xr.DataArray) else rois, mask=mask)
+    if part.shape != tuple(shape):
+        raise PartitionError(f"the ROI map has shape {part.shape} but the frames are {tuple(shape)} (y, x)")
+    npix = part.npix
+    if np.any(npix == 0):
+        empty = (np.flatnonzero(npix == 0) + 1).tolist()
+        raise PartitionError(f"ROI label(s) {empty[:10]} have no (unmasked) pixel")
+    return part

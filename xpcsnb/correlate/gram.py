@@ -6,7 +6,8 @@ C2 = n_pix · S / (s sᵀ) with the frame sums s = X·1 (:mod:`xpcsnb.correlate.
 Dense path (JAX): the gathered pixels of all selected ROIs are stored block-major
 (:class:`PixelBlocks`: ``(n_blocks, N, cols)``, every ROI zero-padded to whole blocks of
 ``cols`` pixel columns; zero columns add nothing), so every block is one contiguous
-array, kept in float32 for counts of up to 16 bits. Per ROI, S and s are accumulated
+array, kept in float32 for integer counts of up to 32 bits whenever every (summed) count
+is below 2^24 (exact in float32; :func:`store_dtype`), else in float64. Per ROI, S and s are accumulated
 block by block by one compiled update that forms only the row blocks of S on and above
 the diagonal (``_GRAM_BLOCK`` rows, kept as separate arrays ``S[i:i+B, i:]``,
 :func:`row_blocks`). Its inputs are the row ranges ``xb[i:i+B]`` and ``xb[i:]`` of the
@@ -70,7 +71,8 @@ _GRAM_BLOCK = 256
 _PIX_BLOCK = 1024
 _PIX_BLOCK_SMALL = 128
 #: Occupancy (fraction of an ROI's pixel-frames with a photon) below which ``sparse="auto"``
-#: forms S from the nonzero counts (measured by ``bench/sparse_paths.py``).
+#: forms S from the nonzero counts: where the CSR product becomes faster than the dense one
+#: (``bench/sparse_paths.py`` measures it).
 SPARSE_OCCUPANCY = 0.003
 
 
@@ -175,8 +177,8 @@ def row_blocks(g: np.ndarray) -> tuple[np.ndarray, ...]:
 
 #: XLA CPU options of the Gram update: the dots and the accumulating adds (and the frame
 #: sums) are handed to YNNPACK as fused library calls, which skips the LLVM code generation
-#: of separate add/reduce loops (compile 0.06-0.09 CPU-s instead of 0.2-0.3 on 2 cores) and
-#: the temporaries of those loops. Only used on the CPU; dropped if this jaxlib does not
+#: of separate add/reduce loops (a shorter compile) and the temporaries of those loops.
+#: Only used on the CPU; dropped if this jaxlib does not
 #: know them (:func:`_compiled_update`).
 _CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
                 "LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_ELTWISE,LIBRARY_FUSION_TYPE_REDUCE"}

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._numeric import check_int
+from ..core.errors import CorrelatorError
+
 __all__ = ["LADDERS", "Ladder", "multitau_ladder"]
 
 #: Names of the available ladder schemes.
@@ -92,27 +95,28 @@ def multitau_ladder(n_frames: int, num_bufs: int = 8, scheme: str = "skbeam", nu
     num_levels : int, optional
         Number of levels. Default: as many as the frames allow (the last level may
         hold only part of its lags). When given, every level must have at least one
-        lag, otherwise the frames are too few and a ValueError says how many are needed.
+        lag, otherwise the frames are too few and a CorrelatorError says how many are needed.
 
     Raises
     ------
-    ValueError
+    CorrelatorError
         For an unknown scheme, an odd or too small ``num_bufs``, or fewer frames than
         the requested lags need.
     """
     if scheme not in LADDERS:
-        raise ValueError(f"unknown ladder {scheme!r}; choose one of {LADDERS}")
-    if int(num_bufs) != num_bufs or num_bufs < 2 or num_bufs % 2:
-        raise ValueError(f"num_bufs must be an even integer >= 2, got {num_bufs!r}")
-    n = int(n_frames)
+        raise CorrelatorError(f"unknown ladder {scheme!r}; choose one of {LADDERS}")
+    if check_int("num_bufs", num_bufs, 2, error=CorrelatorError) % 2:
+        raise CorrelatorError(f"num_bufs must be an even integer >= 2, got {num_bufs!r}")
+    num_bufs = int(num_bufs)
+    n = check_int("n_frames", n_frames, 1, error=CorrelatorError)
     level0 = _level_lags(scheme, num_bufs, 0)
     if n <= level0[-1]:
-        raise ValueError(
+        raise CorrelatorError(
             f"fewer frames than lags: {n} frame(s), but the level-0 lags of the {scheme!r} ladder with "
             f"num_bufs={num_bufs} go up to {level0[-1]} (need at least {level0[-1] + 1} frames)"
         )
-    if num_levels is not None and (int(num_levels) != num_levels or num_levels < 1):
-        raise ValueError(f"num_levels must be an integer >= 1, got {num_levels!r}")
+    if num_levels is not None:
+        num_levels = check_int("num_levels", num_levels, 1, error=CorrelatorError)
     levels: list[tuple[int, ...]] = []
     lev = 0
     while num_levels is None or lev < num_levels:
@@ -121,7 +125,7 @@ def multitau_ladder(n_frames: int, num_bufs: int = 8, scheme: str = "skbeam", nu
         if not lags:
             if num_levels is not None:
                 first = _level_lags(scheme, num_bufs, lev)[0]
-                raise ValueError(
+                raise CorrelatorError(
                     f"fewer frames than lags: num_levels={num_levels} needs at least {(first + 1) << lev} frames "
                     f"(level {lev} starts at lag {first << lev}), got {n}"
                 )

@@ -19,7 +19,7 @@ import xarray as xr
 from .. import _jax  # noqa: F401  (float64)
 from .ladder import Ladder
 from .multitau import NORMALIZATIONS, _dataset, normalize_g2
-from .stream import CorrelatorError, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
+from .stream import CorrelatorError, check_choice, check_int, iter_roi_chunks, resolve_input, roi_layout
 
 __all__ = ["g2_linear"]
 
@@ -81,29 +81,25 @@ def g2_linear(
         Same layout as :func:`~xpcsnb.correlate.multitau` (``level`` = 0 everywhere,
         ``attrs["ladder"] = "linear"``).
     """
-    if normalization not in NORMALIZATIONS:
-        raise CorrelatorError(f"unknown normalization {normalization!r}; choose one of {NORMALIZATIONS}")
-    da, ft = resolve_frames(frames, frame_time)
-    part = resolve_rois(rois, tuple(da.shape[1:]), mask)
+    check_choice("normalization", normalization, NORMALIZATIONS)
+    chunk = check_int("chunk", chunk)
+    da, ft, part = resolve_input(frames, rois, frame_time, mask)
     n = int(da.shape[0])
-    if max_lag is None:
-        max_lag = n - 1
-    if int(max_lag) != max_lag or max_lag < 1:
-        raise CorrelatorError(f"max_lag must be an integer >= 1, got {max_lag!r}")
+    max_lag = check_int("max_lag", n - 1 if max_lag is None else max_lag)
     if max_lag >= n:
         raise CorrelatorError(f"fewer frames than lags: max_lag={max_lag} needs at least {max_lag + 1} frames, got {n}")
     lay = roi_layout(part, block=1)
     x = np.empty((n, lay.index.size))
-    for s, xc in iter_roi_chunks(da, lay, int(chunk), progress=progress, desc="g2 linear"):
+    for s, xc in iter_roi_chunks(da, lay, chunk, progress=progress, desc="g2 linear"):
         x[s: s + xc.shape[0]] = xc
-    g2p = _pixel_autocorr(x, int(max_lag), np.dtype(da.dtype).kind in "ui")
+    g2p = _pixel_autocorr(x, max_lag, np.dtype(da.dtype).kind in "ui")
     bounds = np.cumsum(np.concatenate([[0], lay.npix]))
     num = np.add.reduceat(g2p, bounds[:-1], axis=1).T
     mean = num / lay.npix[:, None]
     owner = np.repeat(np.arange(lay.npix.size), lay.npix)
     ss = np.add.reduceat((g2p - mean[owner].T) ** 2, bounds[:-1], axis=1).T
     trace = np.add.reduceat(x, bounds[:-1], axis=1).T
-    ladder = Ladder(scheme="linear", num_bufs=0, n_frames=n, levels=(tuple(range(1, int(max_lag) + 1)),))
+    ladder = Ladder(scheme="linear", num_bufs=0, n_frames=n, levels=(tuple(range(1, max_lag + 1)),))
     g2, g2_err = normalize_g2({"num": num, "ss": ss, "trace": trace}, ladder, part.npix, normalization)
     ds = _dataset(g2, g2_err, trace / part.npix[:, None], ladder, part, da, ft, normalization)
     ds.attrs["correlator"] = "xpcsnb.correlate.g2_linear"

@@ -28,6 +28,12 @@ block stays in cache, ``vmap`` on accelerators) and, per block, forms the levels
 per-pixel accumulators and keeps the last ``max lag`` frames of each level as carry.
 The chunk's level-k frame feeds a second stage (levels k … 2k−1) with its own chunk
 buffer, and so on. All sums are float64; integer counts are summed exactly (< 2^53).
+
+References
+----------
+K. Schätzel, "Noise on photon correlation data. I. Autocorrelation functions",
+Quantum Opt. 2, 287–305 (1990), doi:10.1088/0954-8998/2/4/002 (the symmetric
+normalisation).
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from .. import _jax  # noqa: F401  (float64)
 from .ladder import LADDERS, Ladder, _level_lags, multitau_ladder
 from ..core.g2 import g2 as make_g2
 from ..core.partition import Partition
-from .stream import CorrelatorError, RoiLayout, iter_roi_chunks, resolve_frames, resolve_rois, roi_layout
+from .stream import CorrelatorError, RoiLayout, check_choice, check_int, iter_roi_chunks, resolve_input, roi_layout
 
 __all__ = ["NORMALIZATIONS", "MultiTauAccumulator", "multitau"]
 
@@ -144,12 +150,9 @@ class MultiTauAccumulator:
     def __init__(self, layout: RoiLayout, ladder: Ladder, chunk: int = 64, levels_per_stage: int = 3) -> None:
         import jax.numpy as jnp
 
-        if chunk < 2 or chunk & (chunk - 1):
-            raise CorrelatorError(f"chunk must be a power of two >= 2, got {chunk}")
-        self.layout, self.ladder, self.chunk = layout, ladder, int(chunk)
-        self.k = min(int(levels_per_stage), self.chunk.bit_length() - 1)
-        if self.k < 1:
-            raise CorrelatorError(f"levels_per_stage must be >= 1, got {levels_per_stage}")
+        self.layout, self.ladder = layout, ladder
+        self.chunk = check_int("chunk", chunk, 2, power_of_two=True)
+        self.k = min(check_int("levels_per_stage", levels_per_stage), self.chunk.bit_length() - 1)
         self.n_out = self.chunk >> self.k  # frames a full chunk hands to the next stage
         nb, block = layout.n_blocks, layout.block
         self.weight = jnp.asarray(layout.weight.reshape(nb, block))
@@ -288,9 +291,7 @@ def _roi_coords(part: Partition) -> dict[str, Any]:
 def _pick_block(npix: np.ndarray, block: int | None) -> int:
     """Kernel block width: 128 columns (a block stays in L1/L2), smaller for tiny ROIs."""
     if block is not None:
-        if int(block) < 1:
-            raise CorrelatorError(f"block must be >= 1, got {block}")
-        return int(block)
+        return check_int("block", block)
     # padding per ROI is < block: keep it below ~1/4 of the smallest ROI
     b = int(2 ** np.floor(np.log2(max(npix.min() / 4, 8))))
     return int(min(b, 128))
@@ -339,8 +340,7 @@ def multitau(
     block : int, optional
         Pixels per kernel block (default from the ROI sizes, ≤ 512).
     levels_per_stage : int
-        Levels computed per kernel call (tuning knob; results do not depend on it; 3 measured
-        fastest on 10,000 × 256² frames, 2 cores: 2.9–3.1 s against 3.6–3.7 s for 2 and 4.1 s for 1).
+        Levels computed per kernel call (a speed knob: the results do not depend on it).
     progress : bool
         Show a tqdm progress bar.
 
@@ -354,19 +354,12 @@ def multitau(
         ``intensity(roi, frame)`` [counts per pixel per frame] and coords ``lag``
         [frames], ``level``, ``npix(roi)``, ``t(frame)`` [s].
     """
-    if normalization not in NORMALIZATIONS:
-        raise CorrelatorError(f"unknown normalization {normalization!r}; choose one of {NORMALIZATIONS}")
-    if ladder not in LADDERS:
-        raise CorrelatorError(f"unknown ladder {ladder!r}; choose one of {LADDERS}")
-    da, ft = resolve_frames(frames, frame_time)
-    part = resolve_rois(rois, tuple(da.shape[1:]), mask)
+    check_choice("normalization", normalization, NORMALIZATIONS)
+    check_choice("ladder", ladder, LADDERS)
+    chunk = check_int("chunk", chunk, 2, power_of_two=True)
+    da, ft, part = resolve_input(frames, rois, frame_time, mask)
     n_frames = int(da.shape[0])
-    try:
-        lad = multitau_ladder(n_frames, num_bufs, ladder, num_levels)
-    except ValueError as exc:
-        raise CorrelatorError(str(exc)) from exc
-    if chunk < 2 or chunk & (chunk - 1):
-        raise CorrelatorError(f"chunk must be a power of two >= 2, got {chunk}")
+    lad = multitau_ladder(n_frames, num_bufs, ladder, num_levels)
     lay = roi_layout(part, block=_pick_block(part.npix, block))
     acc = MultiTauAccumulator(lay, lad, chunk, levels_per_stage)
     for _, x in iter_roi_chunks(da, lay, chunk, progress=progress, desc="multi-tau"):

@@ -2,9 +2,8 @@
 
 NumPy asks the kernel for transparent huge pages (``MADV_HUGEPAGE``) on every array of
 4 MiB or more. Where the machine must first find (or compact, or, on a virtual machine,
-get back from the host) a free 2 MiB page, the first touch of such an array costs up to
-~2.5 ms/MB, several times the ~0.5 ms/MB of ordinary 4 KiB page faults (96 MB: 0.25 s
-against 0.05 s on the 2-core benchmark VM). The big buffers the correlators fill once
+get back from the host) a free 2 MiB page, the first touch of such an array can cost
+several times as much as ordinary 4 KiB page faults. The big buffers the correlators fill once
 (pixel stacks, C2) are therefore mapped directly, without that advice; the system's own
 huge-page policy (``/sys/kernel/mm/transparent_hugepage``) still applies.
 """

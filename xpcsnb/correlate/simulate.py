@@ -27,13 +27,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..core.errors import XpcsError
 from ..core.frames import frames_from_array
 from ..core.partition import Geometry, Partition
 
 __all__ = ["SimulationError", "expected_g2", "iter_simulated_frames", "simulate_frames"]
 
 
-class SimulationError(ValueError):
+class SimulationError(XpcsError):
     """Raised for invalid simulation parameters."""
 
 

@@ -17,14 +17,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..core.frames import as_frames
-from ..core.partition import Partition, PartitionError, from_labels
-
+from .._numeric import check_int as _check_int
 from ..core.errors import CorrelatorError
+from ..core.frames import as_frames
+from ..core.partition import Partition, resolve_rois
 
-__all__ = ["CorrelatorError", "RoiLayout", "iter_roi_chunks", "resolve_frames", "resolve_rois", "roi_layout"]
-
-
+__all__ = ["CorrelatorError", "RoiLayout", "check_choice", "check_int", "iter_roi_chunks", "resolve_frames",
+           "resolve_input", "resolve_rois", "roi_layout"]
 
 
 def resolve_frames(frames: Any, frame_time: float | None) -> tuple[xr.DataArray, float]:
@@ -33,28 +32,24 @@ def resolve_frames(frames: Any, frame_time: float | None) -> tuple[xr.DataArray,
     return da, float(da.attrs["frame_time"])
 
 
-def resolve_rois(rois: Any, shape: tuple[int, int], mask: Any | None = None) -> Partition:
-    """Return ``rois`` as a :class:`Partition` matching the detector ``shape``.
+def resolve_input(frames: Any, rois: Any, frame_time: float | None, mask: Any | None,
+                  ) -> tuple[xr.DataArray, float, Partition]:
+    """The validated frames, frame period [s] and ROI partition of a correlator call
+    (:func:`xpcsnb.core.frames.as_frames`, :func:`xpcsnb.core.partition.resolve_rois`)."""
+    da, ft = resolve_frames(frames, frame_time)
+    return da, ft, resolve_rois(rois, tuple(da.shape[1:]), mask)
 
-    ``rois`` is a Partition or an integer label map (0 = unused); ``mask`` (True = used)
-    removes pixels from it.
-    """
-    if isinstance(rois, Partition):
-        part = rois
-        if mask is not None:
-            masked = from_labels(part.labels, part.q, part.phi, mask=mask)
-            part = Partition(masked.labels, part.q, part.phi, part.q_edges, part.phi_edges, dict(part.attrs))
-    else:
-        if isinstance(rois, xr.DataArray):
-            rois = rois.values
-        part = from_labels(rois, mask=mask)
-    if part.shape != tuple(shape):
-        raise PartitionError(f"the ROI map has shape {part.shape} but the frames are {tuple(shape)} (y, x)")
-    npix = part.npix
-    if np.any(npix == 0):
-        empty = (np.flatnonzero(npix == 0) + 1).tolist()
-        raise PartitionError(f"ROI label(s) {empty[:10]} have no pixel (after masking)")
-    return part
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else a :class:`CorrelatorError` naming ``name``."""
+    if not isinstance(value, str) or value not in choices:
+        raise CorrelatorError(f"unknown {name} {value!r}; choose one of {choices}")
+    return value
+
+
+def check_int(name: str, value: Any, minimum: int = 1, *, power_of_two: bool = False) -> int:
+    """:func:`xpcsnb._numeric.check_int` raising :class:`CorrelatorError`."""
+    return _check_int(name, value, minimum, power_of_two=power_of_two, error=CorrelatorError)
 
 
 @dataclass(frozen=True)
@@ -153,9 +148,9 @@ def _frame_blocks(part: Any) -> list[np.ndarray]:
     the optimised graph of ``part`` (slicing fused into the reads, so that only the
     frames asked for are read) is run by dask's synchronous scheduler, keeping the
     chunks as they come: ``Array.compute`` would copy them into one new array, and
-    ``dask.compute`` of its delayed blocks costs ~3 ms more per call (multi-tau calls
-    this once per 64 frames). The scheduler is given as a function: naming it
-    "synchronous" makes dask import distributed first (0.3 s in a fresh process).
+    ``dask.compute`` of its delayed blocks adds a fixed cost to every call (multi-tau
+    calls this once per chunk). The scheduler is given as a function: naming it
+    "synchronous" makes dask import distributed first.
     """
     if not hasattr(part, "__dask_graph__"):
         return [np.asarray(part)]

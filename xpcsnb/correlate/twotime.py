@@ -39,13 +39,7 @@ from ..core.g2 import g2 as make_g2
 from .multitau import _known, _roi_coords
 from .pages import mapped_empty
 from ..core.partition import Partition
-from .stream import (
-    CorrelatorError,
-    read_roi_chunk,
-    resolve_frames,
-    resolve_rois,
-    roi_layout,
-)
+from .stream import CorrelatorError, check_int, read_roi_chunk, resolve_input, roi_layout
 
 __all__ = ["c2_at_q", "g2_age_resolved", "g2_from_c2", "roi_rings", "two_time"]
 
@@ -119,17 +113,19 @@ def two_time(
     Parameters
     ----------
     frames : DataArray (frame, y, x) or array_like (N, H, W)
-        Counts; lazy (dask/HDF5) stacks are streamed in chunks.
+        Counts, finite and ≥ 0 on the ROI pixels; only the pixels of the selected ROIs
+        are kept, read chunk by chunk (also from lazy dask/HDF5 stacks).
     rois : Partition or array_like of int (H, W)
-        ROI labels (0 = unused); a Partition carries (q, phi) per ROI.
+        ROI labels (0 = unused); a Partition carries (q, phi) per ROI and its q ring edges.
     frame_time : float, optional
         Frame period [s]; default the frames' ``frame_time`` attribute.
     select : sequence of int, optional
-        ROI labels (1-based) to correlate; default all (or, with ``q``, the ring
-        nearest ``q``).
+        ROI labels (1-based) to correlate; default all (or, with ``q``, the ring that
+        holds ``q``).
     q : float, optional
-        If given, correlate the ROIs of the q ring nearest ``q`` [1/Å] and return the
-        fit-ready two-time Dataset of the data model (:func:`c2_at_q`).
+        If given, correlate the ROIs of the q ring that holds ``q`` [1/Å] (as chosen by
+        :func:`c2_at_q`; a q outside every ring raises) and return the fit-ready
+        two-time Dataset of the data model.
     mask : array_like of bool (H, W), optional
         True = pixel used.
     average : int
@@ -147,11 +143,8 @@ def two_time(
         Form the Gram matrix of an ROI from its nonzero counts only (SciPy CSR product,
         float64, exact) instead of the dense JAX matmul. ``"auto"`` (default) does so
         when JAX runs on the CPU and fewer than
-        :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY` of the ROI's pixel-frames hold a
-        photon, 0.3 % (measured on 2000 frames × 12 320 px, 2 cores: dense 0.27-0.45 s
-        at any occupancy; sparse 0.7 s at 3 %, 0.4 s at 1 %, 0.31 s at 0.3 %, 46-50 s at
-        63 %, ``bench/sparse_paths.py``).
-        Both paths give the same C2.
+        :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY` (0.3 %) of the ROI's pixel-frames
+        hold a photon. Both paths give the same C2.
 
     Returns
     -------
@@ -160,14 +153,24 @@ def two_time(
         averaged frame), coords ``t1 = t2 = k·dt`` [s], ``q(roi)``, ``phi(roi)``,
         ``npix(roi)``, ``ring(roi)``; or, with ``q``, the data model's
         ``c2(phi, t1, t2)`` Dataset.
+
+    Raises
+    ------
+    FramesError
+        Frames that are not a numeric (frame, y, x) stack with a valid frame time.
+    PartitionError
+        ROIs or mask that do not fit the frames, or an ROI without pixels.
+    CorrelatorError
+        NaN/inf or negative counts in an ROI, an ROI without counts in a frame, a q
+        outside every ring, or an invalid ``select``, ``average``, ``chunk`` or ``sparse``.
     """
-    if not (sparse is True or sparse is False or sparse == "auto"):
+    if not (sparse is True or sparse is False or (isinstance(sparse, str) and sparse == "auto")):
         raise CorrelatorError(f"sparse must be 'auto', True or False, got {sparse!r}")
-    da, ft = resolve_frames(frames, frame_time)
-    part = resolve_rois(rois, tuple(da.shape[1:]), mask)
-    if int(average) != average or average < 1:
-        raise CorrelatorError(f"average must be an integer >= 1, got {average!r}")
-    average = int(average)
+    average = check_int("average", average)
+    chunk = check_int("chunk", chunk)
+    if q is not None and select is not None:
+        raise CorrelatorError("give either select= (ROI labels) or q=, not both")
+    da, ft, part = resolve_input(frames, rois, frame_time, mask)
     n_raw = int(da.shape[0])
     if n_raw % average:
         raise CorrelatorError(
@@ -179,18 +182,13 @@ def two_time(
         raise CorrelatorError(f"two-time needs at least 2 (averaged) frames, got {n}")
     rings = roi_rings(part)
     if q is not None:
-        if select is not None:
-            raise CorrelatorError("give either select= (ROI labels) or q=, not both")
-        sel = _ring_rois(part, rings, float(q))
+        ring, ring_q = _nearest_ring(part.q, rings, part.npix, part.q_edges, q)
+        sel = np.flatnonzero(rings == ring)
     elif select is None:
         sel = np.arange(part.n_roi)
     else:
-        sel = np.unique(np.atleast_1d(np.asarray(select, dtype=int))) - 1
-        if sel.size == 0 or sel.min() < 0 or sel.max() >= part.n_roi:
-            raise CorrelatorError(f"select must hold ROI labels in 1 … {part.n_roi}, got {select!r}")
-    if int(chunk) < 1:
-        raise CorrelatorError(f"chunk must be >= 1, got {chunk}")
-    chunk = max(average, int(chunk) // average * average)
+        sel = _selected_rois(select, part.n_roi)
+    chunk = max(average, chunk // average * average)
     sdtype = store_dtype(da.dtype)
     cols = pixel_block(part.npix[sel])
     lay = roi_layout(part, rois=sel, block=cols)
@@ -240,7 +238,7 @@ def two_time(
         coords=coords,
         attrs=attrs,
     )
-    return c2_at_q(ds, q) if q is not None else ds
+    return _ring_twotime(ds, ring, ring_q, float(q)) if q is not None else ds
 
 
 def _ring_q(q: np.ndarray, rings: np.ndarray, npix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -254,49 +252,94 @@ def _ring_q(q: np.ndarray, rings: np.ndarray, npix: np.ndarray) -> tuple[np.ndar
     return ring_ids, np.array([np.sum(q[rings == g] * w[rings == g]) / np.sum(w[rings == g]) for g in ring_ids])
 
 
-def _ring_rois(part: Partition, rings: np.ndarray, q: float) -> np.ndarray:
-    """0-based ROIs of the ring whose mean q is nearest ``q``."""
-    ring_ids, ring_q = _ring_q(part.q, rings, part.npix)
-    return np.flatnonzero(rings == ring_ids[np.argmin(np.abs(ring_q - q))])
+def _nearest_ring(q_roi: np.ndarray, rings: np.ndarray, npix: np.ndarray, q_edges: Any | None,
+                  q: Any) -> tuple[int, float]:
+    """Id and mean q [1/Å] of the ring that holds the requested ``q`` [1/Å].
+
+    With ``q_edges`` the ring whose edges enclose ``q``; without, the ring of nearest mean
+    q if ``q`` lies within half the spacing to the neighbouring ring (10 % of its q when
+    there is one ring). Otherwise a :class:`CorrelatorError` lists the rings.
+    """
+    real = isinstance(q, int | float | np.integer | np.floating) and not isinstance(q, bool | np.bool_)
+    qr = float(q) if real else np.nan
+    if not np.isfinite(qr) or qr <= 0:
+        raise CorrelatorError(f"q must be a finite scattering vector > 0 [1/Å], got {q!r}")
+    ring_ids, ring_q = _ring_q(q_roi, rings, npix)
+    listing = ", ".join(f"{v:.6g}" for v in ring_q)
+    if q_edges is not None:
+        edges = np.asarray(q_edges, dtype=float)
+        inside = np.flatnonzero((edges[ring_ids] <= qr) & (qr <= edges[ring_ids + 1]))
+        if inside.size:  # on a shared edge: the ring of nearer mean q
+            k = int(inside[np.argmin(np.abs(ring_q[inside] - qr))])
+            return int(ring_ids[k]), float(ring_q[k])
+        ranges = ", ".join(f"[{edges[g]:.6g}, {edges[g + 1]:.6g}]" for g in ring_ids)
+        raise CorrelatorError(f"no q ring holds q={qr:.6g} 1/Å; the rings span {ranges} 1/Å")
+    k = int(np.argmin(np.abs(ring_q - qr)))
+    gaps = np.abs(np.delete(ring_q, k) - ring_q[k])
+    tol = 0.5 * gaps.min() if gaps.size else 0.1 * ring_q[k]
+    if abs(ring_q[k] - qr) > tol:
+        raise CorrelatorError(f"no q ring at q={qr:.6g} 1/Å: the nearest ring has q={ring_q[k]:.6g} "
+                              f"(tolerance {tol:.3g}); ring q values: {listing}")
+    return int(ring_ids[k]), float(ring_q[k])
 
 
 def c2_at_q(ds: xr.Dataset, q: float) -> xr.Dataset:
-    """The fit-ready two-time Dataset ``c2(phi, t1, t2)`` of the q ring nearest ``q``.
+    """The fit-ready two-time Dataset ``c2(phi, t1, t2)`` of the q ring that holds ``q``.
 
     Parameters
     ----------
     ds : Dataset
         Output of :func:`two_time` (dims ``roi, t1, t2``).
     q : float
-        Requested q [1/Å]; the ring with the nearest pixel-weighted mean q is taken
-        (recorded as ``attrs["q"]``, the request as ``attrs["q_requested"]``).
+        Requested q [1/Å], finite and > 0. With ring edges (``attrs["q_edges"]``, from
+        :func:`~xpcsnb.core.partition.partition`) the ring whose edges enclose it; without,
+        the ring of nearest pixel-weighted mean q within half the spacing to its
+        neighbour (10 % of its q for a single ring). Recorded as ``attrs["q"]`` (the
+        ring's mean q) and ``attrs["q_requested"]``.
 
     Returns
     -------
     xarray.Dataset
-        Built by :func:`xpcsnb.io.twotime.twotime`: ``c2(phi, t1, t2)``, t from 0
+        Built by :func:`xpcsnb.core.twotime.twotime`: ``c2(phi, t1, t2)``, t from 0
         in steps of ``dt``. A ring without azimuthal sectors gets ``phi = 0``.
+
+    Raises
+    ------
+    CorrelatorError
+        A q that is not finite and > 0 or that no ring holds (the rings are listed).
     """
     if "c2" not in ds or ds["c2"].dims != ("roi", "t1", "t2"):
         raise CorrelatorError("c2_at_q needs the (roi, t1, t2) Dataset returned by two_time()")
-    rings = ds["ring"].values
-    ring_ids, ring_q = _ring_q(ds["q"].values, rings, ds["npix"].values)
-    k = int(np.argmin(np.abs(ring_q - float(q))))
-    sub = ds.isel(roi=np.flatnonzero(rings == ring_ids[k]))
+    ring, ring_q = _nearest_ring(ds["q"].values, ds["ring"].values, ds["npix"].values, ds.attrs.get("q_edges"), q)
+    return _ring_twotime(ds, ring, ring_q, float(q))
+
+
+def _ring_twotime(ds: xr.Dataset, ring: int, ring_q: float, q: float) -> xr.Dataset:
+    """The data model's two-time Dataset of ring ``ring`` (mean q ``ring_q``) of ``ds``."""
+    sub = ds.isel(roi=np.flatnonzero(ds["ring"].values == ring))
     phi = sub["phi"].values.astype(float)
     if np.any(~np.isfinite(phi)):
         if sub.sizes["roi"] > 1:
-            raise CorrelatorError(f"ring {ring_ids[k]} has {sub.sizes['roi']} ROIs without phi values")
+            raise CorrelatorError(f"ring {ring} has {sub.sizes['roi']} ROIs without phi values")
         phi = np.zeros(1)
     attrs = {
-        "q_requested": float(q), "ring": int(ring_ids[k]), "rois": sub["roi"].values.tolist(),
+        "q_requested": q, "ring": ring, "rois": sub["roi"].values.tolist(),
         "npix": sub["npix"].values.tolist(), "correlator": ds.attrs.get("correlator", ""),
         "definition": ds.attrs.get("definition", ""), "frame_time": ds.attrs.get("frame_time"),
         "average": ds.attrs.get("average", 1), "diagonal": "raw (shot-noise spike kept)",
     }
     if "source" in ds.attrs:
         attrs["source"] = ds.attrs["source"]
-    return twotime(sub["c2"].values, phi=phi, q=float(ring_q[k]), dt=float(ds.attrs["dt"]), attrs=attrs)
+    return twotime(sub["c2"].values, phi=phi, q=ring_q, dt=float(ds.attrs["dt"]), attrs=attrs)
+
+
+def _selected_rois(select: Any, n_roi: int) -> np.ndarray:
+    """0-based ROIs of the 1-based labels ``select`` (sorted, unique)."""
+    lab = np.atleast_1d(np.asarray(select))
+    ok = lab.ndim == 1 and lab.size > 0 and lab.dtype.kind in "uif" and bool(np.all(np.isfinite(lab)))
+    if not ok or np.any(lab != np.round(lab)) or lab.min() < 1 or lab.max() > n_roi:
+        raise CorrelatorError(f"select must hold ROI labels (integers) in 1 … {n_roi}, got {select!r}")
+    return np.unique(lab.astype(int)) - 1
 
 
 def _diagonal_means(c2: np.ndarray) -> np.ndarray:

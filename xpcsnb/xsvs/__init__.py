@@ -8,7 +8,8 @@ Typical use::
     xsvs.save_results(res, "xsvs.nc")
 """
 
-from .contrast import FIT_STATUS as FIT_STATUS
+from typing import Any
+
 from .contrast import nb_logpmf as nb_logpmf
 from .contrast import nb_pmf as nb_pmf
 from .dynamics import contrast_exponential as contrast_exponential
@@ -25,7 +26,6 @@ from .simulate import simulate_series as simulate_series
 from .visibility import visibility as visibility
 
 __all__ = [
-    "FIT_STATUS",
     "ExposureSeries",
     "XsvsError",
     "as_exposure_series",
@@ -41,3 +41,11 @@ __all__ = [
     "simulate_series",
     "visibility",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FIT_STATUS":  # deprecated: fit_status holds xpcsnb.core.status.Status codes
+        from . import contrast
+
+        return getattr(contrast, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ with contrast ``β = 1/M`` and ``Var K = μ + β μ²``. Written in ``β`` it re
 
 which is exact, free of large cancelling ``lnΓ`` terms and continuous at ``β = 0``
 (the Poisson limit ``M → ∞``). All fits here are parametrised by ``β ∈ [0, β_max]``, so
-a Poisson pattern gives ``β = 0`` with status ``"poisson_limit"`` instead of a huge ``M``.
+a Poisson pattern gives ``β = 0`` with status ``POISSON_LIMIT`` instead of a huge ``M``.
 
 Estimators (all per exposure and ROI, vectorised; errors by jackknife over frames unless
 stated):
@@ -36,20 +36,32 @@ stated):
 
 References
 ----------
-Bandyopadhyay et al., Rev. Sci. Instrum. 76, 093110 (2005); Li et al., J. Synchrotron
-Rad. 21, 1288 (2014).
+J. W. Goodman, *Speckle Phenomena in Optics* (Roberts & Company, 2007): the negative
+binomial count statistics of integrated speckle with M modes.
+
+R. Bandyopadhyay, A. S. Gittings, S. S. Suh, P. K. Dixon, D. J. Durian, "Speckle-visibility
+spectroscopy: A tool to study time-varying dynamics", Rev. Sci. Instrum. 76, 093110
+(2005), doi:10.1063/1.2037987.
+
+L. Li et al., J. Synchrotron Rad. 21, 1288 (2014), doi:10.1107/S1600577514015847
+(photon statistics and XSVS with partially coherent X-rays).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
+from ..core.errors import XsvsError
+from ..core.status import Status
+
 __all__ = [
-    "FIT_STATUS",
+    "STATUS_FLAGS",
     "MLResult",
     "nb_logpmf",
     "nb_pmf",
@@ -61,8 +73,21 @@ __all__ = [
     "jackknife_ratio",
 ]
 
-#: Status codes of the ML fit (stored as ``fit_status`` with CF flag attributes).
-FIT_STATUS = {0: "ok", 1: "poisson_limit", 2: "upper_bound", 3: "no_photons"}
+#: CF flag attributes of a variable of :class:`~xpcsnb.core.status.Status` codes.
+STATUS_FLAGS = {"flag_values": np.array([int(s) for s in Status], dtype=np.int8),
+                "flag_meanings": " ".join(s.name.lower() for s in Status)}
+
+#: The outcomes of the ML contrast fit: an interior maximum, β = 0 (no excess variance
+#: over Poisson), β at ``beta_max``, and no photon in the cell.
+ML_STATUSES = (Status.CONVERGED, Status.POISSON_LIMIT, Status.AT_BOUND, Status.NO_DATA)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FIT_STATUS":
+        warnings.warn("xpcsnb.xsvs.FIT_STATUS is deprecated: fit_status holds xpcsnb.core.status.Status codes "
+                      "(its flag_values/flag_meanings attributes name them)", DeprecationWarning, stacklevel=2)
+        return {int(s): s.name.lower() for s in ML_STATUSES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def nb_logpmf(k: np.ndarray, mean: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -89,7 +114,8 @@ def nb_logpmf(k: np.ndarray, mean: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """
     k, mean, beta = np.broadcast_arrays(np.asarray(k), np.asarray(mean, float), np.asarray(beta, float))
     if np.any(k < 0) or np.any(k != np.round(k)):
-        raise ValueError("k must be non-negative integers")
+        bad = np.unique(k[(k < 0) | (k != np.round(k))])
+        raise XsvsError(f"k must be non-negative integer photon counts, got {bad[:5].tolist()}")
     k = k.astype(np.int64)
     kmax = int(k.max()) if k.size else 0
     j = np.arange(max(kmax, 1))
@@ -199,7 +225,7 @@ def _fit_cells(data: _CellData, beta_max: float) -> tuple[np.ndarray, np.ndarray
 
     C = data.tail.shape[0]
     beta = np.full(C, np.nan)
-    status = np.full(C, 3, dtype=np.int8)
+    status = np.full(C, Status.NO_DATA, dtype=np.int8)
     has = np.sum(data.S, axis=-1) > 0
     grid = np.concatenate([[0.0], np.geomspace(1e-6, beta_max, 48)])
     ll = np.stack([nb_loglik(g, data) for g in grid], axis=1)  # (C, n_grid)
@@ -214,17 +240,17 @@ def _fit_cells(data: _CellData, beta_max: float) -> tuple[np.ndarray, np.ndarray
     upper = has & (best == grid.size - 1) & (smax >= 0)
     interior = has & ~poisson & ~upper
     bracketed = interior & (s_lo > 0) & (s_hi < 0)
-    beta[poisson], status[poisson] = 0.0, 1
-    beta[upper], status[upper] = beta_max, 2
+    beta[poisson], status[poisson] = 0.0, Status.POISSON_LIMIT
+    beta[upper], status[upper] = beta_max, Status.AT_BOUND
     idx = np.flatnonzero(bracketed)
     if idx.size:
         res = find_root(lambda b, c: nb_loglik(b, data, 1, cells=c), (lo[idx], hi[idx]), args=(idx,),
                         tolerances={"xatol": 1e-14, "xrtol": 1e-12})
-        beta[idx], status[idx] = res.x, 0
+        beta[idx], status[idx] = res.x, Status.CONVERGED
     for c in np.flatnonzero(interior & ~bracketed):  # no sign change around the grid maximum
         opt = minimize_scalar(lambda b: -nb_loglik(b, data, 0, cells=[c])[0], bounds=(lo[c], hi[c]),
                               method="bounded", options={"xatol": 1e-12})
-        beta[c], status[c] = opt.x, 0
+        beta[c], status[c] = opt.x, Status.CONVERGED
     info = np.full(C, np.nan)
     ok = np.flatnonzero(has)
     if ok.size:
@@ -242,8 +268,8 @@ class MLResult:
     ----------
     beta, beta_err : ndarray
         Contrast ``β = 1/M`` and its standard error from the observed information.
-    status : ndarray of int
-        :data:`FIT_STATUS` codes.
+    status : ndarray of int8
+        :class:`~xpcsnb.core.status.Status` codes (:data:`ML_STATUSES`).
     """
 
     beta: np.ndarray
@@ -283,7 +309,7 @@ def fit_beta_ml(counts: np.ndarray, group_sum: np.ndarray, group_npix: np.ndarra
     only through the histogram pooled over frames and the per-(frame, group) photon sums.
     The maximum is located on a grid and refined with the vectorised bracketing root
     finder :func:`scipy.optimize.elementwise.find_root` on the analytic score, all
-    (exposure, ROI) cells at once; ``β = 0`` (status ``poisson_limit``) when the score at
+    (exposure, ROI) cells at once; ``β = 0`` (status ``POISSON_LIMIT``) when the score at
     0 is ≤ 0, i.e. the counts show no excess variance over Poisson.
     """
     E, R, F, n_k = counts.shape

@@ -1,7 +1,7 @@
 r"""Dynamics from contrast vs exposure time.
 
 The contrast of a speckle pattern integrated over an exposure ``T`` is (Bandyopadhyay
-et al., Rev. Sci. Instrum. 76, 093110 (2005))
+et al. 2005, References)
 
 .. math:: β(T) = β_0 \frac{2}{T}\int_0^T \Big(1 − \frac{τ}{T}\Big) |g_1(τ)|^2 dτ,
 
@@ -18,6 +18,12 @@ with ``β0`` the static (T → 0) contrast. Closed forms:
 with ``Γ(q) = D q^p`` (``p`` fixed, 2 by default, or fitted), by weighted least squares
 (:func:`scipy.optimize.least_squares`) on the contrast and its standard errors.
 Results follow the ``{var}_nlsq_*`` naming of xpcsnb (xarray ``curvefit`` style).
+
+References
+----------
+R. Bandyopadhyay, A. S. Gittings, S. S. Suh, P. K. Dixon, D. J. Durian, "Speckle-visibility
+spectroscopy: A tool to study time-varying dynamics", Rev. Sci. Instrum. 76, 093110
+(2005), doi:10.1063/1.2037987.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from scipy.optimize import least_squares
 from scipy.special import gamma as gamma_fn
 from scipy.special import gammainc
 
+from .._numeric import covariance
+from ..core.status import Status
+from .contrast import STATUS_FLAGS
 from .series import XsvsError
 
 __all__ = [
@@ -80,10 +89,8 @@ def contrast_stretched(T: Any, beta0: Any, tau_c: Any, stretch: Any) -> np.ndarr
 
     Parameters
     ----------
-    T : array_like
-        Exposure time [s].
-    beta0 : array_like
-        Static contrast.
+    T, beta0 : array_like
+        Exposure time [s] and static contrast, as in :func:`contrast_exponential`.
     tau_c : array_like
         Correlation time τc [s] (> 0).
     stretch : array_like
@@ -169,13 +176,33 @@ def _points(vis: xr.Dataset, var: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return T, y, err
 
 
-def _covariance(res: Any) -> np.ndarray:
-    J = res.jac
-    JTJ = J.T @ J
-    try:
-        return np.linalg.inv(JTJ)
-    except np.linalg.LinAlgError:
-        return np.linalg.pinv(JTJ)
+def _outcome(res: Any, names: list[str]) -> tuple[np.ndarray, Status, str]:
+    """Covariance ``(JᵀJ)⁻¹``, :class:`~xpcsnb.core.status.Status` and message of one
+    :func:`scipy.optimize.least_squares` result (NaN covariance when it is singular)."""
+    p = len(names)
+    msgs = [str(res.message)]
+    if not (np.all(np.isfinite(res.jac)) and np.all(np.isfinite(res.fun))):
+        msgs.append("non-finite residuals or Jacobian at the solution")
+        return np.full((p, p), np.nan), Status.NONFINITE, "; ".join(msgs)
+    cov, cond, zero, degenerate = covariance(res.jac.T @ res.jac, names)
+    status = Status.CONVERGED
+    if zero:
+        status = Status.ZERO_JACOBIAN_COLUMN
+        msgs.append(f"the data do not constrain {zero}: their Jacobian columns are all zero")
+    elif res.status == 0:
+        status = Status.MAX_EVALUATIONS
+        msgs.append("stopped at the evaluation limit before converging")
+    elif not np.all(np.isfinite(cov)):
+        status = Status.SINGULAR_COVARIANCE
+        msgs.append(f"singular covariance (condition number {cond:.3g})"
+                    + (f"; degenerate combination of {degenerate}" if degenerate else ""))
+    elif degenerate:
+        msgs.append(f"near-singular covariance (condition number {cond:.3g}): {degenerate} are strongly "
+                    "correlated; their stderr are large")
+    at_bound = [names[k] for k in np.flatnonzero(res.active_mask != 0)]
+    if at_bound:
+        msgs.append(f"at a bound: {at_bound} (stderr there is not meaningful)")
+    return cov, status, "; ".join(msgs)
 
 
 def fit_dynamics(vis: xr.Dataset, model: str = "exponential", *, estimator: str = "beta",
@@ -206,11 +233,13 @@ def fit_dynamics(vis: xr.Dataset, model: str = "exponential", *, estimator: str 
     -------
     xarray.Dataset
         A new Dataset: ``vis`` plus ``{estimator}_nlsq_coefficients``, ``_stderr``,
-        ``_covariance``, ``_success``, ``_message``, ``_chi2``, ``_chi2_red`` and the
+        ``_covariance``, ``_status`` (:class:`~xpcsnb.core.status.Status` codes), ``_success``,
+        ``_message``, ``_chi2``, ``_chi2_red`` and the
         derived ``rate``/``rate_err`` [1/s] and ``tau_c``/``tau_c_err`` [s] per ROI.
         Per-ROI fits have dims ``(roi, param)``; a joint fit has dims ``(param,)``.
         Errors are the weighted least-squares covariance ``(JᵀJ)⁻¹`` with the contrast
-        standard errors as absolute σ (not rescaled by χ²_red).
+        standard errors as absolute σ (not rescaled by χ²_red); a singular ``JᵀJ`` gives
+        NaN errors and status ``SINGULAR_COVARIANCE`` (no pseudo-inverse).
 
     Raises
     ------
@@ -220,6 +249,14 @@ def fit_dynamics(vis: xr.Dataset, model: str = "exponential", *, estimator: str 
     """
     if model not in ("exponential", "stretched"):
         raise XsvsError(f"model must be 'exponential' or 'stretched', got {model!r}")
+    if not isinstance(estimator, str):
+        raise XsvsError(f"estimator must be the name of a contrast variable (e.g. 'beta'), got {estimator!r}")
+    sb = np.asarray(stretch_bounds, dtype=float) if np.ndim(stretch_bounds) == 1 else np.full(3, np.nan)
+    if sb.shape != (2,) or not np.all(np.isfinite(sb)) or not 0 < sb[0] < sb[1]:
+        raise XsvsError(f"stretch_bounds must be (low, high) with 0 < low < high, got {stretch_bounds!r}")
+    if q_exponent is not None and not (isinstance(q_exponent, int | float | np.integer | np.floating)
+                                       and np.isfinite(q_exponent)):
+        raise XsvsError(f"q_exponent must be a finite number or None (fitted), got {q_exponent!r}")
     T, y, err = _points(vis, estimator)
     ok = np.isfinite(y) & np.isfinite(err) & (err > 0)
     prefix = f"{estimator}_nlsq"
@@ -249,7 +286,7 @@ def _fit_per_roi(vis, model, T, y, err, ok, stretch_bounds) -> dict[str, Any]:
     P, R = len(names), y.shape[1]
     coef = np.full((R, P), np.nan)
     cov = np.full((R, P, P), np.nan)
-    success = np.zeros(R, bool)
+    status = np.full(R, Status.NO_DATA, dtype=np.int8)
     message = np.empty(R, dtype=object)
     chi2 = np.full(R, np.nan)
     chi2_red = np.full(R, np.nan)
@@ -271,13 +308,11 @@ def _fit_per_roi(vis, model, T, y, err, ok, stretch_bounds) -> dict[str, Any]:
         res = least_squares(resid, np.clip(p0, lo, [h * 0.999 for h in hi]), bounds=(lo, hi),
                             method="trf", jac="3-point", x_scale="jac")
         coef[r] = res.x
-        cov[r] = _covariance(res)
-        success[r] = bool(res.success)
-        message[r] = str(res.message)
+        cov[r], status[r], message[r] = _outcome(res, names)
         chi2[r] = float(2 * res.cost)
         chi2_red[r] = chi2[r] / (n - P)
     stderr = np.sqrt(np.einsum("rii->ri", cov))
-    out = _result_vars(names, coef, stderr, cov, success, message, chi2, chi2_red, batch=("roi",), lo=lo, hi=hi)
+    out = _result_vars(names, coef, stderr, cov, status, message, chi2, chi2_red, batch=("roi",), lo=lo, hi=hi)
     i = names.index("rate")
     out.update(_rate_vars(coef[:, i], stderr[:, i]))
     return out
@@ -323,10 +358,10 @@ def _fit_joint(vis, model, T, y, err, ok, q_exponent, stretch_bounds) -> dict[st
 
     res = least_squares(resid, np.clip(p0, lo, [h if np.isinf(h) else h * 0.999 for h in hi]), bounds=(lo, hi),
                         method="trf", jac="3-point", x_scale="jac")
-    cov = _covariance(res)
+    cov, status, message = _outcome(res, names)
     stderr = np.sqrt(np.diag(cov))
     chi2 = float(2 * res.cost)
-    out = _result_vars(names, res.x, stderr, cov, np.bool_(res.success), str(res.message), chi2,
+    out = _result_vars(names, res.x, stderr, cov, np.int8(status), message, chi2,
                        chi2 / (n - len(names)), batch=(), lo=lo, hi=hi)
     # Γ(q) = D q^p and its delta-method error
     D, pe = res.x[0], (res.x[1] if fit_p else float(q_exponent))
@@ -338,8 +373,9 @@ def _fit_joint(vis, model, T, y, err, ok, q_exponent, stretch_bounds) -> dict[st
     return out
 
 
-def _result_vars(names, coef, stderr, cov, success, message, chi2, chi2_red, *, batch, lo, hi) -> dict[str, Any]:
+def _result_vars(names, coef, stderr, cov, status, message, chi2, chi2_red, *, batch, lo, hi) -> dict[str, Any]:
     one = {"units": "1"}
+    status = np.asarray(status, dtype=np.int8)
     return {
         "coefficients": xr.DataArray(coef, dims=batch + ("param",), coords={"param": names},
                                      attrs={**one, "lower_bounds": np.asarray(lo, float),
@@ -348,7 +384,8 @@ def _result_vars(names, coef, stderr, cov, success, message, chi2, chi2_red, *, 
         "stderr": xr.DataArray(stderr, dims=batch + ("param",), coords={"param": names}, attrs=dict(one)),
         "covariance": xr.DataArray(cov, dims=batch + ("cov_i", "cov_j"),
                                    coords={"cov_i": names, "cov_j": names}, attrs=dict(one)),
-        "success": xr.DataArray(np.asarray(success, bool), dims=batch, attrs=dict(one)),
+        "status": xr.DataArray(status, dims=batch, attrs={**one, "long_name": "fit status", **STATUS_FLAGS}),
+        "success": xr.DataArray(status == Status.CONVERGED, dims=batch, attrs=dict(one)),
         "message": xr.DataArray(np.asarray(message, dtype=str), dims=batch, attrs=dict(one)),
         "chi2": xr.DataArray(chi2, dims=batch, attrs=dict(one)),
         "chi2_red": xr.DataArray(chi2_red, dims=batch, attrs=dict(one)),

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..core.errors import XsvsError
+from ..core.errors import FramesError, XsvsError
+from ..core.frames import FRAME_DIMS, check_shape_dtype
 
 __all__ = ["XsvsError", "ExposureSeries", "as_exposure_series", "check_counts"]
 
@@ -81,18 +82,20 @@ def _as_seconds(values: Any, name: str, units: str | None = None) -> np.ndarray:
 
 
 def _stack(frames: Any, what: str) -> Any:
+    """One (frame, y, x) stack, checked by :mod:`xpcsnb.core.frames` (a boolean stack of a
+    binary detector counts 0/1 photons), with the 2 frames XSVS needs for error bars."""
     arr = frames.data if isinstance(frames, xr.DataArray) else frames
-    if isinstance(frames, xr.DataArray) and frames.ndim == 3 and frames.dims[1:] != ("y", "x"):
+    if isinstance(frames, xr.DataArray) and frames.ndim == 3 and frames.dims[1:] != FRAME_DIMS[1:]:
         raise XsvsError(f"{what} must have dims (frame, y, x), got {frames.dims}")
     if not hasattr(arr, "shape") or not hasattr(arr, "dtype"):
         arr = np.asarray(arr)
-    if len(arr.shape) != 3:
-        raise XsvsError(f"{what} must be a (frame, y, x) stack, got shape {tuple(arr.shape)}")
+    dtype = np.dtype(arr.dtype)
+    try:
+        check_shape_dtype(tuple(arr.shape), np.dtype(np.uint8) if dtype == bool else dtype)
+    except FramesError as err:
+        raise XsvsError(f"{what}: {err}; XSVS needs photon counts") from err
     if arr.shape[0] < 2:
         raise XsvsError(f"{what} has {arr.shape[0]} frame(s); at least 2 are needed for error bars")
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-            or arr.dtype == bool):
-        raise XsvsError(f"{what} must hold photon counts (integers), got dtype {arr.dtype}")
     return arr
 
 

@@ -27,7 +27,25 @@ import numpy as np
 
 from .series import XsvsError, check_counts
 
-__all__ = ["PixelTable", "FrameStatistics", "pixel_table", "frame_statistics"]
+__all__ = ["HIST_BYTES_MAX", "K_MAX_LIMIT", "PixelTable", "FrameStatistics", "pixel_table", "frame_statistics"]
+
+#: Largest photon count a histogram holds (its bins enter every contrast fit).
+K_MAX_LIMIT = 1 << 16
+#: Largest per-frame histogram of one exposure (frames × ROIs × bins, int64) [bytes].
+HIST_BYTES_MAX = 1 << 30
+
+
+def _check_bins(n_k: int, n_frames: int, n_roi: int, what: str, cause: str) -> None:
+    """Raise when histograms of ``n_k`` bins exceed :data:`K_MAX_LIMIT` or :data:`HIST_BYTES_MAX`."""
+    k_cap = min(K_MAX_LIMIT, HIST_BYTES_MAX // (8 * n_frames * n_roi) - 1)
+    if n_k - 1 > k_cap:
+        need = 8.0 * n_frames * n_roi * n_k
+        raise XsvsError(
+            f"{what}: {cause}, but the histograms stop at {k_cap} photons here (at most {K_MAX_LIMIT} photons and "
+            f"{HIST_BYTES_MAX / 2**30:g} GiB per exposure; {need / 2**30:.3g} GiB asked for {n_frames} frames × "
+            f"{n_roi} ROIs). XSVS counts a few photons per pixel: mask hot or saturated pixels (mask=) "
+            "or check the frames"
+        )
 
 
 @dataclass(frozen=True)
@@ -189,6 +207,7 @@ def frame_statistics(blocks, table: PixelTable, n_frames: int, shape: tuple[int,
     n_roi = table.n_roi
     n_groups = table.group_npix.shape[1]
     n_k = 1 if k_max is None else int(k_max) + 1
+    _check_bins(n_k, n_frames, n_roi, what, f"k_max={k_max}")
     counts = np.zeros((n_frames, n_roi, n_k), dtype=np.int64)
     sum_w = np.zeros((n_frames, n_roi))
     sum_w2 = np.zeros((n_frames, n_roi))
@@ -205,11 +224,12 @@ def frame_statistics(blocks, table: PixelTable, n_frames: int, shape: tuple[int,
         image_sum += flat_block.sum(axis=0, dtype=float)
         kmax_block = int(k.max()) if k.size else 0
         if kmax_block >= n_k:
+            f, p = np.unravel_index(int(np.argmax(k)), k.shape)
+            y, x = np.unravel_index(int(table.index[p]), shape)
+            where = f"a pixel has {kmax_block} photons (frame {start + f}, pixel y={y}, x={x})"
             if k_max is not None:
-                raise XsvsError(
-                    f"{what}: a pixel has {kmax_block} photons > k_max={k_max}; "
-                    "pass a larger k_max or k_max=None (automatic)"
-                )
+                raise XsvsError(f"{what}: {where} > k_max={k_max}; pass a larger k_max or k_max=None (automatic)")
+            _check_bins(kmax_block + 1, n_frames, n_roi, what, where)
             counts = np.concatenate(
                 [counts, np.zeros((n_frames, n_roi, kmax_block + 1 - n_k), dtype=np.int64)], axis=2)
             n_k = kmax_block + 1

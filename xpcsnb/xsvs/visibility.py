@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..core.partition import Partition, PartitionError, from_labels
-from .contrast import FIT_STATUS, beta_lowcount, beta_ratio, beta_variance, fit_beta_ml
+from .._numeric import check_int
+from ..core.partition import Partition, PartitionError, resolve_rois
+from .contrast import STATUS_FLAGS, beta_lowcount, beta_ratio, beta_variance, fit_beta_ml
 from .series import XsvsError, as_exposure_series
 from .statistics import frame_statistics, pixel_table
 
@@ -36,20 +37,9 @@ def _version() -> str:
 
 def _rois(rois: Any, mask: Any, shape: tuple[int, int]) -> Partition:
     try:
-        if mask is not None:
-            m = np.asarray(mask)
-            if m.shape != shape:
-                raise XsvsError(f"mask has shape {m.shape} but the frames are {shape}")
-        if isinstance(rois, Partition):
-            part = rois if mask is None else from_labels(rois.labels, rois.q, rois.phi, mask=mask)
-        else:
-            lab = rois.values if isinstance(rois, xr.DataArray) else np.asarray(rois)
-            part = from_labels(lab, mask=mask)
+        return resolve_rois(rois, shape, mask)
     except PartitionError as err:
         raise XsvsError(f"invalid ROIs or mask: {err}") from err
-    if part.labels.shape != shape:
-        raise XsvsError(f"ROI label map has shape {part.labels.shape} but the frames are {shape}")
-    return part
 
 
 def _pad(arrays: list[np.ndarray], n_frames: int, n_k: int | None, fill: Any, dtype: Any = float) -> np.ndarray:
@@ -100,7 +90,10 @@ def visibility(
         Relative pixel efficiency. Counts are never divided by it; see Notes.
     k_max : int, optional
         Largest photon count to histogram; a larger count raises. Default: the largest
-        count in the data (nothing is truncated).
+        count in the data (nothing is truncated), up to
+        :data:`~xpcsnb.xsvs.statistics.K_MAX_LIMIT` photons and
+        :data:`~xpcsnb.xsvs.statistics.HIST_BYTES_MAX` bytes of histograms per exposure
+        (a hot pixel beyond raises, naming the pixel).
     ratio_k : int
         Lower bin ``k`` of the exact-ratio estimator ``P(k)/P(k+1)`` (default 0).
     flat_groups : int
@@ -119,7 +112,8 @@ def visibility(
         (per-frame histograms n_k), ``P``/``P_err`` (frame-averaged probability and its
         standard error of the mean), ``mean_count``/``mean_count_err`` and
         ``mean_count_trace`` (K̄ per frame), ``beta``/``beta_err``/``M``/``fit_status``
-        (ML negative-binomial fit), ``beta_ratio``, ``beta_variance``, ``beta_lowcount``
+        (ML negative-binomial fit; ``fit_status`` holds :class:`~xpcsnb.core.status.Status`
+        codes: CONVERGED, POISSON_LIMIT, AT_BOUND or NO_DATA), ``beta_ratio``, ``beta_variance``, ``beta_lowcount``
         (with ``_err``), ``frame_valid``, ``n_frames``, ``npix``, ``labels``, ``mask``,
         ``static_image`` and ``flat_field`` when given.
 
@@ -142,18 +136,19 @@ def visibility(
     """
     from tqdm.auto import tqdm
 
+    if k_max is not None:
+        k_max = check_int("k_max", k_max, 2, error=XsvsError)
+    ratio_k = check_int("ratio_k", ratio_k, 0, error=XsvsError)
+    block_size = check_int("block_size", block_size, error=XsvsError)
+    flat_groups = check_int("flat_groups", flat_groups, error=XsvsError)
+    if not (isinstance(beta_max, int | float | np.integer | np.floating) and np.isfinite(beta_max) and beta_max > 0):
+        raise XsvsError(f"beta_max must be a finite contrast > 0, got {beta_max!r}")
     ser = as_exposure_series(series, exposure)
     shape = ser.shape
     part = _rois(rois, mask, shape)
     used_mask = np.ones(shape, bool) if mask is None else np.asarray(mask).astype(bool)
     ff = None if flat_field is None else np.asarray(flat_field, dtype=float)
     table = pixel_table(part.labels, ff, flat_groups)
-    if k_max is not None and (int(k_max) != k_max or k_max < 2):
-        raise XsvsError(f"k_max must be an integer >= 2, got {k_max!r}")
-    if int(ratio_k) != ratio_k or ratio_k < 0:
-        raise XsvsError(f"ratio_k must be an integer >= 0, got {ratio_k!r}")
-    if block_size < 1:
-        raise XsvsError(f"block_size must be >= 1, got {block_size}")
 
     stats = []
     for e in tqdm(range(ser.exposure.size), desc="XSVS histograms", unit="exposure", disable=not progress):
@@ -216,9 +211,8 @@ def visibility(
         "beta": (ER, ml.beta, {**one, "long_name": "contrast 1/M, maximum-likelihood negative binomial"}),
         "beta_err": (ER, ml.beta_err, {**one, "long_name": "stderr of beta from the observed information"}),
         "M": (ER, M, {**one, "long_name": "number of modes 1/beta (inf = Poisson limit)"}),
-        "fit_status": (ER, ml.status, {**one, "long_name": "ML fit status",
-                                       "flag_values": np.array(list(FIT_STATUS), dtype=np.int8),
-                                       "flag_meanings": " ".join(FIT_STATUS.values())}),
+        "fit_status": (ER, ml.status, {**one, "long_name": "ML fit status (xpcsnb.core.status.Status)",
+                                       **STATUS_FLAGS}),
         "beta_ratio": (ER, b_ratio, {**one, "long_name": f"exact-ratio contrast from P({ratio_k})/P({ratio_k + 1})",
                                      "ratio_k": int(ratio_k)}),
         "beta_ratio_err": (ER, b_ratio_err, {**one, "long_name": "jackknife stderr of beta_ratio"}),
