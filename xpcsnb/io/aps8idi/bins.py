@@ -17,6 +17,7 @@ import numpy as np
 
 from ...core.errors import ApsFileError
 from .layout import detect_layout, read, read_array
+from .paths import paths_of
 
 __all__ = ["BinTable", "read_bins"]
 
@@ -88,11 +89,11 @@ def _nexus_bins(f: h5py.File, kind: str) -> BinTable | None:
     q_grid = v0[0].astype(float)
     phi_grid = v1[0].astype(float) if v1 is not None else None
     if phi_grid is None:
-        raise ApsFileError(f"/xpcs/qmap/{kind}_v_list_dim1 is missing (needed with dim0)")
+        raise ApsFileError(f"{paths_of(f'{kind}_v1')[0]} is missing (needed with {v0[1]})")
     num = read_array(f, f"{kind}_num_pts")
     if num is not None and tuple(int(n) for n in num[0]) != (q_grid.size, phi_grid.size):
         raise ApsFileError(
-            f"/xpcs/qmap/{kind}_num_pts = {num[0].tolist()} disagrees with the bin-centre lists "
+            f"{num[1]} = {num[0].tolist()} disagrees with the bin-centre lists "
             f"({q_grid.size} × {phi_grid.size})"
         )
     idx = read_array(f, f"{kind}_index_mapping")
@@ -118,7 +119,7 @@ def _legacy_bins(f: h5py.File, kind: str) -> BinTable | None:
         return _grid_table(qv, pv, np.arange(n0 * n1), "full_grid", kind)
     if qv.size != pv.size:
         raise ApsFileError(
-            f"/xpcs/{p}qlist has {qv.size} values and /xpcs/{p}philist {pv.size}; they match neither "
+            f"{ql[1]} has {qv.size} values and {pl[1]} {pv.size}; they match neither "
             f"one value per bin nor the grid sizes {p}noq={n0}, {p}nophi={n1}"
         )
     q_grid, iq = np.unique(qv, return_inverse=True)

@@ -69,10 +69,10 @@ def list_c2(f: h5py.File) -> list[C2Entry]:
                 raise ApsFileError(f"unexpected entry {src.path}/{name}: C2 names must be c2_<number>")
             numbered.append((int(m.group(1)), name))
         numbered.sort()
-        if pb is not None and src.path.startswith("/xpcs/twotime"):
+        if pb is not None and src.path == paths_of("c2_group")[0]:  # the current layout's group
             if pb.size != len(numbered):
                 raise ApsFileError(
-                    f"/xpcs/twotime/processed_bins has {pb.size} ids but {src.path} holds {len(numbered)} C2 maps"
+                    f"{processed[1]} has {pb.size} ids but {src.path} holds {len(numbered)} C2 maps"
                 )
             ids = pb.tolist()
         else:
@@ -94,7 +94,7 @@ def list_c2(f: h5py.File) -> list[C2Entry]:
         raise ApsFileError(f"{src.path} must be (N, N) or (n_bins, N, N), got shape {ds.shape}")
     ids = pb.tolist() if pb is not None else list(range(1, n_maps + 1))
     if len(ids) != n_maps:
-        raise ApsFileError(f"/xpcs/twotime/processed_bins has {len(ids)} ids but {src.path} holds {n_maps} maps")
+        raise ApsFileError(f"{paths_of('processed_bins')[0]} has {len(ids)} ids but {src.path} holds {n_maps} maps")
     return [C2Entry(int(b), src.path, i) for b, i in zip(ids, index)]
 
 
