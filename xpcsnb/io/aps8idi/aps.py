@@ -17,7 +17,7 @@ from ...core.diagonal import DIAGONAL_MODES, apply_diagonal_mode
 from ...core.errors import ApsFileError
 from ..h5safe import H5_ERRORS, get_object
 from .bins import BinTable, read_bins
-from .c2 import _c2_frames, list_c2, load_c2
+from .c2 import c2_frames, list_c2, load_c2
 from .g2 import bin_coords, g2_variables
 from .layout import detect_layout, existing_file, open_file, read_array
 from .meta import metadata_attrs, time_step_attrs, unnormalized_g2_status
@@ -62,7 +62,7 @@ def _twotime_vars(path: Path, f: h5py.File, bins: BinTable | None, diagonal: str
     entries = list_c2(f)
     if not entries:
         return coords, {}, {}
-    sizes = {_c2_frames(f, e) for e in entries}
+    sizes = {c2_frames(f, e) for e in entries}
     if len(sizes) != 1:
         raise ApsFileError(f"C2 maps differ in size: {sorted(sizes)}")
     n = sizes.pop()

@@ -28,7 +28,7 @@ from .meta import metadata_attrs, time_step_attrs
 from .paths import C2_NAME, paths_of
 from .select import frame_window, select_phi, select_q
 
-__all__ = ["C2Entry", "DIAGONAL_METHOD_CORRECT", "full_from_upper", "list_c2", "load_c2", "open_twotime"]
+__all__ = ["C2Entry", "DIAGONAL_METHOD_CORRECT", "c2_frames", "full_from_upper", "list_c2", "load_c2", "open_twotime"]
 
 #: The ``diagonal_method`` attribute of a corrected C2.
 DIAGONAL_METHOD_CORRECT = "neighbour mean of the off-diagonal pairs (xpcsnb.core.diagonal), on the frame window"
@@ -107,7 +107,8 @@ def _c2_dataset(f: h5py.File, entry: C2Entry) -> h5py.Dataset:
     return ds
 
 
-def _c2_frames(f: h5py.File, entry: C2Entry) -> int:
+def c2_frames(f: h5py.File, entry: C2Entry) -> int:
+    """Side N of the (N, N) C2 of ``entry`` (a leading or trailing unit axis is ignored)."""
     full_shape = _c2_dataset(f, entry).shape
     shape = full_shape[1:] if entry.index is not None else full_shape
     shape = tuple(s for s in shape if s != 1) if len(shape) > 2 else shape
@@ -260,7 +261,7 @@ def open_twotime(
         phi_avail = bins.phi[pos[mine]]
         mine = [mine[k] for k in select_phi(phi_avail, bins.phi_grid, phi)]
 
-        sizes = {_c2_frames(f, entries[k]) for k in mine}
+        sizes = {c2_frames(f, entries[k]) for k in mine}
         if len(sizes) != 1:
             raise ApsFileError(f"C2 maps of q={bins.q_grid[iq_sel]:.6g} differ in size: {sorted(sizes)}")
         n_file = sizes.pop()
