@@ -1,6 +1,6 @@
 """Writers of small synthetic APS 8-ID-I result files, in every supported layout.
 
-The layouts follow /work/shared/guides/formats.md (boost-corr / xpcs-viewer paths).
+The layouts follow the path table xpcsnb/io/aps8idi/paths.py (boost-corr / xpcs-viewer paths).
 Each writer takes *full* C2 matrices keyed by 1-based dynamic bin id and stores
 their upper triangle (diagonal included, zeros below), as the 8-ID-I writer does.
 The writers are exposed to tests through the ``aps`` fixture.

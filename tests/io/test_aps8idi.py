@@ -17,7 +17,7 @@ C2_BINS = [2, 4, 5, 6, 8, 9]  # bins with C2 (bins 1, 3, 7 have none)
 
 
 def expected_qphi(aps, b):
-    """(q, phi) of compressed bin b by the writer's definition (formats.md §3)."""
+    """(q, phi) of compressed bin b by the writer's definition (the index mapping of docs/io.md)."""
     i0, i1 = divmod(int(aps.MAPPING[b - 1]), aps.PHI_GRID.size)
     return aps.Q_GRID[i0], aps.PHI_GRID[i1]
 

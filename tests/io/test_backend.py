@@ -68,3 +68,23 @@ def test_guess_can_open(tmp_path, path):
 def test_file_objects_rejected(path):
     with open(path, "rb") as fh, pytest.raises(TypeError, match="by path"):
         XpcsBackendEntrypoint().open_dataset(fh)
+
+
+def test_allow_external_is_passed_through(tmp_path, aps):
+    """A C2 whose bytes live in a raw file outside the folder: refused unless allowed."""
+    from xpcsnb.io.aps8idi import ApsFileError
+
+    folder, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    p = aps.write_nexus(folder / "X_results.hdf", c2=aps.c2_set([2], 6))
+    raw = elsewhere / "c2.bin"
+    np.triu(np.full((6, 6), 3.0)).tofile(raw)
+    with h5py.File(p, "a") as f:
+        name = "/xpcs/twotime/correlation_map/c2_00001"
+        del f[name]
+        f.create_dataset(name, shape=(6, 6), dtype="<f8", external=[(str(raw), 0, 6 * 6 * 8)])
+    with pytest.raises(ApsFileError, match="external raw file"):
+        xr.open_dataset(p, engine="xpcs")
+    ds = xr.open_dataset(p, engine="xpcs", allow_external=True)
+    np.testing.assert_array_equal(ds.c2.values[0], np.full((6, 6), 3.0))

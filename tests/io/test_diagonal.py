@@ -1,4 +1,4 @@
-"""Diagonal correction (models.md §1) against a brute-force loop."""
+"""Diagonal correction (xpcsnb.core.diagonal) against a brute-force loop."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from xpcsnb.io.diagonal import apply_diagonal_mode, correct_diagonal, neighbour_
 
 
 def brute_force(c: np.ndarray) -> np.ndarray:
-    """Literal transcription of models.md §1, one element at a time."""
+    """Literal transcription of the neighbour-mean rule, one element at a time."""
     n = c.shape[0]
     s = [0.5 * (c[i, i + 1] + c[i + 1, i]) for i in range(n - 1)]
     out = c.astype(float).copy()

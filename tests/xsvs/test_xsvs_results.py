@@ -23,16 +23,23 @@ def result():
     return xsvs.fit_dynamics(vis)
 
 
+def _stamped(result):
+    """The result as saved: root attrs gain the kind and the version stamp."""
+    from xpcsnb._version import __version__
+
+    return result.assign_attrs(xpcsnb_kind="xsvs", xpcsnb_version=__version__)
+
+
 def test_netcdf_round_trip_is_lossless(result, tmp_path):
     path = xsvs.save_results(result, tmp_path / "xsvs.nc")
     back = xsvs.load_results(path)
-    xr.testing.assert_identical(back, result)
+    xr.testing.assert_identical(back, _stamped(result))
     for name in result.variables:
         assert back[name].dtype == result[name].dtype, name
         assert set(back[name].attrs) == set(result[name].attrs), name
         for a, v in result[name].attrs.items():
             assert np.array_equal(np.asarray(back[name].attrs[a]), np.asarray(v)), (name, a)
-    assert back.attrs == result.attrs
+    assert back.attrs == _stamped(result).attrs
     assert np.isinf(back.M).sum() == np.isinf(result.M).sum()
 
 
@@ -43,7 +50,22 @@ def test_save_refuses_to_overwrite(result, tmp_path):
         xsvs.save_results(result, path)
     assert path.read_bytes() == b"user data"
     xsvs.save_results(result, path, overwrite=True)
-    xr.testing.assert_identical(xsvs.load_results(path), result)
+    xr.testing.assert_identical(xsvs.load_results(path), _stamped(result))
+    assert not list(tmp_path.glob("*.xpcsnb-tmp"))  # atomic save leaves no temporary
+
+
+def test_load_refuses_other_kinds_and_foreign_files(result, tmp_path):
+    from xpcsnb.io.results import save_result
+
+    other = save_result(result, tmp_path / "nlsq.nc", kind="nlsq")
+    with pytest.raises(ValueError, match="holds a 'nlsq' result, not a 'xsvs' result"):
+        xsvs.load_results(other)
+    foreign = tmp_path / "plain.nc"
+    result.to_netcdf(foreign, engine="h5netcdf")
+    with pytest.raises(ValueError, match="not written by xpcsnb"):
+        xsvs.load_results(foreign)
+    with pytest.raises(TypeError, match="XSVS result Dataset"):
+        xsvs.save_results(xr.DataArray([1.0]), tmp_path / "x.nc")
 
 
 def test_matplotlib_figures(result):

@@ -2,7 +2,7 @@
 
 The diagonal ``C[i, i]`` of a measured C2 carries the shot-noise spike (a pixel's
 intensity correlated with itself). The 8-ID-I viewer and the homodyne loader replace
-it by the mean of its nearest off-diagonal neighbours (models.md §1)::
+it by the mean of its nearest off-diagonal neighbours::
 
     s_i    = ½ (C[i, i+1] + C[i+1, i])          i = 0 … N−2
     diag_0 = s_0,   diag_{N−1} = s_{N−2},   diag_i = ½ (s_{i−1} + s_i) otherwise
@@ -49,7 +49,7 @@ def neighbour_mean_diagonal(c2: Any) -> np.ndarray:
     Returns
     -------
     ndarray, shape (..., N)
-        ``diag_i`` of models.md §1 (float64).
+        ``diag_i`` of the module docstring (float64).
     """
     a = _as_stack(c2).astype(np.float64, copy=False)
     n = a.shape[-1]
@@ -74,7 +74,7 @@ def correct_diagonal(c2: Any) -> np.ndarray:
     Returns
     -------
     ndarray, shape (..., N, N)
-        Copy with ``out[..., i, i] = diag_i`` (models.md §1); off-diagonal values
+        Copy with ``out[..., i, i] = diag_i`` (module docstring); off-diagonal values
         are unchanged.
 
     Examples

@@ -17,6 +17,7 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from .aps8idi import open_aps, open_twotime
+from .aps8idi.paths import paths_of
 
 __all__ = ["XpcsBackendEntrypoint", "HDF5_SUFFIXES"]
 
@@ -36,7 +37,7 @@ class XpcsBackendEntrypoint(BackendEntrypoint):
 
     open_dataset_parameters: ClassVar[tuple[str, ...]] = (
         "filename_or_obj", "drop_variables", "q", "phi", "dt", "diagonal",
-        "start_frame", "end_frame", "L", "q_tol",
+        "start_frame", "end_frame", "L", "q_tol", "allow_external",
     )
     description: ClassVar[str] = "APS 8-ID-I XPCS result files (g2, two-time C2, q-maps) via xpcsnb"
 
@@ -53,11 +54,13 @@ class XpcsBackendEntrypoint(BackendEntrypoint):
         end_frame: int | None = None,
         L: float | None = None,
         q_tol: float | None = None,
+        allow_external: bool = False,
     ) -> xr.Dataset:
         """Open ``filename_or_obj``; see the module docstring for what is returned.
 
         ``diagonal`` defaults to ``"correct"`` with ``q=`` (analysis input) and to
-        ``"raw"`` without (the file as stored).
+        ``"raw"`` without (the file as stored). ``allow_external=True`` follows links
+        and external storage out of the file's folder (trusted files only).
 
         Raises
         ------
@@ -76,11 +79,12 @@ class XpcsBackendEntrypoint(BackendEntrypoint):
                                             L=L, q_tol=q_tol).items() if v is not None}
             if given:
                 raise ValueError(f"{sorted(given)} select a two-time Dataset and need q= [1/Å]")
-            ds = open_aps(filename_or_obj, diagonal=diagonal or "raw")
+            ds = open_aps(filename_or_obj, diagonal=diagonal or "raw", allow_external=allow_external)
         else:
             ds = open_twotime(
                 filename_or_obj, q, phi=phi, dt=dt, diagonal=diagonal or "correct",
                 start_frame=start_frame, end_frame=end_frame, L=L, q_tol=q_tol,
+                allow_external=allow_external,
             )
         if drop_variables is not None:
             names = [drop_variables] if isinstance(drop_variables, str) else list(drop_variables)
@@ -96,6 +100,6 @@ class XpcsBackendEntrypoint(BackendEntrypoint):
             return False
         try:
             with h5py.File(p, "r") as f:
-                return isinstance(f.get("xpcs"), h5py.Group)
+                return isinstance(f.get(paths_of("xpcs_group")[0]), h5py.Group)
         except OSError:
             return False

@@ -4,7 +4,11 @@ The frame-stack data model (dims, coordinates, attributes, validation) lives in
 :mod:`xpcsnb.core.frames`; this module only reads files.
 
 HDF5 stacks are opened lazily (h5py + dask): nothing is read until a correlator asks
-for a block of frames, so stacks larger than memory can be processed in chunks.
+for a block of frames, so stacks larger than memory can be processed in chunks. The
+frame, frame-time and exposure paths come from the APS path table
+(:data:`xpcsnb.io.aps8idi.paths.PATHS`: ``frames``, ``t0``, ``count_time``). Links out of
+the file's folder and external raw storage are refused unless ``allow_external=True``
+(:mod:`xpcsnb.io.h5safe`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import numpy as np
 import xarray as xr
 
 from ..core.frames import FRAME_DIMS, FramesError, as_frames, check_frame_times, check_shape_dtype, frames_from_array, wrap_frames
+from .aps8idi.paths import paths_of
+from .h5safe import get_object, open_reader, read_dataset
 
 __all__ = [
     "DEFAULT_DATASET",
@@ -26,26 +32,21 @@ __all__ = [
     "open_frames",
 ]
 
-#: Where APS 8-ID-I (and many NeXus writers) put the frames.
-DEFAULT_DATASET = "/entry/data/data"
+#: Where APS 8-ID-I (and many NeXus writers) put the frames (the path table's ``frames``).
+DEFAULT_DATASET = paths_of("frames")[0]
 
-#: Metadata paths tried, in order, for the frame period and the exposure [s].
-_FRAME_TIME_PATHS = (
-    "/entry/instrument/detector_1/frame_time",
-    "/measurement/instrument/detector/exposure_period",
-    "/entry/instrument/bluesky/metadata/t0",
-)
-_EXPOSURE_PATHS = (
-    "/entry/instrument/detector_1/count_time",
-    "/measurement/instrument/detector/exposure_time",
-    "/entry/instrument/bluesky/metadata/t1",
-)
+#: Metadata paths tried, in order, for the frame period and the exposure [s]
+#: (the path table's ``t0`` and ``count_time``).
+_FRAME_TIME_PATHS = paths_of("t0")
+_EXPOSURE_PATHS = paths_of("count_time")
 
 
 def _read_scalar(f: Any, paths: tuple[str, ...]) -> tuple[float | None, str | None]:
+    """First numeric scalar among ``paths`` (dangling links skipped): (value, path)."""
     for p in paths:
-        if p in f:
-            v = np.asarray(f[p][()]).squeeze()
+        obj = get_object(f, p, dangling="none")
+        if obj is not None and hasattr(obj, "dtype"):
+            v = np.asarray(read_dataset(f, obj, p)).squeeze()
             if v.size == 1 and np.issubdtype(v.dtype, np.number):
                 return float(v), p
     return None, None
@@ -60,6 +61,7 @@ def open_frames(
     chunk_frames: int = 256,
     units: str = "counts",
     memory_map: bool = True,
+    allow_external: bool = False,
 ) -> xr.DataArray:
     """Open an HDF5 frame stack lazily (h5py + dask).
 
@@ -85,12 +87,22 @@ def open_frames(
         (:mod:`xpcsnb.io.h5map`; same values, a block of frames costs no fresh buffer).
         Ignored where the file does not allow it (compression, virtual datasets …), or
         where it would make more than 4 times as many dask chunks.
+    allow_external : bool
+        Follow links out of the file's folder and read external raw storage or outside
+        virtual sources (default False: refused); only for trusted local files.
 
     Returns
     -------
     xarray.DataArray
         Lazy (dask-backed) stack with dims ``(frame, y, x)``; the file stays open
         (read-only) while the array is alive. ``attrs["source"]`` names the file.
+
+    Raises
+    ------
+    FramesError
+        Missing or non-HDF5 file, missing/dangling/cyclic dataset path, a link or
+        storage outside the folder (without ``allow_external``), no frame period, or
+        (when read) a file truncated since it was opened or an h5py read error.
     """
     import h5py
 
@@ -103,11 +115,11 @@ def open_frames(
         raise FramesError(f"chunk_frames must be >= 1, got {chunk_frames!r}")
     if not isinstance(memory_map, bool):
         raise FramesError(f"memory_map must be True or False, got {memory_map!r}")
-    f = h5py.File(path, "r")
+    f = open_reader(path, error=FramesError, allow_external=allow_external)
     try:
-        if dataset not in f:
+        dset = get_object(f, dataset)
+        if dset is None:
             raise FramesError(f"{path} has no dataset {dataset!r}")
-        dset = f[dataset]
         if not isinstance(dset, h5py.Dataset):
             raise FramesError(f"{dataset!r} in {path} is a group, not a dataset")
         check_shape_dtype(tuple(dset.shape), dset.dtype)
@@ -134,10 +146,11 @@ def open_frames(
 
 def _lazy(dset: Any, chunk_frames: int, memory_map: bool, name: str) -> Any:
     """The dask array of an h5py dataset: over :class:`~xpcsnb.io.h5map.MappedFrames`
-    when it can be mapped without making more than 4 times as many chunks, else over h5py."""
+    when it can be mapped without making more than 4 times as many chunks, else over h5py
+    (:class:`~xpcsnb.io.h5map.GuardedFrames`: a truncated file raises, never reads zeros)."""
     import dask.array as da
 
-    from .h5map import mapped_source, run_chunks
+    from .h5map import GuardedFrames, mapped_source, run_chunks
 
     n, h, w = dset.shape
     chunk_frames = min(chunk_frames, n)
@@ -146,5 +159,6 @@ def _lazy(dset: Any, chunk_frames: int, memory_map: bool, name: str) -> Any:
         sizes = run_chunks(src.runs, chunk_frames)
         if len(sizes) <= 4 * -(-n // chunk_frames):  # names differ by chunking: a graph may hold both
             return da.from_array(src, chunks=(sizes, (h,), (w,)), lock=True, asarray=True, name=f"{name}-{chunk_frames}-mmap")
-    return da.from_array(dset, chunks=(chunk_frames, h, w), lock=True, asarray=True, name=f"{name}-{chunk_frames}")
+    return da.from_array(GuardedFrames(dset), chunks=(chunk_frames, h, w), lock=True, asarray=True,
+                         name=f"{name}-{chunk_frames}")
 

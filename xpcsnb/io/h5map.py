@@ -12,8 +12,11 @@ Everything else is read by h5py, so the values never differ: filters (compressio
 shuffle, checksums), virtual, external or compact storage, chunks that split frames,
 chunks not yet written, non-native byte order, a user block, or a file driver other
 than ``sec2``. The map uses the descriptor h5py opened (a file renamed or replaced on
-disk afterwards is not picked up); as with any memory map, truncating the file while a
-block is mapped makes reading it fail with SIGBUS.
+disk afterwards is not picked up). A file that got shorter since it was opened
+(truncated) is refused with a :class:`~xpcsnb.core.errors.FramesError` naming it, on
+both paths (:class:`GuardedFrames` for h5py reads, which would otherwise return zeros
+past the end); as with any memory map, truncating the file while a block is mapped
+makes reading that block fail with SIGBUS.
 """
 
 from __future__ import annotations
@@ -24,7 +27,57 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MappedFrames", "frame_runs", "mapped_source", "run_chunks"]
+from ..core.errors import FramesError
+
+__all__ = ["GuardedFrames", "MappedFrames", "frame_runs", "mapped_source", "run_chunks"]
+
+#: h5py raises these for corrupt or unreadable data.
+_H5_ERRORS = (OSError, RuntimeError, KeyError)
+
+
+class GuardedFrames:
+    """An h5py frame stack for :func:`dask.array.from_array` that refuses a truncated file.
+
+    Every read first checks that the file is still as long as when it was opened (h5py
+    returns zeros for bytes past the end) and turns h5py errors into
+    :class:`~xpcsnb.core.errors.FramesError` naming the file and the dataset.
+
+    Parameters
+    ----------
+    dset : h5py.Dataset, shape (N, H, W)
+    """
+
+    def __init__(self, dset: Any) -> None:
+        self.dset = dset
+        self.shape = tuple(dset.shape)
+        self.dtype = dset.dtype
+        self.ndim = len(self.shape)
+        self.filename = os.path.abspath(dset.file.filename)
+        self.name = str(dset.name)
+        # a descriptor of our own on h5py's open file (fstat stays valid whatever h5py does)
+        self._file = open(os.dup(dset.file.id.get_vfd_handle()), "rb", buffering=0)  # noqa: SIM115
+        self.size = os.fstat(self._file.fileno()).st_size
+
+    def check(self) -> None:
+        """Raise :class:`FramesError` if the file is now shorter than when opened."""
+        now = os.fstat(self._file.fileno()).st_size
+        if now < self.size:
+            raise FramesError(
+                f"{self.filename} is {now} bytes long, {self.size} when it was opened: the file was "
+                "truncated (or is being rewritten); its frames cannot be read, open it again when complete"
+            )
+
+    def read(self, key: Any) -> np.ndarray:
+        """``dset[key]`` after :meth:`check`, h5py errors named."""
+        self.check()
+        try:
+            return self.dset[key]
+        except _H5_ERRORS as exc:
+            raise FramesError(f"cannot read {self.filename}:{self.name} ({type(exc).__name__}: {exc}); "
+                              "the file may be truncated or corrupt") from exc
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return self.read(key)
 
 
 def _mappable(dset: Any, dcpl: Any, layout: int) -> bool:
@@ -146,7 +199,7 @@ def _read_ahead(mm: mmap.mmap, fd: int, offset: int, nbytes: int) -> None:
         os.posix_fadvise(fd, offset, nbytes, os.POSIX_FADV_WILLNEED)
 
 
-class MappedFrames:
+class MappedFrames(GuardedFrames):
     """An HDF5 frame stack as an array for :func:`dask.array.from_array`.
 
     Indexing with a range of whole frames inside one run of :func:`frame_runs` returns a
@@ -160,15 +213,10 @@ class MappedFrames:
     """
 
     def __init__(self, dset: Any, runs: list[tuple[int, int, int]]) -> None:
-        self.dset = dset
-        self.shape = tuple(dset.shape)
-        self.dtype = dset.dtype
-        self.ndim = 3
+        super().__init__(dset)
         self.runs = list(runs)
         self._starts = np.array([r[0] for r in runs])
         self._frame_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
-        # a descriptor of our own on h5py's open file: valid whatever h5py closes later
-        self._file = open(os.dup(dset.file.id.get_vfd_handle()), "rb", buffering=0)  # noqa: SIM115 (closed with self)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         frames = _frame_range(key, self.shape)
@@ -176,7 +224,7 @@ class MappedFrames:
             view = self._view(*frames)
             if view is not None:
                 return view
-        return self.dset[key]
+        return self.read(key)
 
     def _view(self, start: int, stop: int) -> np.ndarray | None:
         """Frames start … stop − 1 as a view of a memory map, or None if they span runs."""
@@ -187,7 +235,12 @@ class MappedFrames:
         first = off + (start - r0) * self._frame_bytes
         base = first - first % mmap.ALLOCATIONGRANULARITY
         nbytes = (stop - start) * self._frame_bytes
-        mm = mmap.mmap(self._file.fileno(), nbytes + first - base, access=mmap.ACCESS_READ, offset=base)
+        self.check()
+        try:
+            mm = mmap.mmap(self._file.fileno(), nbytes + first - base, access=mmap.ACCESS_READ, offset=base)
+        except (OSError, ValueError) as exc:  # e.g. "mmap length is greater than file size"
+            raise FramesError(f"cannot map frames {start}…{stop - 1} of {self.filename}:{self.name} ({exc}); "
+                              "the file may be truncated") from exc
         ahead = min(stop - start, r1 - stop) * self._frame_bytes  # the next block of the run, if read in order
         _read_ahead(mm, self._file.fileno(), first + nbytes, ahead)
         count = nbytes // self.dtype.itemsize

@@ -1,4 +1,4 @@
-"""Save and load XSVS result Datasets as NetCDF (h5netcdf engine)."""
+"""Save and load XSVS result Datasets: NetCDF-4 through :mod:`xpcsnb.io.results` (kind ``"xsvs"``)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["save_results", "load_results"]
+from ..io.results import load_result, save_result
+
+__all__ = ["KIND", "load_results", "save_results"]
+
+#: The result kind stamped on (and required of) XSVS result files.
+KIND = "xsvs"
 
 
-def save_results(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write an XSVS result Dataset to NetCDF (``engine="h5netcdf"``).
+def save_results(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write an XSVS result Dataset to NetCDF-4, atomically (:func:`xpcsnb.io.results.save_result`).
 
     Parameters
     ----------
@@ -25,21 +30,31 @@ def save_results(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = F
     Returns
     -------
     pathlib.Path
-        The written path.
+        The written path. The file's root attrs gain ``xpcsnb_kind="xsvs"`` and
+        ``xpcsnb_version``.
 
     Raises
     ------
+    TypeError
+        If ``ds`` is not an xarray Dataset.
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    ds.to_netcdf(path, engine="h5netcdf", mode="w")
-    return path
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"save_results takes the XSVS result Dataset, got {type(ds).__name__}")
+    return save_result(ds, path, kind=KIND, overwrite=overwrite)
 
 
-def load_results(path: str | os.PathLike) -> xr.Dataset:
-    """Read an XSVS result Dataset written by :func:`save_results` (fully loaded, file closed)."""
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+def load_results(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Read an XSVS result Dataset written by :func:`save_results` (fully loaded, file closed).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If the file is not an xpcsnb XSVS result (another kind, or no kind attribute).
+    """
+    out = load_result(path, kind=KIND)
+    assert isinstance(out, xr.Dataset)
+    return out
