@@ -58,6 +58,9 @@ __all__ = ["FitReport", "NLSQResult", "add_model", "as_result", "concat_q", "loa
 
 #: ``kind`` of NLSQ result files (:mod:`xpcsnb.io.results`).
 KIND = "nlsq"
+#: The ``{var}_nlsq_<field>`` variables every NLSQ result holds.
+FIELDS = ("coefficients", "stderr", "initial", "lower", "upper", "vary", "covariance", "chi2", "chi2_red", "n_data",
+          "n_params", "success", "status", "message", "n_iterations", "n_function_evals")
 #: Per-fit attributes that :func:`concat_q` turns into variables over q.
 _PER_FIT = ("condition_number", "elapsed_s", "n_starts")
 
@@ -77,7 +80,8 @@ def nlsq_var(res: Any) -> str:
     Raises
     ------
     XpcsError
-        If ``res`` is not a Dataset with exactly one ``*_nlsq_coefficients`` variable.
+        If ``res`` is not a Dataset with exactly one ``*_nlsq_coefficients`` variable and
+        every other ``{var}_nlsq_*`` field of :func:`solution_to_dataset`.
     """
     if not isinstance(res, xr.Dataset):
         raise XpcsError(f"an NLSQ result is an xarray.Dataset (from fit_nlsq or load_nlsq), got {type(res).__name__}")
@@ -87,7 +91,13 @@ def nlsq_var(res: Any) -> str:
         raise XpcsError(f"not an NLSQ result: it has {what} '*_nlsq_coefficients' variables "
                         f"(variables: {sorted(map(str, res.data_vars))[:8]}); fit first, e.g. "
                         "res = ds.xpcs.fit_nlsq('static')")
-    return found[0]
+    var = found[0]
+    missing = [nlsq_name(var, f) for f in FIELDS if nlsq_name(var, f) not in res]
+    if missing or "unit" not in res.coords:
+        raise XpcsError(f"not a result of xpcsnb.fit_nlsq: {var}_nlsq_coefficients is there but "
+                        f"{missing or ['the unit coordinate']} are missing (other results have their own save and "
+                        "report: xpcsnb.xsvs.save_results, xpcsnb.fit.save_cmc)")
+    return var
 
 
 def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: str = "c2") -> xr.Dataset:
@@ -124,7 +134,7 @@ def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: s
             coef[a] = init[a] = problem.fixed_physics[name]
     pdim = ("param",)
     status = solution.status
-    fields: dict[str, tuple[Any, ...]] = {
+    values: dict[str, tuple[Any, ...]] = {
         "coefficients": (pdim, coef, {"long_name": "best-fit parameter values"}),
         "stderr": (pdim, err, {"long_name": "standard errors (sqrt of the covariance diagonal)"}),
         "initial": (pdim, init, {"long_name": "starting values of the best start"}),
@@ -142,7 +152,7 @@ def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: s
         "n_iterations": ((), solution.njev, {"long_name": "Jacobian evaluations of the best start"}),
         "n_function_evals": ((), solution.nfev),
     }
-    data_vars: dict[str, tuple[Any, ...]] = {nlsq_name(var, f): v for f, v in fields.items()}
+    data_vars = {nlsq_name(var, f): values[f] for f in FIELDS}
     coords = {
         "param": ("param", names),
         "cov_i": ("cov_i", names),
