@@ -14,7 +14,6 @@ Names are the result's parameter names: physics names of the registry (``"D0"``,
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
