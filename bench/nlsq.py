@@ -96,9 +96,9 @@ def run_case(name: str) -> dict:
     rel = {k: float(coef.sel(param=k)) / v - 1 if v != 0 else float(coef.sel(param=k)) for k, v in free.items()}
     z = {k: (float(coef.sel(param=k)) - v) / float(err.sel(param=k)) for k, v in free.items()}
     return {
-        "case": name, "n_data": int(res["n_data"]), "cold_s": cold, "warm_s": warm, "eval_s": one_eval,
-        "warm_over_eval": warm / one_eval, "jacobian_evals": int(res["n_iterations"]),
-        "n_starts": int(res.attrs["n_starts"]), "success": bool(res["success"]),
+        "case": name, "n_data": int(res["c2_nlsq_n_data"]), "cold_s": cold, "warm_s": warm, "eval_s": one_eval,
+        "warm_over_eval": warm / one_eval, "jacobian_evals": int(res["c2_nlsq_n_iterations"]),
+        "n_starts": int(res.attrs["n_starts"]), "success": bool(res["c2_nlsq_success"]),
         "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rel_err": rel, "z": z,
     }

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import xarray as xr
 
 import xpcsnb
 
@@ -64,14 +63,14 @@ xpcsnb.registry.MODELS["laminar_flow"][:3]
 
 # %%
 res = ds.xpcs.fit_nlsq("laminar_flow", return_model=True)
-res
+res.xpcs.report()
 
 # %%
 for name, value in truth.items():
     v = float(res.c2_nlsq_coefficients.sel(param=name))
     e = float(res.c2_nlsq_stderr.sel(param=name))
     print(f"{name:>20}: {v: .5g} ± {e:.2g}   truth {value: .5g}   z = {(v - value) / e:+.2f}")
-assert bool(res.success)
+assert bool(res.c2_nlsq_success)
 
 # %% [markdown]
 # ## 3. Residuals and the static model
@@ -85,21 +84,24 @@ fig = plot_fit(ds, res, max_angles=2)
 
 # %%
 static = ds.xpcs.fit_nlsq("static")
-print(f"laminar flow chi2_red = {float(res.chi2_red):.4f}, static chi2_red = {float(static.chi2_red):.3f}")
+print(f"laminar flow chi2_red = {float(res.c2_nlsq_chi2_red):.4f}, "
+      f"static chi2_red = {float(static.c2_nlsq_chi2_red):.3f}")
 resid = ds.xpcs.residuals("static", static)
 resid.isel(phi=0).plot(size=3, robust=True);
 
 # %% [markdown]
 # ## 4. Save and reload
-# Results are Datasets in xarray's `curvefit` naming (`c2_nlsq_coefficients(param)`, ...), so they
-# save to NetCDF as they are.
+# Results are plain Datasets in xarray's `curvefit` naming (`c2_nlsq_coefficients(param)`,
+# `c2_nlsq_chi2_red`, `c2_nlsq_success`, ...). `res.xpcs.save(path)` writes one to NetCDF atomically
+# (never over an existing file unless `overwrite=True`); `xpcsnb.fit.load_nlsq` reads it back and
+# refuses a file holding another kind of result.
 
 # %%
 with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "fit.nc"
-    res.to_netcdf(path, engine="h5netcdf")
-    back = xr.open_dataset(path, engine="h5netcdf").load()
-print(xpcsnb.as_result(back).report())
+    res.xpcs.save(path)
+    back = xpcsnb.fit.load_nlsq(path)
+print(back.xpcs.report())
 
 # %% [markdown]
 # ## 5. Real measured data
@@ -110,7 +112,7 @@ print(xpcsnb.as_result(back).report())
 real = xpcsnb.datasets.load("bnl_two_time_350")
 fit_real = real.xpcs.fit_nlsq("static", bounds={"D0": (1e-6, 10.0)}, initial={"D0": 0.01},
                               fixed={"D_offset": 0.0})
-fit_real
+fit_real.xpcs.report()
 
 # %%
 c = real.c2.isel(phi=0).values

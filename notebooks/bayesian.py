@@ -52,7 +52,7 @@ ds
 
 # %%
 res = ds.xpcs.fit_nlsq("static")
-print(res.report())
+print(res.xpcs.report())
 
 # %% [markdown]
 # ## 3. Consensus Monte Carlo

@@ -135,7 +135,7 @@ print("streamed == in memory:", True)
 
 # %%
 fit = c2.xpcs.fit_nlsq("static", fixed={"alpha": 0.0, "D_offset": 0.0})
-print(fit.report())
+print(fit.xpcs.report())
 D0 = float(fit.c2_nlsq_coefficients.sel(param="D0"))
 print(f"D0 = {D0:.4g} Å²/s, expected 2·D = {2 * D:.4g} Å²/s ({D0 / (2 * D) - 1:+.1%})")
 assert abs(D0 / (2 * D) - 1) < 0.05

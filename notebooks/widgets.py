@@ -89,13 +89,13 @@ print("fit button disabled:", panel.fit_button.disabled)
 
 # %% [markdown]
 # Clicking **Fit** in the page runs the fit; here we click from Python. The result is
-# `panel.result` (an `NLSQResult` Dataset with `c2_model` and `c2_residual`), the table
-# below the panel is its `_repr_html_`, and the residual view appears next to the data.
+# `panel.result` (the NLSQ result Dataset with `c2_model` and `c2_residual`), the table
+# below the panel is its report (`res.xpcs.report()`), and the residual view appears next to the data.
 
 # %%
 panel.fit_button.click()
 res = panel.result
-print(res.report())
+print(res.xpcs.report())
 
 # %%
 truth = DEMO_TRUTH["laminar_flow"]
@@ -103,7 +103,7 @@ for name in ("D0", "alpha", "gamma_dot_t0", "beta", "phi0"):
     v = float(res["c2_nlsq_coefficients"].sel(param=name))
     e = float(res["c2_nlsq_stderr"].sel(param=name))
     print(f"{name:>14} = {v:.5g} ± {e:.2g}   (truth {truth[name]:g}, {abs(v - truth[name]) / e:.1f} σ)")
-assert bool(res["success"])
+assert bool(res["c2_nlsq_success"])
 
 # %% [markdown]
 # The residual view shows data − model for the angle picked in the data view (the two are

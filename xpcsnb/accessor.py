@@ -6,10 +6,17 @@ It never mutates ``ds``, and it imports each engine on first use, so that regist
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
+
+if TYPE_CHECKING:
+    from .fit.result import FitReport
+    from .fit.spec import FitSpec
+    from .models.base import Model
 
 __all__ = ["XpcsAccessor", "evaluate_model"]
 
@@ -23,7 +30,8 @@ def evaluate_model(ds: xr.Dataset, model: str, params: Mapping[str, float] | xr.
 
 @xr.register_dataset_accessor("xpcs")
 class XpcsAccessor:
-    """XPCS methods on a two-time Dataset: ``ds.xpcs.fit_nlsq(...)``, ``ds.xpcs.model(...)``."""
+    """XPCS methods on a two-time Dataset (``ds.xpcs.fit_nlsq(...)``, ``ds.xpcs.model(...)``) and on
+    a fit result (``res.xpcs.report()``, ``res.xpcs.save(path)``)."""
 
     def __init__(self, ds: xr.Dataset) -> None:
         self._obj = ds
@@ -34,17 +42,54 @@ class XpcsAccessor:
 
         return validate_twotime(self._obj)
 
-    def fit_nlsq(self, model: str, **kwargs: Any) -> Any:
+    def fit_nlsq(
+        self,
+        model: str | Model,
+        *,
+        spec: FitSpec | None = None,
+        scaling: str | None = None,
+        bounds: Mapping[str, tuple[float, float]] | None = None,
+        initial: Mapping[str, float] | None = None,
+        fixed: Mapping[str, float] | None = None,
+        free: Sequence[str] | None = None,
+        contrast: float | Sequence[float] | None = None,
+        offset: float | Sequence[float] | None = None,
+        q_mode: str = "joint",
+        n_starts: int | None = None,
+        seed: int | None = 0,
+        max_nfev: int | None = None,
+        scale_covar: bool | None = None,
+        return_model: bool = False,
+        throw: bool = False,
+        progress: bool = False,
+    ) -> xr.Dataset:
         """Bounded NLSQ fit; see :func:`xpcsnb.fit.nlsq.fit_nlsq` for the options."""
         from .fit.nlsq import fit_nlsq
 
-        return fit_nlsq(self._obj, model, **kwargs)
+        return fit_nlsq(self._obj, model, spec=spec, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed,
+                        free=free, contrast=contrast, offset=offset, q_mode=q_mode, n_starts=n_starts, seed=seed,
+                        max_nfev=max_nfev, scale_covar=scale_covar, return_model=return_model, throw=throw,
+                        progress=progress)
 
     def fit_cmc(self, model: str, **kwargs: Any) -> xr.DataTree:
         """Consensus Monte Carlo (NUTS) posterior; see :func:`xpcsnb.fit.cmc.fit_cmc` for the options."""
         from .fit.cmc import fit_cmc
 
         return fit_cmc(self._obj, model, **kwargs)
+
+    def report(self) -> FitReport:
+        """The fit report of this NLSQ result (text with ``print``, a table in a notebook); see
+        :class:`xpcsnb.fit.result.FitReport`."""
+        from .fit.result import FitReport
+
+        return FitReport(self._obj)
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write this NLSQ result to NetCDF atomically, never overwriting unasked; see
+        :func:`xpcsnb.fit.result.save_nlsq` (read back with :func:`xpcsnb.fit.load_nlsq`)."""
+        from .fit.result import save_nlsq
+
+        return save_nlsq(self._obj, path, overwrite=overwrite)
 
     def model(self, name: str, params: Mapping[str, float] | xr.Dataset) -> xr.Dataset:
         """The model evaluated on this Dataset's grid; see :func:`xpcsnb.forward.evaluate`."""

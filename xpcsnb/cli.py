@@ -35,6 +35,7 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
 
     from . import datasets
     from .fit.nlsq import fit_nlsq
+    from .fit.result import FitReport, save_nlsq
     from .plot.twotime import plot_fit
 
     out = Path(output)
@@ -58,15 +59,15 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
         ds = datasets.load(data_name)
         say(f"\n=== {data_name}: {ds.sizes['phi']} angle(s) x {ds.sizes['t1']}² — model {model} ===")
         res = fit_nlsq(ds, model, return_model=True, **kw)
-        say(res.report())
+        say(str(FitReport(res)))
         if data_name in datasets.DEMO_TRUTH:
             truth = datasets.DEMO_TRUTH[data_name]
             z = {k: (float(res["c2_nlsq_coefficients"].sel(param=k)) - v) / float(res["c2_nlsq_stderr"].sel(param=k))
                  for k, v in truth.items()}
             say("    (fit - truth)/stderr: " + ", ".join(f"{k} {v:+.2f}" for k, v in z.items()))
-        if not bool(res["success"]):
+        if not bool(res["c2_nlsq_success"]):
             failures.append(data_name)
-        res.to_netcdf(paths[f"{data_name}_{model}_fit.nc"], engine="h5netcdf")
+        save_nlsq(res, paths[f"{data_name}_{model}_fit.nc"], overwrite=overwrite)
         fig = plot_fit(ds, res)
         fig.savefig(paths[f"{data_name}_{model}_fit.png"], dpi=80)
         matplotlib.pyplot.close(fig)
@@ -85,6 +86,7 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
 
     from . import correlate as xc
     from .fit.nlsq import fit_nlsq
+    from .fit.result import FitReport, save_nlsq
 
     geom = xc.Geometry(shape=(64, 64), beam_center=(31.5, 31.5), distance=2.0, pixel_size=75e-6, energy=12.0)
     q_map = geom.q_map()
@@ -97,10 +99,10 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
     g2.to_netcdf(paths["frames_g2.nc"], engine="h5netcdf")
     c2 = xc.two_time(frames, part, q=0.0045, progress=False)
     fit = fit_nlsq(c2, "static", fixed={"alpha": 0.0, "D_offset": 0.0})
-    say(fit.report())
+    say(str(FitReport(fit)))
     d0, e = float(fit["c2_nlsq_coefficients"].sel(param="D0")), float(fit["c2_nlsq_stderr"].sel(param="D0"))
     say(f"    D0 = {d0:.5g} ± {e:.2g} Å²/s; the simulator's 2·D = {2 * D:.5g} Å²/s")
-    fit.to_netcdf(paths["frames_c2_static_fit.nc"], engine="h5netcdf")
+    save_nlsq(fit, paths["frames_c2_static_fit.nc"], overwrite=True)
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     for r in range(0, part.n_roi, 3):
         ax.errorbar(g2["tau"], g2["g2"][r], g2["g2_err"][r], fmt="o", ms=3, label=f"q = {float(g2['q'][r]):.4f} 1/Å")
@@ -108,7 +110,7 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
     ax.legend()
     fig.savefig(paths["frames_g2.png"], dpi=80)
     plt.close(fig)
-    return [] if bool(fit["success"]) else ["frames"]
+    return [] if bool(fit["c2_nlsq_success"]) else ["frames"]
 
 
 def _xsvs_job(paths: dict[str, Path], say) -> list[str]:

@@ -40,7 +40,7 @@ def data() -> xr.Dataset:
 @pytest.fixture(scope="module")
 def nlsq(data):
     res = fit_nlsq(data, "static")
-    assert bool(res["success"])
+    assert bool(res["c2_nlsq_success"])
     return res
 
 
@@ -244,7 +244,7 @@ def test_shard_count_and_input_validation(data, nlsq):
     with pytest.raises(ValueError, match="not 'static'"):
         fit_cmc(data, "static", nlsq=other, parallel=False)
     failed = nlsq.copy()
-    failed["success"] = False
+    failed["c2_nlsq_success"] = False
     with pytest.raises(ValueError, match="failed fit"):
         fit_cmc(data, "static", nlsq=failed, parallel=False)
     with pytest.raises(ValueError, match="not a free parameter"):

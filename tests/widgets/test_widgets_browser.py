@@ -54,7 +54,7 @@ panel = FitPanel(ds, "static")
 def _report(change):
     res = panel.result
     RESULT_FILE.write_text(json.dumps({
-        "success": None if res is None else bool(res["success"]),
+        "success": None if res is None else bool(res["c2_nlsq_success"]),
         "D0": None if res is None else float(res["c2_nlsq_coefficients"].sel(param="D0")),
         "phi_index": viewer.phi_index,
     }))

@@ -19,15 +19,19 @@ per-iteration SVD is (p + 1) × p instead of n × p (at 3 × 1000², 1.5 M × 20
 price is one Jacobian per residual evaluation, including rejected trial steps.
 
 Threads. The QR runs in LAPACK (OpenBLAS), whose own thread pool fights XLA's for the
-cores and can be 5–50× slower than one thread on a busy machine; :func:`solve` limits
-BLAS to one thread while it runs (``threadpoolctl``, when installed; XLA keeps all
-cores for the Jacobian).
+cores; :func:`solve` limits BLAS to one thread while it runs (``threadpoolctl``; XLA
+keeps all cores for the Jacobian).
+
+Mirror starts. A model may declare start symmetries
+(:attr:`~xpcsnb.models.base.Model.start_symmetries`, a :class:`~xpcsnb.models.base.Mirror`
+per parameter in which it is even or nearly so); the engine knows no parameter by name.
+With the default start, each declared free parameter at 0 starts at +¼ of its bound
+range, and after the first solution the fit also starts from that solution with the
+parameter's sign flipped (see :func:`solve`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -37,11 +41,14 @@ import numpy as np
 import scipy.optimize
 import xarray as xr
 from scipy.stats import qmc
+from threadpoolctl import threadpool_limits
 
 from .. import _jax  # noqa: F401
 from ..models.base import Model
 from .problem import FitProblem, build_problem
-from .result import NLSQResult, concat_q
+from .result import add_model, concat_q, solution_to_dataset
+from .solution import Solution, Status
+from .spec import FitSpec, as_spec
 
 __all__ = ["Status", "fit_nlsq", "solve"]
 
@@ -51,31 +58,36 @@ COND_WARN = 1e10
 COND_FAIL = 1e15
 
 
-class Status(enum.IntEnum):
-    """Outcome of an NLSQ fit."""
-
-    CONVERGED = 0
-    MAX_EVALUATIONS = 1
-    DID_NOT_MOVE = 2
-    ZERO_JACOBIAN_COLUMN = 3
-    SINGULAR_COVARIANCE = 4
-    NONFINITE = 5
-    UNDETERMINED = 6
-
+#: The fitted data variable (names the result's variables, ``c2_nlsq_*``).
+VAR = "c2"
 
 #: Two minima whose χ² differ by less than this are reported as competing (see :func:`solve`).
 COMPETING_DCHI2 = 9.0
 
 
+def _mirror_positions(problem: FitProblem) -> list[int]:
+    """Positions in ``problem.names`` of the free parameters the model declares mirror-symmetric."""
+    return [problem.names.index(m.parameter) for m in problem.model.start_symmetries
+            if m.parameter in problem.names]
+
+
+def _mirrored(problem: FitProblem, x: np.ndarray, k: int, sign: float) -> np.ndarray:
+    """``x`` with parameter k → sign·x[k] (sign·¼ of its bound range when x[k] is 0), clipped to the bounds."""
+    out = x.copy()
+    v = x[k] if x[k] != 0 else 0.25 * (problem.upper[k] - problem.lower[k])
+    out[k] = np.clip(sign * v, problem.lower[k], problem.upper[k])
+    return out
+
+
 def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -> np.ndarray:
     """Starting points of the fit.
 
-    ``n_starts=None`` (default): the default start (φ0 at +¼ of its bound range when
-    the start is 0). When ``phi0`` is free, :func:`solve` then adds a second start: the
-    first solution with ``phi0 → −phi0`` (:func:`_with_phi0`). The shear term depends on
-    φ0 − φ only through an even function (sinc⁴ of a cosine), so φ0 and −φ0 fit almost
-    equally well when the angles are nearly symmetric about 0, and a single start can
-    roll into the wrong sign; starting the mirror from the first solution (rather than
+    ``n_starts=None`` (default): the default start, with every free mirror parameter of
+    the model (:attr:`~xpcsnb.models.base.Model.start_symmetries`) moved to +¼ of its
+    bound range when it starts at 0. :func:`solve` then adds, per mirror parameter, a
+    start from the first solution with that parameter's sign flipped: for a parameter
+    in which the model is (nearly) even, both signs fit almost equally well and a single
+    start can roll into the wrong one; starting the mirror from the solution (rather than
     from the initial point) keeps the other parameters near their optimum, so it
     converges in a few iterations when the mirror minimum exists.
     ``n_starts=k``: the default start plus a seeded Latin hypercube of k − 1 points in
@@ -84,7 +96,9 @@ def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -
     """
     x0 = problem.x0
     if n_starts is None:
-        return (_with_phi0(problem, x0, 1.0) if "phi0" in problem.names else x0)[None]
+        for k in _mirror_positions(problem):
+            x0 = _mirrored(problem, x0, k, 1.0)
+        return x0[None]
     if n_starts < 1:
         raise ValueError(f"n_starts must be >= 1, got {n_starts}")
     starts = [x0]
@@ -99,15 +113,6 @@ def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -
         pts[:, m:] = x0[m:]
         starts.extend(pts)
     return np.asarray(starts)
-
-
-def _with_phi0(problem: FitProblem, x: np.ndarray, sign: float) -> np.ndarray:
-    """``x`` with φ0 → sign·φ0 (sign·¼ of the φ0 bound range when φ0 is 0), clipped to the bounds."""
-    k = problem.names.index("phi0")
-    out = x.copy()
-    v = x[k] if x[k] != 0 else 0.25 * (problem.upper[k] - problem.lower[k])
-    out[k] = np.clip(sign * v, problem.lower[k], problem.upper[k])
-    return out
 
 
 class _NormalForm:
@@ -133,15 +138,6 @@ class _NormalForm:
 
     def jac(self, x: np.ndarray, *args: Any) -> np.ndarray:
         return self._evaluate(x)[1]
-
-
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS/LAPACK to one thread (``threadpoolctl``); a no-op when it is not installed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional speed-up
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _run_starts(problem: FitProblem, normal_form: _NormalForm, starts: Any, *, ftol: float, xtol: float,
@@ -215,16 +211,17 @@ def solve(
     gtol: float = 1e-8,
     scale_covar: bool | None = None,
     progress: bool = False,
-) -> dict[str, Any]:
-    """Minimise ``Σ residuals²`` of ``problem`` in its bounds; return the raw solution.
+) -> Solution:
+    """Minimise ``Σ residuals²`` of ``problem`` in its bounds.
 
     Parameters
     ----------
     problem : FitProblem
     n_starts : int, optional
-        None: the default start (and, when φ0 is free, the φ0 mirror of its solution); k:
-        the default start plus a seeded Latin-hypercube design of k − 1 points. The lowest
-        χ² is kept.
+        None: the default start, then one start per free mirror parameter of the model
+        (:attr:`~xpcsnb.models.base.Model.start_symmetries`) from the first solution with
+        that parameter's sign flipped; k: the default start plus a seeded
+        Latin-hypercube design of k − 1 points. The lowest χ² is kept.
     seed : int, optional
         Seed of the multi-start design.
     max_nfev : int, optional
@@ -235,11 +232,22 @@ def solve(
         Scale the covariance by χ²_red; default: True without ``sigma``, False with it.
     progress : bool
         Show a tqdm bar over starts.
+
+    Returns
+    -------
+    Solution
+        Best values, covariance, χ², the :class:`~xpcsnb.core.status.Status` and a message
+        naming every problem found.
+
+    Raises
+    ------
+    FloatingPointError
+        If the residuals are not finite at any start.
     """
     max_nfev = max_nfev or 100 * max(problem.n_free, 1)
     normal_form = _NormalForm(problem)
 
-    mirror = n_starts is None and "phi0" in problem.names  # a second start, from the first solution
+    mirrors = _mirror_positions(problem) if n_starts is None else []  # more starts, from the first solution
     starts = _start_design(problem, n_starts, seed)
     iterator: Any = starts
     if progress and len(starts) > 1:
@@ -247,11 +255,13 @@ def solve(
 
         iterator = tqdm(starts, desc="NLSQ starts")
     t0 = time.perf_counter()
-    with _one_blas_thread():
+    with threadpool_limits(limits=1, user_api="blas"):
         best, sols = _run_starts(problem, normal_form, iterator, ftol=ftol, xtol=xtol, gtol=gtol,
                                  max_nfev=max_nfev)
-        if mirror and best is not None:
-            x_mirror = _with_phi0(problem, np.asarray(best.x), -1.0)
+        for k in mirrors:
+            if best is None:
+                break
+            x_mirror = _mirrored(problem, np.asarray(best.x), k, -1.0)
             best_m, sols_m = _run_starts(problem, normal_form, [x_mirror], ftol=ftol, xtol=xtol, gtol=gtol,
                                          max_nfev=max_nfev)
             sols = sols + sols_m
@@ -315,35 +325,21 @@ def solve(
         m = problem.n_physics_free
         msgs.extend(problem.model.diagnose(problem.values(x), dict(zip(problem.names, stderr.tolist())),
                                            frozenset(problem.names[:m])))
-    return {
-        "x": np.asarray(x),
-        "x_start": np.asarray(best.x_start),
-        "stderr": stderr,
-        "cov": cov,
-        "chi2": chi2,
-        "chi2_red": chi2_red,
-        "n_data": n,
-        "n_params": p,
-        "status": status,
-        "success": status == Status.CONVERGED,
-        "message": "; ".join(msgs),
-        "nfev": int(best.nfev),
-        "njev": int(best.njev) if best.njev is not None else 0,
-        "cond": cond,
-        "at_bound": at_bound,
-        "n_starts": int(len(starts)),
-        "start_costs": np.asarray(all_cost),
-        "scale_covar": bool(scale_covar),
-        "elapsed_s": elapsed,
-        "ftol": ftol, "xtol": xtol, "gtol": gtol, "max_nfev": max_nfev,
-    }
+    return Solution(
+        names=problem.names, x=np.asarray(x), x_start=np.asarray(best.x_start), stderr=stderr, cov=cov,
+        chi2=chi2, chi2_red=chi2_red, n_data=n, n_params=p, status=status, message="; ".join(msgs),
+        nfev=int(best.nfev), njev=int(best.njev) if best.njev is not None else 0, cond=cond, at_bound=at_bound,
+        starts=starts, start_costs=np.asarray(all_cost), scale_covar=bool(scale_covar), elapsed_s=elapsed,
+        tolerances={"ftol": ftol, "xtol": xtol, "gtol": gtol, "max_nfev": max_nfev},
+    )
 
 
 def fit_nlsq(
     ds: xr.Dataset,
     model: str | Model,
     *,
-    scaling: str = "individual",
+    spec: FitSpec | None = None,
+    scaling: str | None = None,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     initial: Mapping[str, float] | None = None,
     fixed: Mapping[str, float] | None = None,
@@ -358,7 +354,7 @@ def fit_nlsq(
     return_model: bool = False,
     throw: bool = False,
     progress: bool = False,
-) -> NLSQResult:
+) -> xr.Dataset:
     """Fit a two-time model to a two-time Dataset by bounded nonlinear least squares.
 
     Parameters
@@ -366,19 +362,24 @@ def fit_nlsq(
     ds : xarray.Dataset
         Two-time Dataset (:func:`xpcsnb.twotime`); ``sigma`` weights the residuals.
     model : {"static", "laminar_flow", "heterodyne"}
+    spec : FitSpec, optional
+        The whole set-up at once (:class:`~xpcsnb.fit.spec.FitSpec`, e.g.
+        ``FitSpec.from_nlsq(previous)``), instead of the keywords below.
     scaling : {"individual", "shared", "fixed"}
-        Per-angle contrast/offset (see :mod:`xpcsnb.models.scaling`).
+        Per-angle contrast/offset (see :mod:`xpcsnb.models.scaling`); default
+        ``"individual"``.
     bounds, initial, fixed, free, contrast, offset
-        See :func:`xpcsnb.fit.problem.build_problem`. Model-specific default-fixed
-        parameters (heterodyne: ``f2 = 0``, exactly degenerate with ``f0``) stay fixed
-        unless named in ``free``.
+        See :class:`~xpcsnb.fit.spec.FitSpec`: ``bounds={name: (lower, upper)}``,
+        ``initial={name: value}``, ``fixed={name: value}`` (inside the registry bounds),
+        ``free=[name, ...]``. Model-specific default-fixed parameters (heterodyne:
+        ``f2 = 0``, exactly degenerate with ``f0``) stay fixed unless named in ``free``.
     q_mode : {"joint", "independent"}
         For a multi-q Dataset (q, phi, t1, t2): ``"joint"`` fits all q at once with
         shared physics and per-(q, φ) scaling (``contrast_q<a>_<k>``); ``"independent"``
-        fits each q on its own and stacks the results along ``q``
+        fits each q on its own with the same set-up and stacks the results along ``q``
         (:func:`xpcsnb.fit.result.concat_q`). Ignored without a q dimension.
     n_starts : int, optional
-        See :func:`solve` (default: the start and its φ0 mirror when φ0 is free).
+        See :func:`solve` (default: the start and the mirrored starts the model declares).
     seed : int
         Seed of the multi-start design.
     max_nfev : int, optional
@@ -394,30 +395,33 @@ def fit_nlsq(
 
     Returns
     -------
-    NLSQResult
-        An :class:`xarray.Dataset` (see :mod:`xpcsnb.fit.result`).
+    xarray.Dataset
+        The result, variables ``c2_nlsq_*`` (see :mod:`xpcsnb.fit.result`); its report is
+        ``res.xpcs.report()``, ``res.xpcs.save(path)`` writes it.
     """
     if q_mode not in ("joint", "independent"):
         raise ValueError(f"q_mode must be 'joint' or 'independent', got {q_mode!r}")
-    if "q" in ds["c2"].dims and q_mode == "independent":
+    spec = as_spec(spec, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed, free=free,
+                   contrast=contrast, offset=offset)
+    options = {"n_starts": n_starts, "seed": seed, "max_nfev": max_nfev, "scale_covar": scale_covar,
+               "progress": progress}
+    if "c2" in ds and "q" in ds["c2"].dims and q_mode == "independent":
         q_values = ds["q"].values
-        results = []
-        for a in range(q_values.size):
-            results.append(fit_nlsq(
-                _single_q(ds, a), model, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed,
-                free=free, contrast=_q_slice(contrast, a), offset=_q_slice(offset, a), n_starts=n_starts,
-                seed=seed, max_nfev=max_nfev, scale_covar=scale_covar, return_model=return_model,
-                throw=throw, progress=progress))
-        return concat_q(results, q_values)
-    problem = build_problem(ds, model, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed,
-                            free=free, contrast=contrast, offset=offset)
-    sol = solve(problem, n_starts=n_starts, seed=seed, max_nfev=max_nfev, scale_covar=scale_covar,
-                progress=progress)
-    res = NLSQResult.from_solution(problem, sol, ds)
+        return concat_q([_fit_one(_single_q(ds, a), model, spec.select_q(a), options, return_model, throw)
+                         for a in range(q_values.size)], q_values)
+    return _fit_one(ds, model, spec, options, return_model, throw)
+
+
+def _fit_one(ds: xr.Dataset, model: str | Model, spec: FitSpec, options: Mapping[str, Any], return_model: bool,
+             throw: bool) -> xr.Dataset:
+    """One NLSQ fit of ``ds`` (single- or joint multi-q) as a result Dataset."""
+    problem = build_problem(ds, model, spec)
+    sol = solve(problem, **options)
+    res = solution_to_dataset(problem, sol, ds, var=VAR)
     if return_model:
-        res = res.with_model(problem, ds)
-    if throw and not sol["success"]:
-        raise RuntimeError(f"NLSQ fit failed: {sol['message']}")
+        res = add_model(res, problem, ds, var=VAR)
+    if throw and not sol.success:
+        raise RuntimeError(f"NLSQ fit failed: {sol.message}")
     return res
 
 
@@ -426,10 +430,3 @@ def _single_q(ds: xr.Dataset, a: int) -> xr.Dataset:
     sub = ds.isel(q=a)
     q_value = float(sub["q"])
     return sub.drop_vars("q").assign_attrs(q=q_value)
-
-
-def _q_slice(value: Any, a: int) -> Any:
-    """Row ``a`` of a (n_q, n_phi) fixed-scaling array; scalars and per-angle values pass through."""
-    if value is None or np.ndim(value) < 2:
-        return value
-    return np.asarray(value)[a]

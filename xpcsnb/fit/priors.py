@@ -182,8 +182,8 @@ def nlsq_values(nlsq: xr.Dataset) -> tuple[dict[str, float], dict[str, float]]:
     """
     if not isinstance(nlsq, xr.Dataset) or "c2_nlsq_coefficients" not in nlsq:
         raise ValueError("nlsq= must be an NLSQ result Dataset (from ds.xpcs.fit_nlsq) with 'c2_nlsq_coefficients'")
-    if "success" in nlsq and not bool(nlsq["success"]):
-        msg = str(nlsq["message"].values) if "message" in nlsq else ""
+    if "c2_nlsq_success" in nlsq and not bool(nlsq["c2_nlsq_success"]):
+        msg = str(nlsq["c2_nlsq_message"].values) if "c2_nlsq_message" in nlsq else ""
         raise ValueError(f"the NLSQ result reports a failed fit ({msg}); it cannot seed the priors")
     names = [str(n) for n in nlsq["param"].values]
     coef = nlsq["c2_nlsq_coefficients"].values

@@ -26,7 +26,7 @@ Default-fixed parameters
 ------------------------
 A model may hold parameters fixed by default (``Model.default_fixed``: exact
 degeneracies, e.g. heterodyne ``f2 = 0``). ``fixed=`` overrides their values and
-``free=`` releases them.
+``free=`` releases them (:meth:`~xpcsnb.fit.spec.FitSpec.fixed_for`).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from ..core.twotime import validate_twotime
 from ..models import get_model, make_grid, registry
 from ..models.base import Grid, Model
 from ..models.scaling import apply_scaling, expand_scaling, per_angle, scaling_names
+from .spec import FitSpec, as_spec
 
 __all__ = ["FitProblem", "build_problem", "support_indices", "initial_scaling"]
 
@@ -249,27 +250,12 @@ def _rows_scaling(name: str, value: Any, n_q: int | None, n_phi: int) -> np.ndar
     return np.tile(per_angle(name, v, n_phi), n_q)
 
 
-def _resolve_fixed(mdl: Model, phys_names: list[str], fixed: Mapping[str, float] | None,
-                   free: Sequence[str] | None) -> dict[str, float]:
-    """User-fixed parameters plus the model's default-fixed ones not released by ``free``."""
-    fixed = dict(fixed or {})
-    free = list(free or [])
-    for name in list(fixed) + free:
-        if name not in phys_names:
-            raise ValueError(f"unknown physics parameter {name!r}: model {mdl.name!r} has {phys_names}")
-    both = sorted(set(fixed) & set(free))
-    if both:
-        raise ValueError(f"{both} are both in fixed= and free=")
-    out = {n: float(v) for n, v in mdl.default_fixed.items() if n not in free}
-    out.update({n: float(v) for n, v in fixed.items()})
-    return out
-
-
 def build_problem(
     ds: xr.Dataset,
     model: str | Model,
+    spec: FitSpec | None = None,
     *,
-    scaling: str = "individual",
+    scaling: str | None = None,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     initial: Mapping[str, float] | None = None,
     fixed: Mapping[str, float] | None = None,
@@ -288,21 +274,12 @@ def build_problem(
         and per-(q, φ) scaling (see the module doc).
     model : str or Model
         ``"static"``, ``"laminar_flow"`` or ``"heterodyne"``.
-    scaling : {"individual", "shared", "fixed"}
-        Per-angle contrast/offset mode. ``"fixed"`` needs ``contrast`` and ``offset``.
-    bounds : dict, optional
-        ``{name: (lower, upper)}`` overriding registry bounds (names as in the result,
-        e.g. ``"D0"``, ``"contrast_1"``, ``"offset"``, ``"contrast_q0_1"``).
-    initial : dict, optional
-        Starting values overriding registry defaults / data quantiles.
-    fixed : dict, optional
-        Physics parameters held at given values, e.g. ``{"beta": 0.0}``; also sets the
-        value of a default-fixed parameter (``{"f2": 1.0}``).
-    free : sequence of str, optional
-        Default-fixed parameters to fit anyway (e.g. ``["f2"]`` for heterodyne).
-    contrast, offset : float or sequence, optional
-        Values for ``scaling="fixed"``: a scalar, one per angle, or (multi-q) an
-        array (n_q, n_phi).
+    spec : FitSpec, optional
+        The fit set-up (:class:`~xpcsnb.fit.spec.FitSpec`); or give its fields as keywords.
+    scaling, bounds, initial, fixed, free, contrast, offset
+        The :class:`~xpcsnb.fit.spec.FitSpec` fields, when ``spec`` is not given (scaling
+        default ``"individual"``). Names as in the result, e.g. ``"D0"``,
+        ``"contrast_1"``, ``"offset"``, ``"contrast_q0_1"``.
     support : {"auto", "upper", "offdiag"}
         Residual support; "auto" picks "upper" for symmetric data.
 
@@ -310,8 +287,11 @@ def build_problem(
     ------
     ValueError
         For unknown names, bounds or start values for fixed parameters, bounds not
-        enclosing the start, or missing inputs.
+        enclosing the start, or missing inputs (the set-up's own checks:
+        :class:`~xpcsnb.fit.spec.FitSpec`).
     """
+    spec = as_spec(spec, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed, free=free,
+                   contrast=contrast, offset=offset)
     validate_twotime(ds)
     mdl = get_model(model)
     phys = registry.MODELS[mdl.name]
@@ -334,26 +314,17 @@ def build_problem(
     else:
         grid = make_grid(ds["t1"].values, phi, ds.attrs["q"], L)
 
-    fixed = _resolve_fixed(mdl, phys_names, fixed, free)
-    initial = dict(initial or {})
-    bounds = dict(bounds or {})
+    fixed = spec.fixed_for(mdl)
+    initial, bounds, scaling = spec.initial, spec.bounds, spec.scaling
 
     scale_names = scaling_names(scaling, n_phi, n_q)
     fixed_scaling = None
     if scaling == "fixed":
-        if contrast is None or offset is None:
-            raise ValueError("scaling='fixed' needs contrast= and offset= (scalar or one per angle)")
-        fixed_scaling = (_rows_scaling("contrast", contrast, n_q, n_phi),
-                         _rows_scaling("offset", offset, n_q, n_phi))
-    elif contrast is not None or offset is not None:
-        raise ValueError("contrast=/offset= are only used with scaling='fixed'; use initial= to set start values")
+        fixed_scaling = (_rows_scaling("contrast", spec.contrast, n_q, n_phi),
+                         _rows_scaling("offset", spec.offset, n_q, n_phi))
 
     all_names = phys_names + scale_names
     for name in list(bounds) + list(initial):
-        if name in fixed:
-            hint = (f" ({name!r} is fixed by default for model {mdl.name!r}; pass free=[{name!r}] to fit it)"
-                    if name in mdl.default_fixed else "")
-            raise ValueError(f"{name!r} is fixed; it takes no bounds or initial value{hint}")
         if name not in all_names:
             raise ValueError(f"unknown parameter {name!r}; the free parameters are {all_names}")
 
@@ -390,9 +361,6 @@ def build_problem(
             raise ValueError(f"bounds of {nm!r} must be finite with lower < upper, got ({a}, {b_})")
         if not a <= v <= b_:
             raise ValueError(f"initial value of {nm!r} = {v} is outside its bounds [{a}, {b_}]")
-    for nm, v in fixed.items():
-        if not np.isfinite(v):
-            raise ValueError(f"fixed value of {nm!r} must be finite, got {v}")
 
     if support == "auto":
         support = "upper" if mdl.symmetric and _is_symmetric(c2) else "offdiag"

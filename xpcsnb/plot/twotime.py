@@ -72,6 +72,6 @@ def plot_fit(ds: xr.Dataset, res: xr.Dataset, *, max_angles: int = 6, figsize_pe
             ax.set_ylabel(f"t1 [{_unit(ds)}]")
             if col != 0:
                 fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.suptitle(f"{res.attrs.get('model')}: chi2_red = {float(res['chi2_red']):.4g}, "
-                 f"success = {bool(res['success'])}")
+    fig.suptitle(f"{res.attrs.get('model')}: chi2_red = {float(res['c2_nlsq_chi2_red']):.4g}, "
+                 f"success = {bool(res['c2_nlsq_success'])}")
     return fig

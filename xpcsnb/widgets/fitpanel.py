@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from ..fit.nlsq import fit_nlsq
-from ..fit.result import NLSQResult
+from ..fit.result import FitReport, nlsq_name
 from ..core.twotime import validate_twotime
 from ..models import get_model
 from .c2view import C2View
@@ -32,6 +32,8 @@ from .editor import ParameterEditor
 __all__ = ["FitPanel", "explore", "residual"]
 
 _OK, _WARN, _ERR = "#1a7f37", "#9a6700", "#cf222e"
+#: The fitted variable (results are named ``c2_nlsq_*``).
+_VAR = "c2"
 
 
 def residual(ds: xr.Dataset, res: xr.Dataset) -> xr.DataArray:
@@ -67,8 +69,8 @@ class FitPanel(widgets.VBox):
 
     Attributes
     ----------
-    result : NLSQResult or None
-        The last fit's result (with ``c2_model`` and ``c2_residual``), None before a fit
+    result : xarray.Dataset or None
+        The last fit's NLSQ result Dataset (with ``c2_model`` and ``c2_residual``), None before a fit
         and after a fit that raised.
     error : str
         Message of the last fit that raised (empty otherwise).
@@ -100,7 +102,7 @@ class FitPanel(widgets.VBox):
         self._ds = ds
         self.model = mdl.name
         self._fit_kwargs = {"n_starts": n_starts, "seed": seed, "max_nfev": max_nfev, "progress": progress}
-        self._result: NLSQResult | None = None
+        self._result: xr.Dataset | None = None
         self.error = ""
 
         n_phi, n = ds.sizes["phi"], ds.sizes["t1"]
@@ -140,11 +142,11 @@ class FitPanel(widgets.VBox):
 
     # ------------------------------------------------------------------ public
     @property
-    def result(self) -> NLSQResult | None:
+    def result(self) -> xr.Dataset | None:
         """The last fit result (None before a fit or after one that raised)."""
         return self._result
 
-    def fit(self) -> NLSQResult | None:
+    def fit(self) -> xr.Dataset | None:
         """Run the fit with the editor's settings; update the views; return the result.
 
         A fit that raises (invalid settings, non-finite residuals, ...) sets ``result``
@@ -176,9 +178,9 @@ class FitPanel(widgets.VBox):
     def _on_use_result(self, _button: widgets.Button) -> None:
         if self._result is None:
             return
-        free = self._result["c2_nlsq_vary"].values
+        free = self._result[nlsq_name(_VAR, "vary")].values
         names = [str(n) for n in self._result["param"].values]
-        values = {n: float(v) for n, v, f in zip(names, self._result["c2_nlsq_coefficients"].values, free)
+        values = {n: float(v) for n, v, f in zip(names, self._result[nlsq_name(_VAR, "coefficients")].values, free)
                   if f and n in self.editor.rows and self.editor.rows[n].initial is not None}
         self.editor.set_initial(values)
 
@@ -216,7 +218,7 @@ class FitPanel(widgets.VBox):
         self.result_html.value = ""
         return None
 
-    def _show(self, res: NLSQResult, elapsed: float) -> None:
+    def _show(self, res: xr.Dataset, elapsed: float) -> None:
         self._result = res
         resid = residual(self._ds, res)
         if self.residual_view is None:
@@ -227,11 +229,11 @@ class FitPanel(widgets.VBox):
             self._views.children = (self.viewer, self.residual_view)
         else:
             self.residual_view.set_data(resid, symmetric=True, title="residual: data − model")
-        self.result_html.value = res._repr_html_()
-        ok = bool(res["success"])
+        self.result_html.value = FitReport(res)._repr_html_()
+        ok = bool(res[nlsq_name(_VAR, "success")])
         self.progress.bar_style = "success" if ok else "warning"
         self._advance(3, "done" if ok else "not converged")
-        chi2 = float(res["chi2_red"])
+        chi2 = float(res[nlsq_name(_VAR, "chi2_red")])
         self.status.value = _status(
             f"fit {'succeeded' if ok else 'did not succeed'} in {elapsed:.1f} s: χ²_red = {chi2:.4g}; "
             f"rms residual off the diagonal = {_offdiag_rms(resid.values):.3g}", _OK if ok else _WARN)
