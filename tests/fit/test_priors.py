@@ -15,8 +15,9 @@ from xpcsnb.fit.priors import (
     prior_distribution,
     resolve_priors,
 )
-from xpcsnb.models import registry
+from xpcsnb.models import Model, Parameter, registry
 from xpcsnb.models.registry import PRIOR_KINDS, Prior
+from xpcsnb.models.scaling import base_name
 
 
 def _density(prior: Prior, lo: float, hi: float, x: np.ndarray) -> np.ndarray:
@@ -89,8 +90,8 @@ def test_beta_concentrations_reproduce_mean_and_sd():
 
 def test_registry_defaults_are_mid_of_bounds_with_quarter_width():
     names = ["D0", "alpha", "D_offset", "contrast_0", "offset_0"]
-    lo = [registry.get("static", n.split("_")[0] if n[-1].isdigit() else n).lower for n in names]
-    hi = [registry.get("static", n.split("_")[0] if n[-1].isdigit() else n).upper for n in names]
+    lo = [registry.get("static", base_name(n)).lower for n in names]
+    hi = [registry.get("static", base_name(n)).upper for n in names]
     pri = resolve_priors("static", names, lo, hi)
     for n, a, b in zip(names, lo, hi):
         p = pri[n]
@@ -161,3 +162,14 @@ def test_bad_overrides_and_failed_nlsq_are_refused():
         resolve_priors("static", names, lo, hi, nlsq=xr.Dataset())
     with pytest.raises(ValueError, match="lower >= 0"):
         resolve_priors("static", ["D_offset"], [-1e5], [1e5], priors={"D_offset": Prior("lognormal", 0.0, 1.0)})
+
+
+def test_a_model_object_gives_its_own_parameter_priors():
+    """An unregistered Model's Parameter.prior is the default; contrast_<k> reads the shared scaling prior."""
+    rate = Parameter("rate", "1/s", 0.0, 10.0, 1.0, "a rate", prior=Prior("lognormal", 0.0, 1.0))
+    toy = Model(name="toy_priors", signal=lambda theta, grid, i=None, j=None, k=None: theta[0], parameters=(rate,))
+    pri = resolve_priors(toy, ["rate", "contrast_0", "offset_q1_2"], [0.5, 0.0, 0.5], [5.0, 1.0, 1.5])
+    assert pri["rate"].prior == Prior("lognormal", 0.0, 1.0) and pri["rate"].source == "registry"
+    assert pri["contrast_0"].prior == registry.SCALING["contrast"].prior
+    assert pri["offset_q1_2"].prior == registry.SCALING["offset"].prior
+    assert (pri["rate"].lower, pri["rate"].upper) == (0.5, 5.0)

@@ -1,7 +1,7 @@
-"""Priors of the Bayesian (CMC) engine: NumPyro distributions from the parameter registry.
+"""Priors of the Bayesian (CMC) engine: NumPyro distributions from the model's parameters.
 
-The registry (:mod:`xpcsnb.models.registry`) is the one source of every default prior:
-a normal centred on the middle of the parameter's bounds with a standard deviation of a
+The model's :class:`~xpcsnb.models.parameters.Parameter` objects (and the shared scaling
+parameters ``contrast``/``offset``) are the one source of every default prior: a normal centred on the middle of the parameter's bounds with a standard deviation of a
 quarter of their width. Every prior is **truncated to the bounds** in use, whatever its
 family:
 
@@ -35,8 +35,9 @@ import xarray as xr
 
 from .. import _jax  # noqa: F401
 from ..models import registry
-from ..models.registry import PRIOR_KINDS, Prior
-from ..models.scaling import base_name
+from ..models.base import Model
+from ..models.parameters import PRIOR_KINDS, Prior
+from ..models.scaling import base_name  # built on parse_scaling_name, the one parser
 
 __all__ = [
     "NLSQ_PRIOR_WIDTH",
@@ -54,7 +55,7 @@ NLSQ_PRIOR_WIDTH = 5.0
 
 @dataclass(frozen=True)
 class BoundedPrior:
-    """A registry :class:`~xpcsnb.models.registry.Prior` together with the bounds it is truncated to.
+    """A :class:`~xpcsnb.models.parameters.Prior` together with the bounds it is truncated to.
 
     Attributes
     ----------
@@ -62,7 +63,7 @@ class BoundedPrior:
     lower, upper : float
         Bounds in the parameter's units.
     source : str
-        Where the prior came from: ``"registry"``, ``"user"`` or ``"nlsq"``.
+        Where the prior came from: ``"registry"`` (the model's default), ``"user"`` or ``"nlsq"``.
     """
 
     prior: Prior
@@ -96,7 +97,7 @@ def prior_distribution(prior: Prior, lower: float, upper: float) -> dist.Distrib
     Parameters
     ----------
     prior : Prior
-        Registry prior (kind, loc, scale), in the parameter's units.
+        Prior (kind, loc, scale), in the parameter's units.
     lower, upper : float
         Bounds in the parameter's units.
 
@@ -195,7 +196,7 @@ def nlsq_values(nlsq: xr.Dataset) -> tuple[dict[str, float], dict[str, float]]:
 
 
 def resolve_priors(
-    model: str,
+    model: str | Model,
     names: Sequence[str],
     lower: Sequence[float],
     upper: Sequence[float],
@@ -207,14 +208,14 @@ def resolve_priors(
     """The prior of every free parameter, truncated to its bounds.
 
     Precedence, highest first: a user prior for the exact name (``"contrast_1"``); a
-    user prior for the registry name (``"contrast"`` for every angle); the NLSQ-seeded
+    user prior for the base name (``"contrast"`` for every angle); the NLSQ-seeded
     prior (:func:`nlsq_prior`) when ``nlsq`` has a finite stderr for the name; the
-    registry default.
+    model's default (``Parameter.prior``).
 
     Parameters
     ----------
-    model : str
-        Registry model name.
+    model : str or Model
+        Registered model name or a Model object.
     names : sequence of str
         Free parameter names (physics, then ``contrast_<k>``/``offset_<k>`` or
         ``contrast``/``offset``), as in :attr:`FitProblem.names`.
@@ -240,7 +241,7 @@ def resolve_priors(
         if key not in names and key not in bases:
             raise ValueError(f"prior given for {key!r}, which is not a free parameter; free parameters: {names}")
         if not isinstance(p, Prior):
-            raise TypeError(f"prior of {key!r} must be an xpcsnb.models.registry.Prior, got {type(p).__name__}")
+            raise TypeError(f"prior of {key!r} must be an xpcsnb.models.Prior, got {type(p).__name__}")
     values, errors = nlsq_values(nlsq) if nlsq is not None else ({}, {})
     out: dict[str, BoundedPrior] = {}
     for name, lo, hi in zip(names, lower, upper):

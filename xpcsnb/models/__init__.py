@@ -1,36 +1,28 @@
-"""Pure JAX physics of two-time correlations (no I/O)."""
+"""Pure JAX physics of two-time correlations (no I/O).
+
+Every model is a :class:`Model` carrying its signal function and its physics
+parameters; :func:`register` makes one known by name, :func:`get_model` finds it. The
+built-in families (``static``, ``laminar_flow``, ``heterodyne``) register themselves
+here.
+"""
 
 from . import registry as registry
 from .base import Grid as Grid
+from .base import Mirror as Mirror
 from .base import Model as Model
+from .base import ModelError as ModelError
+from .base import RateLaw as RateLaw
 from .base import make_grid as make_grid
-from .homodyne import LAMINAR_FLOW, STATIC
+from .homodyne import LAMINAR_FLOW as LAMINAR_FLOW  # registration order: static, laminar_flow, heterodyne
+from .homodyne import STATIC as STATIC
+from .heterodyne import HETERODYNE as HETERODYNE
+from .parameters import Parameter as Parameter
+from .parameters import Prior as Prior
+from .registry import get_model as get_model
+from .registry import model_names as model_names
+from .registry import register as register
+from .registry import unregister as unregister
+from .scaling import model_c2 as model_c2
 
-__all__ = ["Grid", "Model", "get_model", "make_grid", "registry", "model_names"]
-
-_MODELS: dict[str, Model] = {"static": STATIC, "laminar_flow": LAMINAR_FLOW}
-
-
-def _load_optional() -> None:
-    if "heterodyne" not in _MODELS:
-        try:
-            from .heterodyne import HETERODYNE
-        except ImportError:  # pragma: no cover - heterodyne module not present
-            return
-        _MODELS["heterodyne"] = HETERODYNE
-
-
-def model_names() -> tuple[str, ...]:
-    """Names of the available models."""
-    _load_optional()
-    return tuple(_MODELS)
-
-
-def get_model(name: str | Model) -> Model:
-    """The :class:`Model` called ``name`` (``"static"``, ``"laminar_flow"``, ``"heterodyne"``)."""
-    if isinstance(name, Model):
-        return name
-    _load_optional()
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; choose from {list(_MODELS)}")
-    return _MODELS[name]
+__all__ = ["Grid", "HETERODYNE", "LAMINAR_FLOW", "Mirror", "Model", "ModelError", "Parameter", "Prior", "RateLaw",
+           "STATIC", "get_model", "make_grid", "model_c2", "model_names", "register", "registry", "unregister"]

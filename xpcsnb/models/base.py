@@ -2,8 +2,7 @@
 
 A model is a pure JAX function ``signal(theta, grid, i=None, j=None, k=None)``:
 
-* ``theta``: physics parameter vector, order given by the registry
-  (:func:`xpcsnb.models.registry.physics_names`);
+* ``theta``: physics parameter vector, in the order of :attr:`Model.parameters`;
 * ``grid``: the :class:`Grid` the data live on;
 * without ``i, j, k`` it returns the full normalised signal, shape ``(n_phi, N, N)``
   (rows ↔ t1 index i, columns ↔ t2 index j);
@@ -25,7 +24,7 @@ code serves both (the 1-D time integrals do not depend on q).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -33,8 +32,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401
+from ..core.errors import XpcsError
+from .parameters import Parameter
+from .scaling import parse_scaling_name
 
-__all__ = ["Grid", "Mirror", "Model", "RateLaw", "make_grid", "per_row"]
+__all__ = ["Grid", "Mirror", "Model", "ModelError", "RateLaw", "make_grid", "per_row"]
 
 
 class Grid(NamedTuple):
@@ -106,7 +108,7 @@ class RateLaw(NamedTuple):
     Attributes
     ----------
     prefactor, exponent, offset : str
-        Registry names of the three parameters.
+        Names of the three parameters (in :attr:`Model.parameters`).
     basis : callable
         ``basis(t, exponent)`` on the grid times [s], the model's own power law
         (a module-level function, so that it pickles).
@@ -129,28 +131,42 @@ class Mirror(NamedTuple):
     Attributes
     ----------
     parameter : str
-        Registry name of the parameter.
+        Name of the parameter (in :attr:`Model.parameters`).
     """
 
     parameter: str
 
 
-@dataclass(frozen=True)
+class ModelError(XpcsError):
+    """Raised for an invalid model definition, an unknown model name or a duplicate registration."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Model:
-    """A named two-time model.
+    """A named two-time model: its signal function and its physics parameters.
+
+    Models compare and hash by identity (so a Model can be a static argument of a
+    compiled function). Construction checks that the definition is consistent; a
+    Model can be used as an object or registered by name
+    (:func:`xpcsnb.models.registry.register`).
 
     Attributes
     ----------
     name : str
-        Registry model name (``"static"``, ``"laminar_flow"``, ``"heterodyne"``).
+        Model name (``"static"``, ``"laminar_flow"``, ``"heterodyne"``, ...).
     signal : callable
-        ``signal(theta, grid, i=None, j=None, k=None)`` as described in the module doc.
+        ``signal(theta, grid, i=None, j=None, k=None)`` as described in the module doc;
+        ``theta`` holds the physics parameters in the order of ``parameters``.
+    parameters : tuple of Parameter
+        The physics parameters in vector order, with units, default bounds, start and
+        prior. Their names must be unique and must not be scaling names (``contrast``,
+        ``offset``, ``contrast_<k>``, ...).
     needs_L : bool
         Whether the gap ``L`` enters the model.
     symmetric : bool
         Whether the signal is symmetric in (t1, t2) for every parameter value.
     time_convention : str
-        The time grid the reference package uses, for reports.
+        The time grid the model assumes, for reports.
     default_fixed : mapping of str to float
         Physics parameters held fixed unless the user frees them (exact degeneracies,
         e.g. heterodyne ``f2``), with their values.
@@ -163,14 +179,87 @@ class Model:
         The rates ``prefactor · basis(t, exponent) + offset`` the model integrates.
     start_symmetries : tuple of Mirror
         Parameters in which the model is (nearly) even; engines add mirrored starts.
+
+    Raises
+    ------
+    ModelError
+        For an inconsistent definition (see :meth:`__post_init__`).
     """
 
     name: str
     signal: SignalFn
-    needs_L: bool
-    symmetric: bool
-    time_convention: str
+    parameters: tuple[Parameter, ...]
+    needs_L: bool = False
+    symmetric: bool = True
+    time_convention: str = "the Dataset's own absolute times t1 [s]"
     default_fixed: Mapping[str, float] = field(default_factory=dict)
     diagnose: Callable[[Mapping[str, float], Mapping[str, float], frozenset[str]], list[str]] | None = None
     rate_laws: tuple[RateLaw, ...] = ()
     start_symmetries: tuple[Mirror, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Check the definition: every name it uses is one of its parameters.
+
+        Checked: ``name`` is a non-empty string without whitespace; ``signal`` and
+        ``diagnose`` are callable; ``parameters`` is a non-empty sequence of
+        :class:`Parameter` with unique names none of which is a scaling name;
+        ``default_fixed``, ``rate_laws`` and ``start_symmetries`` name only these
+        parameters, and the default-fixed values are finite.
+        """
+        if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
+            raise ModelError(f"a model name must be a non-empty string without spaces, got {self.name!r}")
+        where = f"model {self.name!r}"
+        if not callable(self.signal):
+            raise ModelError(f"{where}: signal must be callable signal(theta, grid, i=None, j=None, k=None), "
+                             f"got {type(self.signal).__name__}")
+        if self.diagnose is not None and not callable(self.diagnose):
+            raise ModelError(f"{where}: diagnose must be callable or None, got {type(self.diagnose).__name__}")
+        if isinstance(self.parameters, (str, bytes)) or not isinstance(self.parameters, Sequence):
+            raise ModelError(f"{where}: parameters must be a sequence of xpcsnb.models.Parameter, "
+                             f"got {type(self.parameters).__name__}")
+        params = tuple(self.parameters)
+        if not params:
+            raise ModelError(f"{where}: parameters is empty; a model needs at least one physics parameter")
+        bad = [type(p).__name__ for p in params if not isinstance(p, Parameter)]
+        if bad:
+            raise ModelError(f"{where}: parameters must be xpcsnb.models.Parameter objects, got {bad}")
+        names = [p.name for p in params]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ModelError(f"{where}: parameter names must be unique; repeated: {dup}")
+        clash = [n for n in names if parse_scaling_name(n) is not None]
+        if clash:
+            raise ModelError(f"{where}: parameter name(s) {clash} clash with the scaling parameters "
+                             "(contrast, offset, contrast_<k>, offset_<k>, ...); rename them")
+        object.__setattr__(self, "parameters", params)
+        known = set(names)
+        fixed = dict(self.default_fixed)
+        unknown = sorted(set(fixed) - known)
+        if unknown:
+            raise ModelError(f"{where}: default_fixed names {unknown}, which are not its parameters {names}")
+        for n, v in fixed.items():
+            if not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+                raise ModelError(f"{where}: default_fixed value of {n!r} must be a finite number, got {v!r}")
+        object.__setattr__(self, "rate_laws", tuple(self.rate_laws))
+        object.__setattr__(self, "start_symmetries", tuple(self.start_symmetries))
+        for law in self.rate_laws:
+            if not isinstance(law, RateLaw):
+                raise ModelError(f"{where}: rate_laws must hold RateLaw objects, got {type(law).__name__}")
+            missing = [n for n in (law.prefactor, law.exponent, law.offset) if n not in known]
+            if missing:
+                raise ModelError(f"{where}: rate law {law.prefactor}/{law.exponent}/{law.offset} names {missing}, "
+                                 f"which are not its parameters {names}")
+        for sym in self.start_symmetries:
+            if not isinstance(sym, Mirror):
+                raise ModelError(f"{where}: start_symmetries must hold Mirror objects, got {type(sym).__name__}")
+            if sym.parameter not in known:
+                raise ModelError(f"{where}: start symmetry Mirror({sym.parameter!r}) names no parameter of the "
+                                 f"model; it has {names}")
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Names of the physics parameters, in vector order."""
+        return tuple(p.name for p in self.parameters)
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, parameters={list(self.parameter_names)})"

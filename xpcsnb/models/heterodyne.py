@@ -1,6 +1,7 @@
 r"""Heterodyne two-component two-time model (reference + sample component, 14 parameters).
 
-Equation (``../shared/seeds/heterodyne-overview.txt``, models.md §2)::
+Equation (the heterodyne package 2.0.1, "Three-Term Model": reference self-correlation,
+sample self-correlation and their cross term with a velocity phase)::
 
     C2(φ, t1, t2) = offset + contrast · [ (x_r1 x_r2)² e^{−q² |∫J_r|}
                                          + (x_s1 x_s2)² e^{−q² |∫J_s|}
@@ -41,7 +42,7 @@ result agrees with it to machine precision:
 Units: q [1/Å], t [s], D0_n [Å²/s^(1+α_n)], D_offset_n [Å²/s], v0 [Å/s^(1+β)],
 v_offset [Å/s], f1 [s⁻¹], f2 [s], f0, f3 dimensionless, φ and φ0 [deg].
 
-Degeneracies (reported by :func:`diagnose`, see ``docs/heterodyne.md``): f0 and f2
+Degeneracies (reported by :func:`diagnose`): f0 and f2
 are exactly degenerate (``f0·e^{f1(t−f2)} = (f0 e^{−f1 f2})·e^{f1 t}``), so ``f2`` is
 held fixed at 0 by default; D0_n and D_offset_n are degenerate when α_n = 0, and v0 and
 v_offset when β = 0.
@@ -58,6 +59,8 @@ import numpy as np
 from .. import _jax  # noqa: F401
 from .base import Grid, Mirror, Model, RateLaw, per_row
 from .integrals import cumulative_trapezoid, pair_difference, smooth_abs
+from .parameters import Parameter
+from .registry import register
 
 __all__ = [
     "power_law",
@@ -69,6 +72,7 @@ __all__ = [
     "heterodyne_signal",
     "diagnose",
     "HETERODYNE",
+    "HETERODYNE_PARAMETERS",
 ]
 
 #: Sharpness of the soft clip of the sample fraction (heterodyne 2.0.1).
@@ -79,6 +83,26 @@ EXP_LIMIT = 500.0
 NORM_FLOOR = 1e-10
 #: |exponent| below which a power-law exponent counts as 0 in :func:`diagnose`.
 EXPONENT_ZERO_TOL = 1e-3
+
+
+#: Physics parameters in vector order. Bounds: the heterodyne 2.0.1 registry
+#: (``PARAMETER_BOUNDS``) with alpha in [−2, 2] and D0 in [100, 1e6].
+HETERODYNE_PARAMETERS = (
+    Parameter("D0_ref", "Å²/s^(1+alpha_ref)", 1e2, 1e6, 1e4, "reference transport prefactor"),
+    Parameter("alpha_ref", "1", -2.0, 2.0, 0.0, "reference transport exponent"),
+    Parameter("D_offset_ref", "Å²/s", -1e5, 1e5, 0.0, "reference transport offset"),
+    Parameter("D0_sample", "Å²/s^(1+alpha_sample)", 1e2, 1e6, 1e4, "sample transport prefactor"),
+    Parameter("alpha_sample", "1", -2.0, 2.0, 0.0, "sample transport exponent"),
+    Parameter("D_offset_sample", "Å²/s", -1e5, 1e5, 0.0, "sample transport offset"),
+    Parameter("v0", "Å/s^(1+beta)", 1e-6, 1e4, 1e3, "velocity prefactor of v(t) = v0 t^beta + v_offset"),
+    Parameter("beta", "1", -2.0, 2.0, 0.0, "velocity exponent"),
+    Parameter("v_offset", "Å/s", -100.0, 100.0, 0.0, "velocity offset"),
+    Parameter("f0", "1", 0.0, 1.0, 0.5, "sample fraction amplitude (field amplitude)"),
+    Parameter("f1", "s⁻¹", -10.0, 10.0, 0.0, "sample fraction rate"),
+    Parameter("f2", "s", -1e4, 1e4, 0.0, "sample fraction time shift (degenerate with f0)"),
+    Parameter("f3", "1", 0.0, 1.0, 0.0, "sample fraction baseline"),
+    Parameter("phi0", "deg", -10.0, 10.0, 0.0, "flow direction (added to phi)"),
+)
 
 
 def power_law(t: jnp.ndarray, exponent: jnp.ndarray) -> jnp.ndarray:
@@ -198,9 +222,10 @@ def diagnose(values: Mapping[str, float], stderr: Mapping[str, float], free: fro
     return out
 
 
-HETERODYNE = Model(
+HETERODYNE = register(Model(
     name="heterodyne",
     signal=heterodyne_signal,
+    parameters=HETERODYNE_PARAMETERS,
     needs_L=False,
     symmetric=True,
     time_convention="heterodyne 2.0.1: t_k = dt·(k+1); xpcsnb evaluates on the Dataset's t1",
@@ -210,4 +235,4 @@ HETERODYNE = Model(
                RateLaw("D0_sample", "alpha_sample", "D_offset_sample", power_law),
                RateLaw("v0", "beta", "v_offset", power_law)),
     start_symmetries=(Mirror("phi0"),),
-)
+))

@@ -1,6 +1,6 @@
 r"""Homodyne two-time models: ``static`` and ``laminar_flow`` (He et al. 2024).
 
-Equations (``../shared/seeds/homodyne-theory.txt``)::
+Equations [1]_::
 
     C2(φ, t1, t2) = offset + contrast · c1²
     c1 = exp(−q²/2 ∫_{t1}^{t2} D dt) · sinc²( q L cos(φ0 − φ) / (2π) ∫_{t1}^{t2} γ̇ dt )
@@ -24,6 +24,11 @@ on the same grid the result agrees with it to machine precision:
 
 Units: q [1/Å], t [s], D0 [Å²/s^(1+α)], D_offset [Å²/s], γ̇0 [s⁻¹·s^(−β)], γ̇_offset [s⁻¹],
 L [Å], φ and φ0 [deg].
+
+References
+----------
+.. [1] He et al., Proc. Natl. Acad. Sci. U.S.A. 121 (31), e2401162121 (2024),
+   doi:10.1073/pnas.2401162121.
 """
 
 from __future__ import annotations
@@ -33,8 +38,11 @@ import jax.numpy as jnp
 from .. import _jax  # noqa: F401
 from .base import Grid, Mirror, Model, RateLaw, per_row
 from .integrals import cumulative_trapezoid, pair_difference, safe_sinc, smooth_abs
+from .parameters import Parameter
+from .registry import register
 
-__all__ = ["power", "rate", "static_signal", "laminar_flow_signal", "STATIC", "LAMINAR_FLOW"]
+__all__ = ["power", "rate", "static_signal", "laminar_flow_signal", "STATIC", "LAMINAR_FLOW",
+           "STATIC_PARAMETERS", "LAMINAR_FLOW_PARAMETERS"]
 
 _FLOOR = 1e-10
 
@@ -52,6 +60,23 @@ def rate(t: jnp.ndarray, prefactor: jnp.ndarray, exponent: jnp.ndarray, offset: 
     r = prefactor * power(t, exponent) + offset
     return jnp.where(r > _FLOOR, r, _FLOOR)
 
+
+#: Physics parameters of ``static`` in vector order. Bounds are those of the homodyne
+#: package 2.23.3 (``parameter_registry``).
+STATIC_PARAMETERS = (
+    Parameter("D0", "Å²/s^(1+alpha)", 1e2, 1e5, 1e3, "diffusion prefactor of D(t) = D0 t^alpha + D_offset"),
+    Parameter("alpha", "1", -2.0, 2.0, 0.0, "diffusion ageing exponent"),
+    Parameter("D_offset", "Å²/s", -1e5, 1e5, 0.0, "constant part of D(t)"),
+)
+
+#: Physics parameters of ``laminar_flow`` in vector order (``static``'s, then shear).
+LAMINAR_FLOW_PARAMETERS = STATIC_PARAMETERS + (
+    Parameter("gamma_dot_t0", "s⁻¹·s^(-beta)", 1e-6, 0.5, 1e-2,
+              "shear-rate prefactor of γ̇(t) = γ̇0 t^beta + γ̇_offset"),
+    Parameter("beta", "1", -2.0, 2.0, 0.0, "shear-rate ageing exponent"),
+    Parameter("gamma_dot_t_offset", "s⁻¹", -0.1, 0.1, 0.0, "constant part of γ̇(t)"),
+    Parameter("phi0", "deg", -10.0, 10.0, 0.0, "flow direction relative to phi = 0"),
+)
 
 _DIFFUSION = RateLaw("D0", "alpha", "D_offset", power)
 _SHEAR = RateLaw("gamma_dot_t0", "beta", "gamma_dot_t_offset", power)
@@ -99,21 +124,23 @@ def laminar_flow_signal(theta: jnp.ndarray, grid: Grid, i=None, j=None, k=None) 
     return g1**2
 
 
-STATIC = Model(
+STATIC = register(Model(
     name="static",
     signal=static_signal,
+    parameters=STATIC_PARAMETERS,
     needs_L=False,
     symmetric=True,
     time_convention="homodyne 2.23.3: t_k = k·dt from 0, rates at max(t, dt/2)",
     rate_laws=(_DIFFUSION,),
-)
+))
 
-LAMINAR_FLOW = Model(
+LAMINAR_FLOW = register(Model(
     name="laminar_flow",
     signal=laminar_flow_signal,
+    parameters=LAMINAR_FLOW_PARAMETERS,
     needs_L=True,
     symmetric=True,
     time_convention="homodyne 2.23.3: t_k = k·dt from 0, rates at max(t, dt/2)",
     rate_laws=(_DIFFUSION, _SHEAR),
     start_symmetries=(Mirror("phi0"),),
-)
+))

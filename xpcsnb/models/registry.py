@@ -1,177 +1,156 @@
-"""The parameter registry: one table of names, units, bounds, initial values and priors.
+"""The one table of models: :func:`register`, :func:`get_model`, :func:`model_names`.
 
-Every part of xpcsnb (models, NLSQ, CMC, widgets, reports) reads parameter metadata
-from here and nowhere else.
+A model family is a :class:`~xpcsnb.models.base.Model` that carries its physics
+parameters (names, units, bounds, starts, priors); registering it makes it known by
+name to every part of xpcsnb (``simulate``, the fit engines, ``ds.xpcs.model``, the
+widgets). The built-in families ``static``, ``laminar_flow`` (:mod:`.homodyne`) and
+``heterodyne`` (:mod:`.heterodyne`) register themselves when :mod:`xpcsnb.models` is
+imported. A Model object can also be passed wherever a model name is accepted,
+without registering it.
 
-Bounds follow ``../shared/guides/models.md`` (homodyne 2.23.3 ``parameter_registry``;
-heterodyne: the registry/``PARAMETER_BOUNDS`` values with alpha in [−2, 2] and D0 in
-[100, 1e6]). The default prior of every parameter is a normal centred on the middle of
-its bounds with a standard deviation of a quarter of their width, truncated to the
-bounds.
+The name-based helpers :data:`MODELS`, :func:`physics_names`, :func:`parameters` and
+:func:`get` are views derived from the registered models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
+from collections.abc import Iterator, Mapping
+
+from .base import Model, ModelError
+from .parameters import PRIOR_KINDS, SCALING, Parameter, Prior
 
 __all__ = [
-    "Prior",
-    "Parameter",
     "MODELS",
-    "SCALING",
     "PRIOR_KINDS",
+    "SCALING",
+    "Parameter",
+    "Prior",
+    "get",
+    "get_model",
+    "model_names",
     "parameters",
     "physics_names",
-    "get",
+    "register",
+    "unregister",
 ]
 
-#: Prior families understood by the Bayesian engine.
-PRIOR_KINDS = ("truncated_normal", "uniform", "lognormal", "halfnormal", "normal", "beta_scaled")
+_REGISTERED: dict[str, Model] = {}
 
 
-@dataclass(frozen=True)
-class Prior:
-    """A prior distribution, always truncated to the parameter's bounds.
+def register(model: Model, *, replace: bool = False) -> Model:
+    """Make ``model`` known by its name; returns it.
 
     Parameters
     ----------
-    kind : str
-        One of :data:`PRIOR_KINDS`.
-    loc, scale : float
-        Location and scale in the parameter's units (``normal``/``truncated_normal``:
-        mean and sd; ``lognormal``: mean and sd of log(value); ``halfnormal``: scale
-        only; ``beta_scaled``: ``loc``/``scale`` are the Beta concentrations a, b on
-        the bounds interval; ``uniform``: ignored).
+    model : Model
+        A model definition (checked when it was constructed: unique parameter names,
+        no clash with ``contrast``/``offset``, ``default_fixed``, ``rate_laws`` and
+        ``start_symmetries`` naming its own parameters).
+    replace : bool
+        Replace a model already registered under the same name (registering the same
+        object again is allowed and changes nothing).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a :class:`Model`.
+    ModelError
+        If the name is taken and ``replace`` is False.
     """
-
-    kind: str = "truncated_normal"
-    loc: float = 0.0
-    scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in PRIOR_KINDS:
-            raise ValueError(f"unknown prior kind {self.kind!r}; choose from {PRIOR_KINDS}")
-        if self.kind != "uniform" and not self.scale > 0:
-            raise ValueError(f"prior scale must be > 0, got {self.scale!r}")
+    if not isinstance(model, Model):
+        raise TypeError(f"register() takes an xpcsnb.models.Model, got {type(model).__name__}")
+    old = _REGISTERED.get(model.name)
+    if old is not None and old is not model and not replace:
+        raise ModelError(f"a model named {model.name!r} is already registered; pass replace=True to replace it "
+                         "or choose another name")
+    _REGISTERED[model.name] = model
+    return model
 
 
-@dataclass(frozen=True)
-class Parameter:
-    """Metadata of one model parameter.
+def unregister(name: str) -> Model:
+    """Remove the model registered as ``name`` and return it (for tests and notebooks).
 
-    Attributes
-    ----------
-    name : str
-        Registry name (also the variable name in results).
-    unit : str
-        Physical unit ("1" for dimensionless).
-    lower, upper : float
-        Default bounds.
-    initial : float
-        Default starting value of a fit.
-    prior : Prior
-        Default prior (truncated to the bounds).
-    description : str
-        One line for reports and widgets.
+    Raises
+    ------
+    ModelError
+        If no model of that name is registered.
     """
-
-    name: str
-    unit: str
-    lower: float
-    upper: float
-    initial: float
-    description: str
-    prior: Prior = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if not self.lower < self.upper:
-            raise ValueError(f"{self.name}: lower bound {self.lower} must be < upper bound {self.upper}")
-        if not self.lower <= self.initial <= self.upper:
-            raise ValueError(f"{self.name}: initial value {self.initial} outside [{self.lower}, {self.upper}]")
-        if self.prior is None:
-            mid = 0.5 * (self.lower + self.upper)
-            object.__setattr__(self, "prior", Prior("truncated_normal", mid, 0.25 * (self.upper - self.lower)))
-
-    def with_(self, **changes: object) -> "Parameter":
-        """A copy with some fields changed (bounds, initial, prior)."""
-        return replace(self, **changes)
+    if name not in _REGISTERED:
+        raise ModelError(f"no model named {name!r} is registered; registered models: {list(_REGISTERED)}")
+    return _REGISTERED.pop(name)
 
 
-def _p(name: str, unit: str, lo: float, hi: float, init: float, desc: str) -> Parameter:
-    return Parameter(name, unit, lo, hi, init, desc)
+def model_names() -> tuple[str, ...]:
+    """Names of the registered models, in registration order."""
+    return tuple(_REGISTERED)
 
 
-#: Per-angle scaling parameters, shared by all models.
-SCALING: Mapping[str, Parameter] = MappingProxyType(
-    {
-        "contrast": _p("contrast", "1", 0.0, 1.0, 0.5, "speckle contrast (C2 amplitude)"),
-        "offset": _p("offset", "1", 0.5, 1.5, 1.0, "baseline of C2"),
-    }
-)
+def get_model(name: str | Model) -> Model:
+    """The registered :class:`Model` called ``name``; a Model object is returned as is.
 
-_HOMODYNE = (
-    _p("D0", "Å²/s^(1+alpha)", 1e2, 1e5, 1e3, "diffusion prefactor of D(t) = D0 t^alpha + D_offset"),
-    _p("alpha", "1", -2.0, 2.0, 0.0, "diffusion ageing exponent"),
-    _p("D_offset", "Å²/s", -1e5, 1e5, 0.0, "constant part of D(t)"),
-    _p("gamma_dot_t0", "s⁻¹·s^(-beta)", 1e-6, 0.5, 1e-2, "shear-rate prefactor of γ̇(t) = γ̇0 t^beta + γ̇_offset"),
-    _p("beta", "1", -2.0, 2.0, 0.0, "shear-rate ageing exponent"),
-    _p("gamma_dot_t_offset", "s⁻¹", -0.1, 0.1, 0.0, "constant part of γ̇(t)"),
-    _p("phi0", "deg", -10.0, 10.0, 0.0, "flow direction relative to phi = 0"),
-)
-
-_HETERODYNE = (
-    _p("D0_ref", "Å²/s^(1+alpha_ref)", 1e2, 1e6, 1e4, "reference transport prefactor"),
-    _p("alpha_ref", "1", -2.0, 2.0, 0.0, "reference transport exponent"),
-    _p("D_offset_ref", "Å²/s", -1e5, 1e5, 0.0, "reference transport offset"),
-    _p("D0_sample", "Å²/s^(1+alpha_sample)", 1e2, 1e6, 1e4, "sample transport prefactor"),
-    _p("alpha_sample", "1", -2.0, 2.0, 0.0, "sample transport exponent"),
-    _p("D_offset_sample", "Å²/s", -1e5, 1e5, 0.0, "sample transport offset"),
-    _p("v0", "Å/s^(1+beta)", 1e-6, 1e4, 1e3, "velocity prefactor of v(t) = v0 t^beta + v_offset"),
-    _p("beta", "1", -2.0, 2.0, 0.0, "velocity exponent"),
-    _p("v_offset", "Å/s", -100.0, 100.0, 0.0, "velocity offset"),
-    _p("f0", "1", 0.0, 1.0, 0.5, "sample fraction amplitude (field amplitude)"),
-    _p("f1", "s⁻¹", -10.0, 10.0, 0.0, "sample fraction rate"),
-    _p("f2", "s", -1e4, 1e4, 0.0, "sample fraction time shift (degenerate with f0)"),
-    _p("f3", "1", 0.0, 1.0, 0.0, "sample fraction baseline"),
-    _p("phi0", "deg", -10.0, 10.0, 0.0, "flow direction (added to phi)"),
-)
-
-_BY_NAME_HOMO = {p.name: p for p in _HOMODYNE}
-
-#: Physics parameters of each model, in the order of the model's parameter vector.
-MODELS: Mapping[str, tuple[Parameter, ...]] = MappingProxyType(
-    {
-        "static": tuple(_BY_NAME_HOMO[n] for n in ("D0", "alpha", "D_offset")),
-        "laminar_flow": _HOMODYNE,
-        "heterodyne": _HETERODYNE,
-    }
-)
+    Raises
+    ------
+    ModelError
+        For an unknown name (the message lists the registered ones).
+    TypeError
+        For anything that is neither a string nor a Model.
+    """
+    if isinstance(name, Model):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"a model is given by name (str) or as an xpcsnb.models.Model, got {type(name).__name__}")
+    try:
+        return _REGISTERED[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; registered models: {list(_REGISTERED)} "
+                         "(add one with xpcsnb.models.register(Model(...)))") from None
 
 
-def _check_model(model: str) -> None:
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose from {list(MODELS)}")
+class _ParameterTables(Mapping[str, tuple[Parameter, ...]]):
+    """Read-only live view ``{model name: physics parameters in vector order}`` of the registry."""
+
+    def __getitem__(self, name: str) -> tuple[Parameter, ...]:
+        model = _REGISTERED.get(name) if isinstance(name, str) else None
+        if model is None:
+            raise KeyError(f"unknown model {name!r}; registered models: {list(_REGISTERED)}")
+        return model.parameters
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(_REGISTERED))
+
+    def __len__(self) -> int:
+        return len(_REGISTERED)
+
+    def __repr__(self) -> str:
+        return f"MODELS({ {n: [p.name for p in m.parameters] for n, m in _REGISTERED.items()} })"
 
 
-def physics_names(model: str) -> tuple[str, ...]:
+#: Physics parameters of each registered model, in the order of its parameter vector
+#: (a read-only view that follows :func:`register` / :func:`unregister`).
+MODELS: Mapping[str, tuple[Parameter, ...]] = _ParameterTables()
+
+
+def physics_names(model: str | Model) -> tuple[str, ...]:
     """Names of the physics parameters of ``model``, in vector order."""
-    _check_model(model)
-    return tuple(p.name for p in MODELS[model])
+    return get_model(model).parameter_names
 
 
-def parameters(model: str) -> dict[str, Parameter]:
+def parameters(model: str | Model) -> dict[str, Parameter]:
     """Physics parameters of ``model`` followed by the scaling ones, by name."""
-    _check_model(model)
-    out = {p.name: p for p in MODELS[model]}
+    out = {p.name: p for p in get_model(model).parameters}
     out.update(SCALING)
     return out
 
 
-def get(model: str, name: str) -> Parameter:
-    """One parameter of ``model`` (physics or scaling) by name."""
+def get(model: str | Model, name: str) -> Parameter:
+    """One parameter of ``model`` (physics or scaling, by its base name) by name.
+
+    Raises
+    ------
+    KeyError
+        If the model has no such parameter (the message lists its parameters).
+    """
     table = parameters(model)
     if name not in table:
-        raise KeyError(f"model {model!r} has no parameter {name!r}; it has {list(table)}")
+        raise KeyError(f"model {get_model(model).name!r} has no parameter {name!r}; it has {list(table)}")
     return table[name]

@@ -1,5 +1,8 @@
 """Per-angle scaling of a normalised signal: ``C2 = offset_k + contrast_k · signal``.
 
+:func:`model_c2` computes a model's C2 on a whole grid; :func:`parse_scaling_name` is
+the one parser of scaling-parameter names.
+
 Modes
 -----
 ``individual``
@@ -14,15 +17,18 @@ Modes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401
 
-__all__ = ["SCALING_MODES", "ScalingName", "apply_scaling", "base_name", "expand_scaling", "parse_scaling_name", "per_angle",
-           "scaling_names"]
+if TYPE_CHECKING:
+    from .base import Grid, Model
+
+__all__ = ["SCALING_MODES", "ScalingName", "apply_scaling", "base_name", "expand_scaling", "model_c2",
+           "parse_scaling_name", "per_angle", "scaling_names"]
 
 SCALING_MODES = ("individual", "shared", "fixed")
 
@@ -127,3 +133,33 @@ def per_angle(name: str, value: float | Sequence[float] | np.ndarray, n_phi: int
     if not np.all(np.isfinite(v)):
         raise ValueError(f"{name} must be finite, got {v.tolist()}")
     return v
+
+
+def model_c2(model: "Model", theta: jnp.ndarray, grid: "Grid", contrast: jnp.ndarray | float,
+             offset: jnp.ndarray | float) -> jnp.ndarray:
+    """Model C2 on the full grid: ``offset_k + contrast_k · signal(theta, grid)``.
+
+    The one place where a model's C2 is computed on a whole (t1, t2) grid (simulation,
+    evaluation on a Dataset's grid, a fit's model matrix). Pure JAX: it can be
+    compiled with ``model`` as a static argument.
+
+    Parameters
+    ----------
+    model : Model
+        The model (its ``signal``).
+    theta : array, shape (n_params,)
+        Physics parameters in the order of ``model.parameters``.
+    grid : Grid
+        Times [s], angles [deg] and q [1/Å] of the rows.
+    contrast, offset : float or array, shape (n_rows,)
+        One value for every row or one per row (a row is an angle, or a (q, φ) pair).
+
+    Returns
+    -------
+    array, shape (n_rows, N, N)
+        Rows ↔ ``grid.phi``; within a row, matrix row i ↔ t1, column j ↔ t2.
+    """
+    n_rows = grid.phi.shape[0]
+    c = jnp.broadcast_to(jnp.asarray(contrast, dtype=jnp.float64), (n_rows,))
+    o = jnp.broadcast_to(jnp.asarray(offset, dtype=jnp.float64), (n_rows,))
+    return apply_scaling(model.signal(jnp.asarray(theta, dtype=jnp.float64), grid), c, o)

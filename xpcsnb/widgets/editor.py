@@ -1,14 +1,14 @@
-"""``ParameterEditor``: bounds / initial value / fixed editor generated from the registry.
+"""``ParameterEditor``: bounds / initial value / fixed editor generated from a model's parameters.
 
-One row per physics parameter of the model (registry order) and one per scaling
+One row per physics parameter of the model (``Model.parameters`` order) and one per scaling
 parameter (``contrast``, ``offset``: their bounds apply to every angle; their start is
 taken from the data by the fit). Each row validates itself as it is edited and shows
 its error inline:
 
 * every number is finite;
 * a free parameter has ``lower < upper`` and ``lower ≤ initial ≤ upper`` (the rule of
-  :func:`xpcsnb.fit.problem.build_problem`; equality is allowed because some registry
-  defaults sit on a bound, e.g. heterodyne ``f3 = 0`` in [0, 1]);
+  :func:`xpcsnb.fit.problem.build_problem`; equality is allowed because some default
+  starts sit on a bound, e.g. heterodyne ``f3 = 0`` in [0, 1]);
 * a fixed parameter only needs a finite value (its bounds are not used).
 
 :meth:`ParameterEditor.fit_options` turns the rows into the ``bounds=``, ``initial=``,
@@ -24,10 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 import traitlets
 
-from ..models import get_model, registry
-from ..models.scaling import scaling_names
+from ..models import get_model
+from ..models.base import Model
+from ..models.parameters import SCALING, Parameter
+from ..models.scaling import parse_scaling_name, scaling_names
 
 __all__ = ["ParameterEditor", "ParameterRow", "validate_row"]
 
@@ -102,13 +105,15 @@ class ParameterEditor(widgets.VBox):
 
     Parameters
     ----------
-    model : str
-        Registry model name.
+    model : str or Model
+        Registered model name or a Model object.
     n_phi : int
         Number of angles of the data (the scaling bounds are expanded per angle).
 
     Attributes
     ----------
+    model : str
+        The model's name.
     rows : dict of str to ParameterRow
         The rows by parameter name (physics parameters, then ``contrast``, ``offset``).
     valid : bool
@@ -117,21 +122,23 @@ class ParameterEditor(widgets.VBox):
 
     valid = traitlets.Bool(True)
 
-    def __init__(self, model: str, n_phi: int, **kwargs: Any) -> None:
-        self.model = get_model(model).name
-        if n_phi < 1:
-            raise ValueError(f"n_phi must be >= 1, got {n_phi}")
+    def __init__(self, model: str | Model, n_phi: int = 1, **kwargs: Any) -> None:
+        mdl = get_model(model)
+        self.model = mdl.name
+        if isinstance(n_phi, bool) or not isinstance(n_phi, (int, np.integer)) or n_phi < 1:
+            raise ValueError(f"n_phi must be an integer >= 1 (the number of angles of the data), got {n_phi!r}")
         self.n_phi = int(n_phi)
-        self._default_fixed = dict(get_model(self.model).default_fixed)
+        self._physics: tuple[Parameter, ...] = mdl.parameters
+        self._default_fixed = dict(mdl.default_fixed)
         self.rows: dict[str, ParameterRow] = {}
-        for p in registry.MODELS[self.model]:
+        for p in self._physics:
             is_fixed = p.name in self._default_fixed
             start = self._default_fixed.get(p.name, p.initial)
             self.rows[p.name] = ParameterRow(
                 p.name, p.unit, p.description, _number(start), _number(p.lower), _number(p.upper),
                 widgets.Checkbox(value=is_fixed, indent=False, layout=widgets.Layout(width="50px")),
                 widgets.HTML(""))
-        for p in registry.SCALING.values():
+        for p in SCALING.values():
             self.rows[p.name] = ParameterRow(p.name, p.unit, p.description + " (bounds for every angle)",
                                              None, _number(p.lower), _number(p.upper), None, widgets.HTML(""))
         head = [widgets.HTML(f"<b>{h}</b>") for h in ("parameter", "initial", "lower", "upper", "fixed",
@@ -157,8 +164,8 @@ class ParameterEditor(widgets.VBox):
         return errors
 
     def reset(self) -> None:
-        """Back to the registry defaults."""
-        for p in list(registry.MODELS[self.model]) + list(registry.SCALING.values()):
+        """Back to the model's defaults."""
+        for p in list(self._physics) + list(SCALING.values()):
             row = self.rows[p.name]
             row.lower.value, row.upper.value = p.lower, p.upper
             if row.initial is not None:
@@ -192,7 +199,7 @@ class ParameterEditor(widgets.VBox):
         initial: dict[str, float] = {}
         fixed: dict[str, float] = {}
         free: list[str] = []
-        for p in registry.MODELS[self.model]:
+        for p in self._physics:
             row = self.rows[p.name]
             value = float(row.initial.value)  # type: ignore[union-attr]
             if row.fixed.value:  # type: ignore[union-attr]
@@ -203,6 +210,6 @@ class ParameterEditor(widgets.VBox):
             bounds[p.name] = (float(row.lower.value), float(row.upper.value))
             initial[p.name] = value
         for name in scaling_names("individual", self.n_phi):
-            row = self.rows[name.partition("_")[0]]
+            row = self.rows[parse_scaling_name(name).base]  # type: ignore[union-attr]
             bounds[name] = (float(row.lower.value), float(row.upper.value))
         return {"bounds": bounds, "initial": initial, "fixed": fixed, "free": free}
