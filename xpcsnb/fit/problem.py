@@ -42,9 +42,10 @@ import xarray as xr
 
 from .. import _jax  # noqa: F401
 from ..core.twotime import validate_twotime
-from ..models import get_model, make_grid, registry
+from ..models import get_model, make_grid
 from ..models.base import Grid, Model
-from ..models.scaling import apply_scaling, expand_scaling, per_angle, scaling_names
+from ..models.parameters import SCALING
+from ..models.scaling import apply_scaling, base_name, expand_scaling, model_c2, per_angle, scaling_names
 from .spec import FitSpec, as_spec
 
 __all__ = ["FitProblem", "build_problem", "support_indices", "initial_scaling"]
@@ -80,7 +81,7 @@ def initial_scaling(c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     off = ~np.eye(n, dtype=bool)
     lo = np.percentile(c2[:, off], 5, axis=1)
     near = np.array([np.mean(np.diagonal(c2[k], 1)) for k in range(n_phi)])
-    c, o = registry.SCALING["contrast"], registry.SCALING["offset"]
+    c, o = SCALING["contrast"], SCALING["offset"]
     offset0 = np.clip(lo, o.lower + 1e-3, o.upper - 1e-3)
     contrast0 = np.clip(near - offset0, 1e-2, c.upper - 1e-3)
     return contrast0, offset0
@@ -217,7 +218,8 @@ class FitProblem:
     def predict_full(self, x: jnp.ndarray) -> jnp.ndarray:
         """Model C2 on the whole grid, shape (n_rows, N, N) (see :meth:`rows_to_dataset_shape`)."""
         return _predict_full(x, jnp.asarray(self.theta_fixed), jnp.asarray(self.free_physics),
-                             self._fixed_scaling(), self.grid, **self._static())
+                             self._fixed_scaling(), self.grid, model=self.model, scaling=self.scaling,
+                             n_phi=self.shape[0])
 
     def rows_to_dataset_shape(self, a: np.ndarray) -> np.ndarray:
         """Reshape a per-row array (n_rows, ...) to the Dataset's (phi, ...) or (q, phi, ...)."""
@@ -294,7 +296,7 @@ def build_problem(
                    contrast=contrast, offset=offset)
     validate_twotime(ds)
     mdl = get_model(model)
-    phys = registry.MODELS[mdl.name]
+    phys = mdl.parameters
     phys_names = [p.name for p in phys]
     multi_q = "q" in ds["c2"].dims
     c2 = ds["c2"].values
@@ -349,7 +351,7 @@ def build_problem(
         hi.append(float(b[1]))
         x0.append(float(initial.get(p.name, theta_fixed[k])))
     for name, guess in zip(scale_names, guesses):
-        p = registry.SCALING[name.partition("_")[0]]
+        p = SCALING[base_name(name)]
         b = bounds.get(name, (p.lower, p.upper))
         names.append(name)
         lo.append(float(b[0]))
@@ -420,9 +422,9 @@ def _residuals_impl(x, theta_fixed, free_physics, fixed_scaling, grid, y, sigma,
     return (y - pred) / sigma
 
 
-def _predict_full_impl(x, theta_fixed, free_physics, fixed_scaling, grid, *, signal, scaling, n_phi):
+def _predict_full_impl(x, theta_fixed, free_physics, fixed_scaling, grid, *, model, scaling, n_phi):
     theta, contrast, offset = _unpack(x, theta_fixed, free_physics, fixed_scaling, scaling, n_phi)
-    return apply_scaling(signal(theta, grid), contrast, offset)
+    return model_c2(model, theta, grid, contrast, offset)
 
 
 def _qr_r(a: jnp.ndarray) -> jnp.ndarray:
@@ -477,5 +479,5 @@ def _compressed_impl(x, theta_fixed, free_physics, fixed_scaling, grid, y, sigma
 _predict_at = jax.jit(_predict_at_impl, static_argnames=_STATIC)
 _residuals = jax.jit(_residuals_impl, static_argnames=_STATIC)
 _jacobian = jax.jit(jax.jacfwd(_residuals_impl), static_argnames=_STATIC)
-_predict_full = jax.jit(_predict_full_impl, static_argnames=_STATIC)
+_predict_full = jax.jit(_predict_full_impl, static_argnames=("model", "scaling", "n_phi"))
 _compressed = jax.jit(_compressed_impl, static_argnames=_STATIC + ("blocked",))

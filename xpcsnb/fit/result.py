@@ -112,8 +112,9 @@ def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: s
     var : str
         The fitted variable; names the result's variables (``{var}_nlsq_*``).
     """
-    model = problem.model.name
-    phys = registry.MODELS[model]
+    mdl = problem.model
+    model = mdl.name
+    phys = mdl.parameters
     names = [p.name for p in phys] + [n for n in problem.names if n not in {p.name for p in phys}]
     pos = {n: k for k, n in enumerate(problem.names)}
     P = len(names)
@@ -122,7 +123,7 @@ def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: s
     cov = np.full((P, P), np.nan)
     units = []
     for a, name in enumerate(names):
-        units.append(registry.get(model, base_name(name)).unit)
+        units.append(registry.get(mdl, base_name(name)).unit)
         if name in pos:
             k = pos[name]
             coef[a], err[a], init[a] = solution.x[k], solution.stderr[k], solution.x_start[k]

@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from ..core.errors import XpcsError
-from ..models import get_model, registry
+from ..models import get_model
 from ..models.base import Model
 from ..models.scaling import SCALING_MODES
 from .result import nlsq_var
@@ -219,7 +219,7 @@ class FitSpec:
         if "model" not in result.attrs or "scaling" not in result.attrs:
             raise XpcsError("this NLSQ result has no 'model'/'scaling' attributes: it was not written by xpcsnb")
         mdl = get_model(str(result.attrs["model"]))
-        phys = set(registry.physics_names(mdl.name))
+        phys = set(mdl.parameter_names)
         names = [str(n) for n in result["param"].values]
         vary = result[f"{var}_nlsq_vary"].values.astype(bool)
         lo, hi = result[f"{var}_nlsq_lower"].values, result[f"{var}_nlsq_upper"].values
@@ -253,7 +253,7 @@ class FitSpec:
             a fixed value outside the parameter's registry bounds, or a bound or start for
             a default-fixed parameter that is not freed.
         """
-        table = {p.name: p for p in registry.MODELS[model.name]}
+        table = {p.name: p for p in model.parameters}
         names = list(table)
         for name in list(self.fixed) + list(self.free):
             if name not in table:
