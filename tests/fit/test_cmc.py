@@ -335,3 +335,18 @@ def test_multi_q_shares_physics_with_contrast_offset_per_q_and_phi():
     m = post["contrast"].mean(("chain", "draw")).values
     np.testing.assert_allclose(m, truth, atol=0.02)
     assert float(post["offset"].mean()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_multi_q_seeded_by_the_joint_nlsq_fit():
+    """A joint multi-q NLSQ result seeds every (q, φ) prior by name and centres the sampler."""
+    ds = simulate("static", TRUTH, np.arange(16.0), phi=[0.0, 45.0], q=[0.004, 0.006], contrast=[0.3, 0.35],
+                  offset=1.0, noise=0.002, seed=7)
+    res = fit_nlsq(ds, "static")
+    out = fit_cmc(ds, "static", nlsq=res, n_shards=2, shard_by="angle_balanced", num_warmup=40, num_samples=40,
+                  seed=1, parallel=False, progress=False, warn=False)
+    priors = dict(line.split(": ", 1) for line in out.attrs["priors"].split("\n"))
+    assert set(priors) == {str(p) for p in res["param"].values}
+    assert all(p.endswith("(nlsq)") for p in priors.values())
+    assert out.attrs["reparametrisation_from"] == "nlsq= result"
+    np.testing.assert_allclose(out["posterior"]["contrast"].mean(("chain", "draw")).values,
+                               [[0.3, 0.35], [0.3, 0.35]], atol=0.01)
