@@ -17,7 +17,7 @@ import xarray as xr
 
 from . import _jax  # noqa: F401
 from .core.errors import XpcsError
-from .core.twotime import twotime, validate_twotime
+from .core.twotime import twotime, validate_twotime, q_value
 from .fit.result import parameter_values
 from .models import get_model, make_grid
 from .models.base import Grid, Model, ModelError
@@ -282,7 +282,7 @@ def evaluate(ds: xr.Dataset, model: str | Model, params: Mapping[str, float] | x
     L = ds.attrs.get("L")
     if mdl.needs_L and L is None:
         raise XpcsError(f"model {mdl.name!r} needs the gap L [Å]: set ds.attrs['L']")
-    q = np.asarray(ds["q"].values if multi_q else [ds.attrs["q"]], dtype=float)
+    q = np.asarray(ds["q"].values if multi_q else [q_value(ds)], dtype=float)
     t, phi = ds["t1"].values, ds["phi"].values
     c2 = np.asarray(model_c2(mdl, theta, _rows_grid(t, phi, q, multi_q, L), contrast.reshape(-1),
                              offset.reshape(-1)))

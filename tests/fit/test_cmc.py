@@ -102,7 +102,7 @@ def _flat(ds: xr.Dataset, spec=None) -> np.ndarray:
     soft box is the identity this far inside the bounds)."""
     import jax.numpy as jnp
 
-    from xpcsnb.fit import cmc
+    from xpcsnb.fit.cmc.reparam import unfollow_laws
 
     cols = [ds["D0"].values, ds["alpha"].values, ds["D_offset"].values]
     cols += [ds["contrast"].values[..., a] for a in range(2)] + [ds["offset"].values[..., a] for a in range(2)]
@@ -110,19 +110,20 @@ def _flat(ds: xr.Dataset, spec=None) -> np.ndarray:
     if spec is None:
         return x
     y = np.where(spec.log_scale, np.log(np.abs(x)), x)
-    return np.asarray(jax.vmap(lambda r: cmc._unfollow_laws(r, spec.laws))(jnp.asarray(y)))
+    return np.asarray(jax.vmap(lambda r: unfollow_laws(r, spec.laws))(jnp.asarray(y)))
 
 
 def test_combination_is_scott_consensus_of_the_shards(tree, data, nlsq):
     """Brute-force consensus (Scott et al. 2016, eq. 3): covariance-weighted average of the
     shards' draws in the sampler's coordinates (shared by all shards)."""
-    from xpcsnb.fit import cmc
-    from xpcsnb.fit.priors import resolve_priors
+    from xpcsnb.fit.cmc.reference import read_nlsq, seeded_priors
+    from xpcsnb.fit.cmc.reparam import build_spec
     from xpcsnb.fit.problem import build_problem
 
     problem = build_problem(data, "static")
-    priors = resolve_priors("static", problem.names, problem.lower, problem.upper, nlsq=nlsq)
-    spec, _ = cmc._build_spec(problem, priors, nlsq, 2)
+    reference = read_nlsq(nlsq, "static")
+    priors = seeded_priors("static", problem.names, problem.lower, problem.upper, priors=None, reference=reference)
+    spec, _ = build_spec(problem, priors, reference, 2)
     assert len(spec.laws) == 1  # D0, alpha, D_offset follow the diffusion valley
     subs = [_flat(tree[f"shard_{s}/posterior"].to_dataset(), spec) for s in (0, 1)]
     weights = [np.linalg.inv(np.cov(x.T)) for x in subs]
@@ -151,7 +152,7 @@ def test_same_seed_same_posterior_in_processes(tree, data, nlsq, capsys):
 def test_chain_progress_reports_every_iteration_once(data, nlsq, capsys, monkeypatch):
     """Sequential run with bars: each chain's bar counts warm-up + draws exactly, and the
     draws equal those of the run without bars."""
-    from xpcsnb.fit import cmc
+    from xpcsnb.fit.cmc import executors
 
     seen: dict[tuple[int, int], list[int]] = {}
 
@@ -162,7 +163,8 @@ def test_chain_progress_reports_every_iteration_once(data, nlsq, capsys, monkeyp
     settings = {**SETTINGS, "num_warmup": 37, "num_samples": 41}
     plain = fit_cmc(data, "static", nlsq=nlsq, parallel=False, **settings)
     with monkeypatch.context() as m:
-        m.setattr(cmc, "_run_sequential", lambda tasks, progress: list(cmc.iter_shards(tasks, chain_progress=reporter)))
+        m.setattr(executors, "run_sequential",
+                  lambda tasks, progress: list(executors.iter_shards(tasks, chain_progress=reporter)))
         reported = fit_cmc(data, "static", nlsq=nlsq, parallel=False, **settings)
     assert set(seen) == {(s, c) for s in (0, 1) for c in (0, 1)}
     for total, *steps in seen.values():
@@ -272,3 +274,74 @@ def test_calibration_reduced():
         out = _load_calibration().calibrate(5, n_frames=30, num_warmup=200, num_samples=300)
     assert out["total"] == 15
     assert 0.6 <= out["rate"] <= 1.0, out
+
+
+def test_seeded_priors_equal_resolve_priors_from_the_nlsq_dataset(data, nlsq):
+    """The NLSQ result read once (NlsqReference) seeds the same priors as the Dataset itself."""
+    from xpcsnb.fit.cmc.reference import read_nlsq, seeded_priors
+    from xpcsnb.fit.priors import resolve_priors
+    from xpcsnb.fit.problem import build_problem
+    from xpcsnb.models.registry import Prior
+
+    problem = build_problem(data, "static")
+    user = {"contrast_1": Prior("uniform")}
+    expected = resolve_priors("static", problem.names, problem.lower, problem.upper, priors=user, nlsq=nlsq)
+    got = seeded_priors("static", problem.names, problem.lower, problem.upper, priors=user,
+                        reference=read_nlsq(nlsq, "static"))
+    assert got == expected
+    assert got["D0"].source == "nlsq" and got["contrast_1"].source == "user"
+
+
+def test_load_cmc_refuses_other_result_kinds(tree, nlsq, tmp_path):
+    from xpcsnb.io.results import save_result
+
+    other = tmp_path / "nlsq.nc"
+    save_result(nlsq, other, kind="nlsq")
+    with pytest.raises(ValueError, match="'nlsq' result, not a 'cmc' result"):
+        load_cmc(other)
+    plain = tmp_path / "plain.nc"
+    nlsq.to_netcdf(plain, engine="h5netcdf")
+    with pytest.raises(ValueError, match="not written by xpcsnb"):
+        load_cmc(plain)
+    with pytest.raises(ValueError, match="DataTree of fit_cmc"):
+        save_cmc(nlsq, tmp_path / "wrong.nc")
+
+
+def test_multi_q_shares_physics_with_contrast_offset_per_q_and_phi():
+    """2 q × 2 φ: one posterior of the shared physics; contrast/offset (chain, draw, q, phi) near the truth."""
+    qs, phis = [0.004, 0.006], [0.0, 45.0]
+    ds = simulate("static", TRUTH, np.arange(16.0), phi=phis, q=qs, contrast=[0.3, 0.35], offset=1.0,
+                  noise=0.002, seed=7)
+    gain = xr.DataArray([1.0, 4.0 / 3.0], dims="q")  # contrast of q index 1: (0.4, 0.467)
+    ds["c2"] = 1.0 + (ds["c2"] - 1.0) * gain
+    truth = np.array([[0.3, 0.35], [0.4, 0.35 * 4.0 / 3.0]])
+    out = fit_cmc(ds, "static", n_shards=2, shard_by="angle_balanced", num_warmup=60, num_samples=60, seed=1,
+                  parallel=False, progress=False, warn=False)
+    post = out["posterior"]
+    assert post["contrast"].dims == ("chain", "draw", "q", "phi")
+    assert post["offset"].dims == ("chain", "draw", "q", "phi")
+    np.testing.assert_allclose(post["q"].values, qs)
+    np.testing.assert_allclose(post["phi"].values, phis)
+    assert post["D0"].dims == ("chain", "draw")
+    labels = list(cmc_summary(out).index)
+    assert labels[3:] == ["contrast_q0_0", "contrast_q0_1", "contrast_q1_0", "contrast_q1_1",
+                          "offset_q0_0", "offset_q0_1", "offset_q1_0", "offset_q1_1"]
+    assert out.attrs["n_points"] == 4 * 16 * 15 // 2 and "q" not in out.attrs
+    m = post["contrast"].mean(("chain", "draw")).values
+    np.testing.assert_allclose(m, truth, atol=0.02)
+    assert float(post["offset"].mean()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_multi_q_seeded_by_the_joint_nlsq_fit():
+    """A joint multi-q NLSQ result seeds every (q, φ) prior by name and centres the sampler."""
+    ds = simulate("static", TRUTH, np.arange(16.0), phi=[0.0, 45.0], q=[0.004, 0.006], contrast=[0.3, 0.35],
+                  offset=1.0, noise=0.002, seed=7)
+    res = fit_nlsq(ds, "static")
+    out = fit_cmc(ds, "static", nlsq=res, n_shards=2, shard_by="angle_balanced", num_warmup=40, num_samples=40,
+                  seed=1, parallel=False, progress=False, warn=False)
+    priors = dict(line.split(": ", 1) for line in out.attrs["priors"].split("\n"))
+    assert set(priors) == {str(p) for p in res["param"].values}
+    assert all(p.endswith("(nlsq)") for p in priors.values())
+    assert out.attrs["reparametrisation_from"] == "nlsq= result"
+    np.testing.assert_allclose(out["posterior"]["contrast"].mean(("chain", "draw")).values,
+                               [[0.3, 0.35], [0.3, 0.35]], atol=0.01)

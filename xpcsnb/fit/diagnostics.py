@@ -68,7 +68,8 @@ def flatten_draws(posterior: xr.Dataset) -> tuple[list[str], np.ndarray]:
     """Parameter labels and draws (chain, draw, param) of a posterior Dataset.
 
     Scalar variables keep their name; a vector variable ``contrast`` (phi) becomes
-    ``contrast_0``, ``contrast_1``, ... (the angle index, as in NLSQ results).
+    ``contrast_0``, ``contrast_1``, ... (the angle index), and one over (q, phi) becomes
+    ``contrast_q0_0``, ``contrast_q0_1``, ... (q index, angle index), as in NLSQ results.
     """
     labels: list[str] = []
     cols: list[np.ndarray] = []
@@ -80,8 +81,13 @@ def flatten_draws(posterior: xr.Dataset) -> tuple[list[str], np.ndarray]:
             cols.append(arr)
             continue
         flat = arr.reshape(arr.shape[0], arr.shape[1], -1)
-        for idx in range(flat.shape[-1]):
-            labels.append(f"{name}_{idx}")
+        if extra == ["q", "phi"]:
+            n_phi = da.sizes["phi"]
+            suffixes = [f"q{idx // n_phi}_{idx % n_phi}" for idx in range(flat.shape[-1])]
+        else:
+            suffixes = [str(idx) for idx in range(flat.shape[-1])]
+        for idx, suffix in enumerate(suffixes):
+            labels.append(f"{name}_{suffix}")
             cols.append(flat[..., idx])
     return labels, np.stack(cols, axis=-1)
 

@@ -44,6 +44,7 @@ from scipy.stats import qmc
 from threadpoolctl import threadpool_limits
 
 from .. import _jax  # noqa: F401
+from .._numeric import COND_FAIL, COND_WARN, covariance
 from ..models.base import Model
 from .problem import FitProblem, build_problem
 from .result import add_model, concat_q, solution_to_dataset
@@ -52,10 +53,6 @@ from .spec import FitSpec, as_spec
 
 __all__ = ["Status", "fit_nlsq", "solve"]
 
-#: Condition number of the correlation matrix above which the covariance is flagged.
-COND_WARN = 1e10
-#: ... and above which it is treated as singular.
-COND_FAIL = 1e15
 
 
 #: The fitted data variable (names the result's variables, ``c2_nlsq_*``).
@@ -181,25 +178,6 @@ def _competing_minima(best: Any, sols: Sequence[Any], stderr: np.ndarray, names:
     return out
 
 
-def _covariance(jtj: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, float, list[str], list[str]]:
-    """``(JᵀJ)⁻¹``, the condition number of the correlation form, zero and degenerate columns."""
-    d = np.sqrt(np.diag(jtj))
-    zero = [names[k] for k in np.flatnonzero(d == 0)]
-    if zero:
-        return np.full_like(jtj, np.nan), np.inf, zero, []
-    corr = jtj / np.outer(d, d)
-    w, v = np.linalg.eigh(corr)
-    cond = float(w[-1] / w[0]) if w[0] > 0 else np.inf
-    degenerate: list[str] = []
-    if cond > COND_WARN:
-        vec = v[:, 0]
-        degenerate = [names[k] for k in np.flatnonzero(np.abs(vec) > 0.2)]
-    if not np.isfinite(cond) or cond > COND_FAIL:
-        return np.full_like(jtj, np.nan), cond, [], degenerate
-    cov = np.linalg.inv(corr) / np.outer(d, d)
-    return cov, cond, [], degenerate
-
-
 def solve(
     problem: FitProblem,
     *,
@@ -281,7 +259,7 @@ def solve(
     dof = n - p
     chi2_red = chi2 / dof if dof > 0 else np.nan
     finite = bool(np.isfinite(rr) and np.all(np.isfinite(jtj)))
-    cov, cond, zero_cols, degenerate = (_covariance(jtj, problem.names) if finite
+    cov, cond, zero_cols, degenerate = (covariance(jtj, problem.names) if finite
                                         else (np.full((p, p), np.nan), np.nan, [], []))
     if scale_covar is None:
         scale_covar = not problem.has_sigma

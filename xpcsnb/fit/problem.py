@@ -41,7 +41,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _jax  # noqa: F401
-from ..core.twotime import validate_twotime
+from ..core.twotime import q_value, validate_twotime
 from ..models import get_model, make_grid
 from ..models.base import Grid, Model
 from ..models.parameters import SCALING
@@ -314,7 +314,7 @@ def build_problem(
         q_values = ds["q"].values.astype(float)
         grid = make_grid(ds["t1"].values, np.tile(phi, n_q), np.repeat(q_values, n_phi), L)
     else:
-        grid = make_grid(ds["t1"].values, phi, ds.attrs["q"], L)
+        grid = make_grid(ds["t1"].values, phi, q_value(ds), L)
 
     fixed = spec.fixed_for(mdl)
     initial, bounds, scaling = spec.initial, spec.bounds, spec.scaling
@@ -394,7 +394,7 @@ def build_problem(
         k=jnp.asarray(k),
         support=support,
         shape=(n_rows, n, n),
-        info={"phi": phi.tolist(), "q": q_values.tolist() if multi_q else float(ds.attrs["q"]),
+        info={"phi": phi.tolist(), "q": q_values.tolist() if multi_q else q_value(ds),
               "dt": float(ds.attrs["dt"]), "L": None if L is None else float(L),
               "default_fixed": sorted(n_ for n_ in mdl.default_fixed if n_ in fixed)},
         n_q=n_q,

@@ -24,7 +24,7 @@ import xarray as xr
 
 from ..fit.nlsq import fit_nlsq
 from ..fit.result import FitReport, nlsq_name
-from ..core.twotime import validate_twotime
+from ..core.twotime import validate_twotime, q_value
 from ..models import get_model
 from .c2view import C2View
 from .editor import ParameterEditor
@@ -106,7 +106,7 @@ class FitPanel(widgets.VBox):
         self.error = ""
 
         n_phi, n = ds.sizes["phi"], ds.sizes["t1"]
-        q = ds.attrs.get("q")
+        q = q_value(ds) if "q" not in ds["c2"].dims else None
         self.header = widgets.HTML(
             f"<b>xpcsnb fit panel</b> — model <code>{self.model}</code>, {n_phi} angle(s) × {n}² frames"
             + (f", q = {q:.4g} 1/Å" if q is not None else ""))
