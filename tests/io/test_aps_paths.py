@@ -12,7 +12,7 @@ import pytest
 
 import xpcsnb.io
 from xpcsnb.io import frames as frames_mod
-from xpcsnb.io.aps8idi import PATHS, open_aps, read_g2
+from xpcsnb.io.aps8idi import PATHS, open_aps, open_g2, read_g2
 from xpcsnb.io.aps8idi.meta import time_step_attrs
 from xpcsnb.io.aps8idi.paths import paths_of
 from xpcsnb.io.frames import open_frames
@@ -83,6 +83,7 @@ def test_one_time_step_block_for_both_analyses(tmp_path, aps):
         assert ds.attrs[key] == value
     np.testing.assert_allclose(ds.t1.values, dt2 * np.arange(8))
     np.testing.assert_allclose(ds.tau.values, ds.delay.values * dtm)
+    assert read_g2 is open_g2  # the former name
 
 
 def test_missing_timing_is_said_once_per_analysis(tmp_path, aps):
