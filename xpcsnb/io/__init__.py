@@ -5,6 +5,7 @@ from .aps8idi import open_aps as open_aps
 from .aps8idi import open_g2 as open_g2
 from .aps8idi import open_twotime as open_twotime
 from .aps8idi import read_g2 as read_g2
+from .aps8idi import save_aps as save_aps
 from ..core.diagonal import correct_diagonal as correct_diagonal
 from .frames import FramesError as FramesError
 from .frames import frames_from_array as frames_from_array
@@ -16,4 +17,4 @@ from ..core.twotime import twotime as twotime
 from ..core.twotime import validate_twotime as validate_twotime
 
 __all__ = ["ApsFileError", "FramesError", "TwoTimeError", "correct_diagonal", "encode_rigaku", "frames_from_array",
-           "open_aps", "open_frames", "open_g2", "open_rigaku", "open_twotime", "read_g2", "twotime", "validate_twotime"]
+           "open_aps", "open_frames", "open_g2", "open_rigaku", "open_twotime", "read_g2", "save_aps", "twotime", "validate_twotime"]
