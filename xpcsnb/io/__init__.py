@@ -10,6 +10,7 @@ from ..core.diagonal import correct_diagonal as correct_diagonal
 from .frames import FramesError as FramesError
 from .frames import frames_from_array as frames_from_array
 from .frames import open_frames as open_frames
+from .qmap import open_qmap as open_qmap
 from .rigaku import encode_rigaku as encode_rigaku
 from .rigaku import open_rigaku as open_rigaku
 from ..core.twotime import TwoTimeError as TwoTimeError
@@ -17,4 +18,4 @@ from ..core.twotime import twotime as twotime
 from ..core.twotime import validate_twotime as validate_twotime
 
 __all__ = ["ApsFileError", "FramesError", "TwoTimeError", "correct_diagonal", "encode_rigaku", "frames_from_array",
-           "open_aps", "open_frames", "open_g2", "open_rigaku", "open_twotime", "read_g2", "save_aps", "twotime", "validate_twotime"]
+           "open_aps", "open_frames", "open_g2", "open_qmap", "open_rigaku", "open_twotime", "read_g2", "save_aps", "twotime", "validate_twotime"]
