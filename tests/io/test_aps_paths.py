@@ -34,7 +34,8 @@ def _path_literals(source: str) -> list[str]:
 
 @pytest.mark.parametrize("module", sorted(
     [p for p in (IO / "aps8idi").glob("*.py") if p.name != "paths.py"]
-    + [IO / "frames.py", IO / "backend.py", IO / "h5map.py", IO / "h5safe.py"]), ids=lambda p: p.name)
+    + [IO / "frames.py", IO / "backend.py", IO / "h5map.py", IO / "h5safe.py", IO / "qmap.py"]),
+    ids=lambda p: p.name)
 def test_no_module_spells_an_aps_path_outside_the_table(module):
     assert _path_literals(module.read_text(encoding="utf-8")) == []
 

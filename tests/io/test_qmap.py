@@ -82,3 +82,12 @@ def test_link_outside_the_folder_is_refused(tmp_path, result_file):
     with pytest.raises(ApsFileError, match="outside"):
         open_qmap(p)
     assert open_qmap(p, allow_external=True).n_roi == 4
+
+
+def test_a_qmap_read_is_written_back_unchanged(tmp_path, qmap_file):
+    part = open_qmap(qmap_file)
+    again = save_aps(tmp_path / "B_results.hdf", partition=part)
+    with h5py.File(qmap_file, "r") as a, h5py.File(again, "r") as b:
+        for name in a["/qmap"]:
+            np.testing.assert_array_equal(a["/qmap"][name][()], b["/xpcs/qmap"][name][()], err_msg=name)
+        assert a["/qmap"].attrs["hash"] == b["/xpcs/qmap"].attrs["hash"]

@@ -95,11 +95,19 @@ def grid_from_partition(part: Partition) -> BinGrid:
     A partition made by :func:`~xpcsnb.core.partition.partition` (with ``q_edges``)
     is laid on its rings and sectors: the q of a ring is the mean q of its pixels
     and the φ of a sector the mean φ of its pixels (APS files hold one q per ring), so
-    the sectors of one ring share a q. Otherwise the partition's own (q, φ) per label
-    are the grid centres (:func:`grid_from_values`).
+    the sectors of one ring share a q. A partition read by :func:`xpcsnb.io.open_qmap`
+    keeps the file's grid (``attrs`` ``q_grid``, ``phi_grid``, ``index_mapping``).
+    Otherwise the partition's own (q, φ) per label are the grid centres
+    (:func:`grid_from_values`).
     """
     if not isinstance(part, Partition):
         raise TypeError(f"partition must be an xpcsnb.core.partition.Partition, got {type(part).__name__}")
+    stored = [part.attrs.get(k) for k in ("q_grid", "phi_grid", "index_mapping")]
+    if all(v is not None for v in stored):  # read from a q-map file: keep its grid as it was
+        grid = BinGrid(*(np.asarray(v) for v in stored))
+        if (grid.n_bins == part.n_roi and grid.index_mapping.max(initial=-1) < grid.q_grid.size * grid.phi_grid.size
+                and np.array_equal(grid.q, part.q) and np.array_equal(grid.phi, part.phi)):
+            return grid
     if part.q_edges is None:
         return grid_from_values(part.q, part.phi)
     npix = part.npix.astype(float)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,30 +33,19 @@ import xarray as xr
 from ..._version import __version__
 from ...core.g2 import validate_g2
 from ...core.partition import Geometry, Partition
-from ...core.twotime import q_value, uniform_time_step, validate_twotime
+from .c2write import c2_bin_ids as _c2_bin_ids
+from .c2write import twotime_maps as _twotime_maps
+from .c2write import write_twotime as _write_twotime
 from .grid import BinGrid, grid_from_partition, grid_from_values
 from .paths import write_path
+from .store import atomic_write as _atomic
+from .store import put as _put
 
 __all__ = ["META_KEYS", "save_aps", "write_qmap"]
 
 #: Keys accepted in ``meta`` (units: s, s, keV, m, m, px, text, Geometry).
 META_KEYS = ("frame_time", "count_time", "energy", "distance", "pixel_size", "beam_center", "start_time",
              "geometry")
-_TMP_SUFFIX = ".xpcsnb-tmp"
-
-
-def _put(f: h5py.File, key: str, value: Any, **attrs: Any) -> None:
-    """Write ``value`` at the table path of ``key`` (arrays with Fletcher-32)."""
-    path = write_path(key)
-    a = np.asarray(value)
-    if a.dtype.kind == "U":
-        a = np.char.encode(a, "utf-8")
-    if a.ndim == 0:
-        d = f.create_dataset(path, data=a)
-    else:
-        d = f.create_dataset(path, data=a, fletcher32=True, chunks=True)
-    for k, v in attrs.items():
-        d.attrs[k] = v
 
 
 def _meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -120,72 +108,6 @@ def _bins(g2: xr.Dataset | None, c2: list[tuple[float, float, np.ndarray]], part
         phi = g2["phi"].values if "phi" in g2.coords else np.full(g2.sizes["roi"], np.nan)
         return grid_from_values(g2["q"].values, phi)
     return grid_from_values([q for q, _, _ in c2], [p for _, p, _ in c2])
-
-
-def _twotime_maps(twotime: Any) -> tuple[list[tuple[float, float, np.ndarray]], float | None]:
-    """(q, φ, C2) of every map of a (multi-q) two-time Dataset or a sequence of them, and dt [s]."""
-    if twotime is None:
-        return [], None
-    items = list(twotime) if isinstance(twotime, Sequence) and not isinstance(twotime, xr.Dataset) else [twotime]
-    maps: list[tuple[float, float, np.ndarray]] = []
-    steps = set()
-    for ds in items:
-        validate_twotime(ds)
-        steps.add(uniform_time_step(ds["t1"].values, name="t1"))
-        parts = [ds.isel(q=i) for i in range(ds.sizes["q"])] if "q" in ds["c2"].dims else [ds]
-        for one in parts:
-            q = q_value(one)
-            for k, phi in enumerate(one["phi"].values):
-                maps.append((q, float(phi), np.asarray(one["c2"].values[k], dtype=np.float64)))
-    sizes = {m.shape[0] for _, _, m in maps}
-    if len(sizes) != 1:
-        raise ValueError(f"the two-time maps differ in size {sorted(sizes)}; one result file holds one frame grid")
-    dt = steps.pop()
-    if steps and not all(np.isclose(dt, s, rtol=1e-9) for s in steps):
-        raise ValueError(f"the two-time Datasets have different time steps {sorted(steps | {dt})} s")
-    return maps, dt
-
-
-def _c2_bin_ids(maps: list[tuple[float, float, np.ndarray]], grid: BinGrid) -> list[int]:
-    """The 1-based bin of each map: the bin at the nearest (q, φ), which must be unique and close."""
-    ids = []
-    for q, phi, _ in maps:
-        dq = np.abs(grid.q - q) / q
-        dphi = np.abs((grid.phi - phi + 180.0) % 360.0 - 180.0)
-        ok = np.flatnonzero((dq <= 1e-6) & (dphi <= 1e-6))
-        if ok.size == 0:
-            ok = np.flatnonzero((dq == dq.min()) & (dphi == dphi[dq == dq.min()].min()))
-            if dq[ok[0]] > 0.05 or dphi[ok[0]] > 0.5 * max(np.diff(np.unique(grid.phi)).min(initial=360.0), 1e-9):
-                raise ValueError(f"no bin of the q-map lies at the two-time map's q={q:.6g} 1/Å, phi={phi:g} deg "
-                                 f"(bins: q {np.unique(grid.q).tolist()}, phi {np.unique(grid.phi).tolist()})")
-        ids.append(int(ok[0]) + 1)
-    if len(set(ids)) != len(ids):
-        raise ValueError("two two-time maps fall on the same q-map bin; give each (q, phi) once")
-    return ids
-
-
-def _lag_means(c: np.ndarray) -> np.ndarray:
-    """Mean of C2 along each diagonal k = 0 … N−1 (the one-time g2 of the map)."""
-    return np.array([np.diagonal(c, k).mean() for k in range(c.shape[0])])
-
-
-def _write_twotime(f: h5py.File, maps: list[tuple[float, float, np.ndarray]], ids: list[int], avg: int) -> None:
-    order = np.argsort(ids)
-    mats = [maps[k][2] for k in order]
-    n = mats[0].shape[0]
-    _put(f, "twotime_stride", 1)
-    _put(f, "twotime_avg", int(avg))
-    _put(f, "processed_bins", np.asarray(ids, dtype=np.int64)[order])
-    for j, c in enumerate(mats):
-        f.create_dataset(f"{write_path('c2_group')}/c2_{j + 1:05d}", data=np.triu(c), fletcher32=True, chunks=True)
-    _put(f, "c2_g2", np.stack([_lag_means(c) for c in mats], axis=1))
-    seg = n // 5
-    if seg >= 2:
-        parts = [[_lag_means(c[s * seg:(s + 1) * seg, s * seg:(s + 1) * seg]) for s in range(5)] for c in mats]
-        _put(f, "c2_g2_segments", np.transpose(np.asarray(parts), (2, 1, 0)))  # (seg, 5, Nc)
-    else:
-        _put(f, "c2_g2_segments", np.stack([_lag_means(c) for c in mats], axis=1)[:, None, :])
-    _put(f, "c2_delay", np.arange(n, dtype=np.float64), units="frame")
 
 
 def _frame_time(meta: Mapping[str, Any], g2: xr.Dataset | None, dt_c2: float | None) -> float | None:
@@ -254,33 +176,6 @@ def _intensity(a: Any, part: Partition | None) -> np.ndarray:
     return np.vstack([np.arange(total.size, dtype=np.float64), total])
 
 
-def _atomic(target: Path, overwrite: bool, write: Any) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TMP_SUFFIX, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with h5py.File(tmp, "w") as f:
-            write(f)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            os.link(tmp, target)  # fails if the target appeared meanwhile: never replaced
-            tmp.unlink()
-        dfd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except FileExistsError as exc:
-        tmp.unlink(missing_ok=True)
-        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def save_aps(
     path: str | os.PathLike[str],
     *,
@@ -345,6 +240,13 @@ def save_aps(
     if all(v is None for v in (g2, twotime, partition, saxs_2d, intensity)):
         raise ValueError("nothing to write: give g2, twotime, partition, saxs_2d or intensity")
     m = _meta(meta)
+    if isinstance(partition, Partition):  # the geometry a q-map file carried (open_qmap)
+        a = partition.attrs
+        for key, src in (("distance", "detector_distance"), ("pixel_size", "pixel_size"), ("energy", "energy")):
+            if src in a:
+                m.setdefault(key, a[src])
+        if "beam_center_x" in a and "beam_center_y" in a:
+            m.setdefault("beam_center", (a["beam_center_x"], a["beam_center_y"]))
     if g2 is not None:
         validate_g2(g2)
         if "t_age" in g2["g2"].dims:
