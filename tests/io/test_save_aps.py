@@ -119,8 +119,11 @@ def test_partition_from_edges_puts_sectors_on_rings(tmp_path):
     geo = Geometry(shape=(40, 40), beam_center=(20.0, 20.0), distance=5.0, pixel_size=75e-6, energy=10.0)
     part = partition(geo.q_map(), np.linspace(2e-4, 2.2e-3, 4), phi_map=geo.phi_map(),
                      phi_edges=[-180.0, 0.0, 180.0])
-    p = save_aps(tmp_path / "P_results.hdf", partition=part, meta={"geometry": geo})
+    tau = np.array([1.0, 2.0, 4.0]) * 1e-3
+    g2 = make_g2(np.ones((part.n_roi, 3)) * 1.1, tau=tau, q=part.q, phi=part.phi, roi=np.arange(1, part.n_roi + 1))
+    p = save_aps(tmp_path / "P_results.hdf", g2=g2, partition=part, meta={"geometry": geo})
     ds = open_aps(p)
+    np.testing.assert_array_equal(ds["g2"].values, g2["g2"].values)
     assert ds.sizes["roi"] == part.n_roi
     assert np.unique(ds["q"].values).size == 3  # one q per ring, two sectors each
     np.testing.assert_allclose(ds["q"].values, part.q, rtol=0.02)
@@ -161,6 +164,12 @@ def test_failed_write_keeps_the_old_file(written, monkeypatch):
      "not a whole number of frame times"),
     ({"g2": _g2(), "partition": from_labels(np.arange(4).reshape(2, 2), [0.1, 0.2, 0.3])}, ValueError,
      "g2 has 6 ROIs but the q-map has 3 bins"),
+    ({"g2": _g2().assign_coords(roi=np.arange(6)), "partition": _part()}, ValueError,
+     r"g2 roi labels \[0, 1, 2, 3, 4, 5\] are not the partition's labels 1 … 6"),
+    ({"g2": _g2(), "partition": from_labels(_part().labels, Q[::-1], PHI)}, ValueError,
+     "g2 ROI 1 has q = 0.002, but its q-map bin is at q = 0.006"),
+    ({"g2": _g2(), "partition": from_labels(_part().labels, Q, PHI[::-1] + 0.0)}, ValueError,
+     "g2 ROI 1 has phi = 0, but its q-map bin is at phi = 90"),
 ])
 def test_bad_input_is_named(tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):

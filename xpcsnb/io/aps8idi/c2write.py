@@ -14,7 +14,7 @@ from .grid import BinGrid
 from .paths import write_path
 from .store import put as _put
 
-__all__ = ["c2_bin_ids", "twotime_maps", "write_twotime"]
+__all__ = ["c2_bin_ids", "nearest_cell", "twotime_maps", "write_twotime"]
 
 
 def twotime_maps(twotime: Any) -> tuple[list[tuple[float, float, np.ndarray]], float | None]:
@@ -41,19 +41,33 @@ def twotime_maps(twotime: Any) -> tuple[list[tuple[float, float, np.ndarray]], f
     return maps, dt
 
 
+def nearest_cell(grid_values: np.ndarray, value: float, *, circular: bool = False) -> int | None:
+    """Index of the grid centre nearest ``value`` if it lies closer than half the grid spacing, else None.
+
+    A one-value grid accepts a relative difference of 1e-3 (1e-3 deg for angles).
+    ``circular`` compares angles modulo 360°.
+    """
+    g = np.asarray(grid_values, dtype=float)
+    d = np.abs((g - value + 180.0) % 360.0 - 180.0) if circular else np.abs(g - value)
+    k = int(np.argmin(d))
+    if g.size > 1:
+        gaps = np.diff(np.sort(g))
+        return k if d[k] < 0.5 * float(gaps.min()) else None
+    return k if d[k] <= (1e-3 if circular else 1e-3 * abs(float(g[0]))) else None
+
+
 def c2_bin_ids(maps: list[tuple[float, float, np.ndarray]], grid: BinGrid) -> list[int]:
-    """The 1-based bin of each map: the bin at the nearest (q, φ), which must be unique and close."""
+    """The 1-based bin of each map: the bin on the grid cell nearest its (q, φ), within half a spacing."""
+    cell_to_bin = {int(c): b + 1 for b, c in enumerate(grid.index_mapping)}
     ids = []
     for q, phi, _ in maps:
-        dq = np.abs(grid.q - q) / q
-        dphi = np.abs((grid.phi - phi + 180.0) % 360.0 - 180.0)
-        ok = np.flatnonzero((dq <= 1e-6) & (dphi <= 1e-6))
-        if ok.size == 0:
-            ok = np.flatnonzero((dq == dq.min()) & (dphi == dphi[dq == dq.min()].min()))
-            if dq[ok[0]] > 0.05 or dphi[ok[0]] > 0.5 * max(np.diff(np.unique(grid.phi)).min(initial=360.0), 1e-9):
-                raise ValueError(f"no bin of the q-map lies at the two-time map's q={q:.6g} 1/Å, phi={phi:g} deg "
-                                 f"(bins: q {np.unique(grid.q).tolist()}, phi {np.unique(grid.phi).tolist()})")
-        ids.append(int(ok[0]) + 1)
+        iq = nearest_cell(grid.q_grid, q)
+        iphi = nearest_cell(grid.phi_grid, phi, circular=True)
+        b = None if iq is None or iphi is None else cell_to_bin.get(iq * grid.phi_grid.size + iphi)
+        if b is None:
+            raise ValueError(f"no bin of the q-map lies at the two-time map's q={q:.6g} 1/Å, phi={phi:g} deg "
+                             f"(grid: q {grid.q_grid.tolist()}, phi {grid.phi_grid.tolist()})")
+        ids.append(b)
     if len(set(ids)) != len(ids):
         raise ValueError("two two-time maps fall on the same q-map bin; give each (q, phi) once")
     return ids

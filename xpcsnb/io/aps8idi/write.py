@@ -34,6 +34,7 @@ from ..._version import __version__
 from ...core.g2 import validate_g2
 from ...core.partition import Geometry, Partition
 from .c2write import c2_bin_ids as _c2_bin_ids
+from .c2write import nearest_cell
 from .c2write import twotime_maps as _twotime_maps
 from .c2write import write_twotime as _write_twotime
 from .grid import BinGrid, grid_from_partition, grid_from_values
@@ -130,9 +131,28 @@ def _whole(ratio: float, what: str, t0: float) -> int:
     return k
 
 
-def _write_g2(f: h5py.File, g2: xr.Dataset, grid: BinGrid, t0: float) -> None:
+def _check_g2_bins(g2: xr.Dataset, grid: BinGrid, with_partition: bool) -> None:
+    """The g2 ROIs must be the q-map's bins: same number, labels 1 … n with a partition, and
+    each ROI's q and φ on its bin's grid cell (nearest centre, within half a spacing)."""
     if g2.sizes["roi"] != grid.n_bins:
         raise ValueError(f"g2 has {g2.sizes['roi']} ROIs but the q-map has {grid.n_bins} bins")
+    if with_partition and not np.array_equal(g2["roi"].values, np.arange(1, grid.n_bins + 1)):
+        raise ValueError(f"g2 roi labels {g2['roi'].values.tolist()[:8]} are not the partition's labels "
+                         f"1 … {grid.n_bins} in order")
+    n1 = grid.phi_grid.size
+    for name, values, axis, circular in (("q", grid.q_grid, 0, False), ("phi", grid.phi_grid, 1, True)):
+        if name not in g2.coords or (name == "phi" and np.all(np.isnan(g2["phi"].values))):
+            continue
+        expect = grid.index_mapping // n1 if axis == 0 else grid.index_mapping % n1
+        got = [nearest_cell(values, float(v), circular=circular) for v in g2[name].values]
+        bad = [k for k, (c, e) in enumerate(zip(got, expect)) if c != e]
+        if bad:
+            k = bad[0]
+            raise ValueError(f"g2 ROI {g2['roi'].values[k]} has {name} = {g2[name].values[k]:.6g}, but its q-map bin "
+                             f"is at {name} = {values[expect[k]]:.6g}: the g2 and the partition do not match")
+
+
+def _write_g2(f: h5py.File, g2: xr.Dataset, grid: BinGrid, t0: float) -> None:
     tau = g2["tau"].values
     delay = None
     for name in ("lag", "delay"):
@@ -260,6 +280,8 @@ def save_aps(
     it = None if intensity is None else _intensity(intensity, partition)
     grid = None if (g2 is None and not maps and partition is None) else _bins(g2, maps, partition)
     ids = _c2_bin_ids(maps, grid) if maps else []
+    if g2 is not None:
+        _check_g2_bins(g2, grid, partition is not None)
     t0 = _frame_time(m, g2, dt_c2)
     avg = _whole(dt_c2 / t0, f"the two-time step {dt_c2!r} s", t0) if maps else 1
 
