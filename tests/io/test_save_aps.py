@@ -157,7 +157,10 @@ def test_failed_write_keeps_the_old_file(written, monkeypatch):
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({}, ValueError, "nothing to write"),
     ({"g2": _g2(), "meta": {"energie": 1.0}}, ValueError, r"unknown meta key\(s\) \['energie'\]"),
-    ({"g2": _g2(), "meta": {"energy": -1.0}}, ValueError, "meta\\['energy'\\] must be"),
+    ({"g2": _g2(), "meta": {"energy": -1.0}}, ValueError, "meta\\['energy'\\] must be a finite number > 0"),
+    ({"g2": _g2(), "meta": {"energy": "ten"}}, ValueError, "meta\\['energy'\\] must be a finite number > 0"),
+    ({"g2": _g2(), "meta": {"beam_center": 5.0}}, ValueError, r"meta\['beam_center'\] must be \(x, y\) in pixels"),
+    ({"g2": _g2(), "meta": {"start_time": 2026}}, TypeError, "meta\\['start_time'\\] must be text"),
     ({"partition": np.zeros(SHAPE)}, TypeError, "partition must be an xpcsnb Partition"),
     ({"twotime": _tt(q=0.005), "partition": _part()}, ValueError, "no bin of the q-map lies at"),
     ({"twotime": _tt(dt=2.5e-3), "partition": _part(), "meta": {"frame_time": 1e-3}}, ValueError,

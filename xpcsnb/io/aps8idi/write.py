@@ -32,7 +32,7 @@ import xarray as xr
 
 from ..._version import __version__
 from ...core.g2 import validate_g2
-from ...core.partition import Geometry, Partition
+from ...core.partition import HC_KEV_ANGSTROM, Geometry, Partition
 from .c2write import c2_bin_ids as _c2_bin_ids
 from .c2write import nearest_cell
 from .c2write import twotime_maps as _twotime_maps
@@ -59,13 +59,26 @@ def _meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
         if not isinstance(geo, Geometry):
             raise TypeError(f"meta['geometry'] must be an xpcsnb Geometry, got {type(geo).__name__}")
         px = np.atleast_1d(np.asarray(geo.pixel_size, dtype=float))
-        m.setdefault("energy", 12.398419843320026 / geo.lambda_angstrom)
+        m.setdefault("energy", HC_KEV_ANGSTROM / geo.lambda_angstrom)
         m.setdefault("distance", geo.distance)
         m.setdefault("pixel_size", tuple(px.tolist()) if px.size == 2 else float(px[0]))
         m.setdefault("beam_center", tuple(geo.beam_center))
-    for k in ("frame_time", "count_time", "energy", "distance"):
-        if k in m and (isinstance(m[k], bool) or not np.isfinite(float(m[k])) or float(m[k]) <= 0):
-            raise ValueError(f"meta[{k!r}] must be a finite number > 0, got {m[k]!r}")
+    for k, n in (("frame_time", 1), ("count_time", 1), ("energy", 1), ("distance", 1), ("pixel_size", (1, 2)),
+                 ("beam_center", 2)):
+        if k not in m:
+            continue
+        try:
+            v = np.atleast_1d(np.asarray(m[k], dtype=float))
+        except (TypeError, ValueError):
+            v = np.array([np.nan])
+        sizes = n if isinstance(n, tuple) else (n,)
+        if isinstance(m[k], bool) or v.ndim != 1 or v.size not in sizes or not np.all(np.isfinite(v)) or (
+                k != "beam_center" and np.any(v <= 0)):
+            what = "(x, y) in pixels" if k == "beam_center" else "a finite number > 0" + (
+                " or (y, x)" if k == "pixel_size" else "")
+            raise ValueError(f"meta[{k!r}] must be {what}, got {m[k]!r}")
+    if "start_time" in m and not isinstance(m["start_time"], str):
+        raise TypeError(f"meta['start_time'] must be text (ISO 8601), got {type(m['start_time']).__name__}")
     return m
 
 
