@@ -17,15 +17,18 @@ by h5py on reading instead of returned as a wrong number.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import xarray as xr
 
 from .._version import __version__
 
-__all__ = ["KIND_ATTR", "checksum_encoding", "load_result", "save_result"]
+__all__ = ["KIND_ATTR", "atomic_path", "checksum_encoding", "clean_temporaries", "load_result", "save_result"]
 
 #: Root attribute naming what a file holds.
 KIND_ATTR = "xpcsnb_kind"
@@ -56,12 +59,60 @@ def checksum_encoding(obj: xr.Dataset | xr.DataTree) -> dict:
     return {name: _checksummed(v) for name, v in obj.variables.items()}
 
 
-def _clean_temporaries(target: Path) -> None:
-    for old in target.parent.glob(f".{target.name}.*{_TMP_SUFFIX}"):
+def clean_temporaries(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the leftover temporaries of interrupted writes to ``target``; return them.
+
+    They are named ``.<target name>.<random>.xpcsnb-tmp`` and sit next to the target.
+    """
+    target = Path(target)
+    removed = []
+    for old in target.parent.glob(f".{glob.escape(target.name)}.*{_TMP_SUFFIX}"):
         try:
             old.unlink()
+            removed.append(old)
         except OSError:  # pragma: no cover - another process holds it
             pass
+    return removed
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary path next to ``path`` that becomes ``path`` only if the block succeeds.
+
+    Write the file to the yielded path inside the ``with`` block; on a normal exit it is
+    flushed to disk (``fsync``) and renamed over ``path`` (atomic on POSIX and Windows),
+    on an exception (or ``KeyboardInterrupt``) it is removed and ``path`` is untouched. A
+    process killed inside the block leaves only the temporary, which the next write to
+    ``path`` removes (:func:`clean_temporaries`).
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    IsADirectoryError
+        If ``path`` is a folder.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a folder; give a file name such as {target / 'result.nc'}")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"the folder {target.parent} does not exist; create it first")
+    clean_temporaries(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TMP_SUFFIX, dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_result(obj: xr.Dataset | xr.DataTree, path: str | os.PathLike[str], *, kind: str,
@@ -91,28 +142,14 @@ def save_result(obj: xr.Dataset | xr.DataTree, path: str | os.PathLike[str], *, 
         If ``path`` exists and ``overwrite`` is False.
     IsADirectoryError
         If ``path`` is a folder.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
     """
     target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a folder; give a file name such as {target / 'result.nc'}")
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"the folder {target.parent} does not exist; create it first")
-    _clean_temporaries(target)
     out = obj.copy()
     out.attrs = {**obj.attrs, KIND_ATTR: kind, "xpcsnb_version": obj.attrs.get("xpcsnb_version", __version__)}
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TMP_SUFFIX, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(target, overwrite=overwrite) as tmp:
         out.to_netcdf(tmp, engine="h5netcdf", mode="w", encoding=checksum_encoding(out))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target
 
 
