@@ -31,7 +31,7 @@ def _outputs(out: Path, names: Sequence[str], overwrite: bool) -> dict[str, Path
         clean_temporaries(p)
     clash = [str(p) for p in paths.values() if p.exists()]
     if clash and not overwrite:
-        raise FileExistsError(f"the output folder holds files of an earlier demo run: {clash}; pass --overwrite "
+        raise FileExistsError(f"refusing to overwrite the files of an earlier demo run: {clash}; pass --overwrite "
                               "to replace them (other files are never touched) or choose another --output")
     out.mkdir(parents=True, exist_ok=True)
     return paths

@@ -14,13 +14,15 @@ UPPER = [1e5, 2.0, 1e3, 1.0, 1.5]
 
 BAD = [
     # (description, parameter, prior, match)
-    ("normal far above the bounds", "D0", Prior("normal", 1e7, 1e4), r"'D0'.*normal\(loc=10000000.0.*\[100, 100000\].*no mass"),
+    ("normal far above the bounds", "D0", Prior("normal", 1e7, 1e4),
+     r"'D0'.*normal\(loc=10000000.0.*\[100, 100000\].*no mass"),
     ("truncated normal far below the bounds", "D0", Prior("truncated_normal", -1e6, 10.0), r"'D0'.*no mass inside"),
     ("lognormal centred at e^30", "D0", Prior("lognormal", 30.0, 1.0), r"'D0'.*lognormal.*no mass"),
     ("halfnormal with a tiny scale above 0", "contrast", Prior("halfnormal", 0.0, 1e-6), None),
     ("normal with an infinite scale (improper)", "D0", Prior("normal", 1e4, np.inf), r"'D0'.*improper"),
     ("normal with a NaN location (improper)", "alpha", Prior("normal", np.nan, 1.0), r"'alpha'.*improper"),
-    ("beta_scaled with concentration a = 0", "offset", Prior("beta_scaled", 0.0, 2.0), r"'offset'.*Beta concentrations"),
+    ("beta_scaled with concentration a = 0", "offset", Prior("beta_scaled", 0.0, 2.0),
+     r"'offset'.*Beta concentrations"),
 ]
 
 

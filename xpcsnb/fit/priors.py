@@ -16,6 +16,10 @@ halfnormal         HalfNormal(scale) truncated to the bounds (lower ≥ 0)
 beta_scaled        lower + (upper − lower)·Beta(loc, scale) (loc, scale = a, b)
 ================== ==========================================================
 
+A prior that is improper (non-finite loc or scale) or whose bounds lie in its far tail
+(less than 1e-6 of its mass on their side, :func:`check_prior`) is refused with an error
+naming the parameter, the prior and the bounds.
+
 Priors seeded by an NLSQ result (:func:`nlsq_prior`) are truncated normals centred on
 the NLSQ value with a standard deviation of ``width`` × its standard error. The NLSQ
 fit used the same data, so such a prior counts the data a second time with weight
@@ -134,7 +138,8 @@ def check_prior(name: str, prior: Prior, lower: float, upper: float) -> None:
         Naming the parameter, the prior and the bounds, and what to do.
     """
     _check_bounds(prior.kind, lower, upper)
-    what = f"the prior of {name!r}, {prior.kind}(loc={prior.loc!r}, scale={prior.scale!r}), on [{lower:.6g}, {upper:.6g}]"
+    what = (f"the prior of {name!r}, {prior.kind}(loc={prior.loc!r}, scale={prior.scale!r}), "
+            f"on [{lower:.6g}, {upper:.6g}]")
     if prior.kind == "uniform":
         return
     if not (np.isfinite(prior.loc) and np.isfinite(prior.scale) and prior.scale > 0):
