@@ -3,8 +3,13 @@
 The demo analyses the embedded demo data end to end: it fits the static and the
 laminar-flow models to the synthetic demo two-time sets and the static model to the
 real measured matrix, prints the fit reports, and writes NetCDF results and PNG
-figures (data | model | residual per angle) to an output folder. Existing files are
-never overwritten unless ``--overwrite`` is given.
+figures (data | model | residual per angle) to an output folder.
+
+Files: every file is written atomically (a hidden temporary ``.<name>.*.xpcsnb-tmp`` in
+the output folder, fsync, rename), so a run killed part-way leaves only complete files
+plus temporaries, which the next run removes. A rerun into the same folder refuses while
+any of the demo's own files exist, naming them; ``--overwrite`` replaces exactly those
+files. Other files in the folder are never touched, so the folder need not be empty.
 """
 
 from __future__ import annotations
@@ -18,12 +23,26 @@ __all__ = ["main", "run_demo"]
 
 
 def _outputs(out: Path, names: Sequence[str], overwrite: bool) -> dict[str, Path]:
+    """The demo's output paths; removes temporaries of a killed run, refuses existing outputs."""
+    from .io.results import clean_temporaries
+
     paths = {n: out / n for n in names}
+    for p in paths.values():
+        clean_temporaries(p)
     clash = [str(p) for p in paths.values() if p.exists()]
     if clash and not overwrite:
-        raise FileExistsError(f"refusing to overwrite existing file(s) {clash}; pass --overwrite or choose --output")
+        raise FileExistsError(f"refusing to overwrite the files of an earlier demo run: {clash}; pass --overwrite "
+                              "to replace them (other files are never touched) or choose another --output")
     out.mkdir(parents=True, exist_ok=True)
     return paths
+
+
+def _save_png(fig, path: Path) -> None:
+    """Save a figure as PNG atomically (temporary file in the folder, then rename)."""
+    from .io.results import atomic_path
+
+    with atomic_path(path, overwrite=True) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
 
 
 def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = False, quiet: bool = False) -> dict[str, Path]:
@@ -69,7 +88,7 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
             failures.append(data_name)
         save_nlsq(res, paths[f"{data_name}_{model}_fit.nc"], overwrite=overwrite)
         fig = plot_fit(ds, res)
-        fig.savefig(paths[f"{data_name}_{model}_fit.png"], dpi=80)
+        _save_png(fig, paths[f"{data_name}_{model}_fit.png"])
         matplotlib.pyplot.close(fig)
     failures += _frames_job(paths, say)
     failures += _xsvs_job(paths, say)
@@ -87,6 +106,7 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
     from . import correlate as xc
     from .fit.nlsq import fit_nlsq
     from .fit.result import FitReport, save_nlsq
+    from .io.results import save_result
 
     geom = xc.Geometry(shape=(64, 64), beam_center=(31.5, 31.5), distance=2.0, pixel_size=75e-6, energy=12.0)
     q_map = geom.q_map()
@@ -96,7 +116,7 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
     say(f"\n=== simulated frames: 600 x 64², {part.n_roi} (q, phi) ROIs, speckle with D = {D:g} Å²/s ===")
     frames = xc.simulate_frames(600, q_map, D=D, frame_time=frame_time, mean_count=1.0, n_modes=2, seed=0)
     g2 = xc.multitau(frames, part, num_bufs=8, progress=False)
-    g2.to_netcdf(paths["frames_g2.nc"], engine="h5netcdf")
+    save_result(g2, paths["frames_g2.nc"], kind="g2", overwrite=True)
     c2 = xc.two_time(frames, part, q=0.0045, progress=False)
     fit = fit_nlsq(c2, "static", fixed={"alpha": 0.0, "D_offset": 0.0})
     say(str(FitReport(fit)))
@@ -108,7 +128,7 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
         ax.errorbar(g2["tau"], g2["g2"][r], g2["g2_err"][r], fmt="o", ms=3, label=f"q = {float(g2['q'][r]):.4f} 1/Å")
     ax.set(xscale="log", xlabel="τ [s]", ylabel="g2", title="multi-tau g2 of simulated frames")
     ax.legend()
-    fig.savefig(paths["frames_g2.png"], dpi=80)
+    _save_png(fig, paths["frames_g2.png"])
     plt.close(fig)
     return [] if bool(fit["c2_nlsq_success"]) else ["frames"]
 
@@ -142,7 +162,7 @@ def _xsvs_job(paths: dict[str, Path], say) -> list[str]:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     plot_histograms(res, roi=1, ax=axes[0])
     plot_contrast(res, ax=axes[1])
-    fig.savefig(paths["xsvs.png"], dpi=80)
+    _save_png(fig, paths["xsvs.png"])
     plt.close(fig)
     return []
 

@@ -44,10 +44,10 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name in ("save_results", "load_results"):  # deprecated: XSVS results are saved by xpcsnb.io
         import importlib
-        import warnings
 
-        warnings.warn(f"xpcsnb.xsvs.{name} is deprecated; use xpcsnb.io.{name.replace('results', 'xsvs')}",
-                      DeprecationWarning, stacklevel=2)
+        from .._warn import warn
+
+        warn(f"xpcsnb.xsvs.{name} is deprecated; use xpcsnb.io.{name.replace('results', 'xsvs')}", DeprecationWarning)
         return getattr(importlib.import_module("xpcsnb.io.xsvs_results"), name)
     if name == "FIT_STATUS":  # deprecated: fit_status holds xpcsnb.core.status.Status codes
         from . import contrast
