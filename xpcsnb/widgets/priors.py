@@ -227,6 +227,7 @@ class PriorRow(widgets.HBox):
         self.kind.value = prior.kind
         self.loc.value = f"{prior.loc:.6g}"
         self.scale.value = f"{prior.scale:.6g}"
+        self._shown = (prior.kind, self.loc.value, self.scale.value, prior)  # exact numbers behind the text
         self._labels()
 
     def _labels(self) -> None:
@@ -245,6 +246,7 @@ class PriorRow(widgets.HBox):
         try:
             self.loc.value = f"{new.loc:.6g}"
             self.scale.value = f"{new.scale:.6g}"
+            self._shown = (new.kind, self.loc.value, self.scale.value, new)
             self._labels()
         finally:
             self._busy = False
@@ -274,7 +276,11 @@ class PriorRow(widgets.HBox):
             return None, f"{scale_name} must be > 0", {"scale"}
         if kind == "beta_scaled" and not loc > 0:
             return None, "a must be > 0", {"loc"}
-        prior = Prior(kind, float(loc), float(scale))
+        shown_kind, shown_loc, shown_scale, shown = self._shown
+        if (kind, self.loc.value, self.scale.value) == (shown_kind, shown_loc, shown_scale):
+            prior = shown  # the text shows 6 digits of these exact numbers
+        else:
+            prior = Prior(kind, float(loc), float(scale))
         msg = check_prior(prior, self.lower, self.upper)
         return prior, msg, ({"loc", "scale"} - {f for f, n in (("loc", loc_name), ("scale", scale_name)) if n is None}
                             if msg else set())
