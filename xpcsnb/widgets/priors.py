@@ -392,9 +392,10 @@ class PriorEditor(widgets.VBox):
         self.reset_button = widgets.Button(description="Reset priors", icon="undo",
                                            tooltip="back to the NLSQ-seeded / registry priors")
         self.reset_button.on_click(lambda _: self.reset())
-        source = "seeded from the NLSQ result" if nlsq is not None else "registry defaults"
+        source = ("seeded from the NLSQ result; red line: NLSQ value" if nlsq is not None else
+                  "registry defaults")
         self.header = widgets.HTML(f"<b>Priors</b> of <code>{html.escape(self.model.name)}</code> ({source}; "
-                                   "each truncated to its bounds; red line: NLSQ value)")
+                                   "each truncated to its bounds)")
         self.summary = widgets.HTML("")
         self.summary.add_class("xpcsnb-prior-summary")
         super().__init__([self.header, *self.rows.values(), widgets.HBox([self.reset_button, self.summary])],
