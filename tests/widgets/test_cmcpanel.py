@@ -9,13 +9,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import xarray as xr
 
-from xpcsnb.fit.nlsq import fit_nlsq
-from xpcsnb.forward import simulate
-from xpcsnb.widgets import BackgroundJob, CMCPanel, Diagnostics
+# Only light imports at module level: the worker processes of the BackgroundJob tests
+# import this module to find their functions.
+from xpcsnb.widgets.background import BackgroundJob
 
 TINY = dict(num_warmup=30, num_samples=30, num_chains=2, parallel=False)
 
@@ -107,17 +105,25 @@ def test_cancel_stops_the_worker_and_its_children(tmp_path) -> None:
 
 # ---------------------------------------------------------------- CMCPanel
 @pytest.fixture(scope="module")
-def data() -> xr.Dataset:
+def data():
+    import numpy as np
+
+    from xpcsnb.forward import simulate
+
     return simulate("static", {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0}, np.arange(20.0), phi=[0.0, 90.0],
                     q=0.0054, contrast=[0.3, 0.4], offset=[1.0, 1.01], noise=0.005, seed=3)
 
 
 @pytest.fixture(scope="module")
-def nlsq(data) -> xr.Dataset:
+def nlsq(data):
+    from xpcsnb.fit.nlsq import fit_nlsq
+
     return fit_nlsq(data, "static", progress=False)
 
 
 def test_panel_inputs_are_checked(data, nlsq) -> None:
+    from xpcsnb.widgets import CMCPanel
+
     with pytest.raises(ValueError, match="priors"):
         CMCPanel(data, "static", priors={})
     panel = CMCPanel(data, "static", nlsq=nlsq, **TINY)
@@ -136,7 +142,10 @@ def test_panel_inputs_are_checked(data, nlsq) -> None:
     assert opts["num_warmup"] == 30 and opts["n_shards"] is None and opts["parallel"] is False
 
 
+@pytest.mark.slow
 def test_panel_cancel_and_no_double_run(data, nlsq) -> None:
+    from xpcsnb.widgets import CMCPanel
+
     panel = CMCPanel(data, "static", nlsq=nlsq, num_warmup=2000, num_samples=2000, parallel=False)
     assert panel.run()
     assert panel.running and panel.run_button.disabled and not panel.cancel_button.disabled
@@ -158,6 +167,10 @@ def test_panel_cancel_and_no_double_run(data, nlsq) -> None:
 
 @pytest.mark.slow
 def test_panel_runs_cmc_in_the_background(data, nlsq) -> None:
+    import xarray as xr
+
+    from xpcsnb.widgets import CMCPanel, Diagnostics
+
     panel = CMCPanel(data, "static", nlsq=nlsq, **TINY)
     panel.editor.rows["alpha"].scale.value = "0.2"
     assert panel.run()

@@ -20,8 +20,7 @@
     one function call in a spawned worker process with live tqdm bars and a real Cancel
     (shared by the dashboards).
 
-``PriorEditor``, ``CMCPanel``, ``Diagnostics`` and ``BackgroundJob`` are imported on
-first use (they pull in the Bayesian engine).
+Every name is imported on first use (module ``__getattr__``).
 """
 
 from __future__ import annotations
@@ -29,21 +28,22 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .c2view import COLORMAPS as COLORMAPS
-from .c2view import C2View as C2View
-from .editor import ParameterEditor as ParameterEditor
-from .fitpanel import FitPanel as FitPanel
-from .fitpanel import explore as explore
-from .fitpanel import residual as residual
-
+#: Public name → submodule; each is imported on first use, so ``import xpcsnb.widgets``
+#: (and a worker process that unpickles a function of this package) stays light.
 _LAZY = {
+    "C2View": ".c2view",
+    "COLORMAPS": ".c2view",
+    "ParameterEditor": ".editor",
+    "FitPanel": ".fitpanel",
+    "explore": ".fitpanel",
+    "residual": ".fitpanel",
     "PriorEditor": ".priors",
     "CMCPanel": ".cmcpanel",
     "Diagnostics": ".diagnostics",
     "BackgroundJob": ".background",
 }
 
-__all__ = ["C2View", "COLORMAPS", "FitPanel", "ParameterEditor", "explore", "residual", *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

@@ -83,9 +83,10 @@ def trace_rank_png(draws: Mapping[str, np.ndarray], names: Sequence[str], *, tit
         edges = np.linspace(0, ranks.size, bins + 1)
         for c in range(x.shape[0]):
             counts, _ = np.histogram(ranks[c], bins=edges)
-            ax_r.stairs(counts, edges, color=_COLOURS[c % len(_COLOURS)])
+            ax_r.stairs(counts, edges, color=_COLOURS[c % len(_COLOURS)], baseline=None)
         ax_r.axhline(x.shape[1] / bins, color="k", lw=0.7, ls="--")
         ax_r.set_yticks([])
+        ax_r.set_ylim(bottom=0)
         if row == 0:
             ax_t.set_title("trace" + (f" — {title}" if title else ""), fontsize=10)
             ax_r.set_title("rank per chain (flat = mixed)", fontsize=10)
