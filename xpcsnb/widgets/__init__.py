@@ -28,6 +28,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import ipywidgets as _ipywidgets  # noqa: F401  (the toolkit of every view; it does not load JAX)
+
 #: Public name → submodule; each is imported on first use, so ``import xpcsnb.widgets``
 #: (and a worker process that unpickles a function of this package) stays light.
 _LAZY = {
