@@ -165,6 +165,18 @@ def test_panel_cancel_and_no_double_run(data, nlsq) -> None:
     assert not _alive(pid)
 
 
+def test_panel_shows_a_failed_run(data, nlsq) -> None:
+    from xpcsnb.widgets import CMCPanel
+
+    panel = CMCPanel(data, "static", nlsq=nlsq, n_shards=50, **TINY)  # 380 points: < 50 per shard
+    assert panel.run()
+    assert panel.wait(300)
+    assert panel.job.state == "failed" and panel.result is None
+    assert "fewer than 50 points per shard" in panel.error
+    assert "CMC failed: ValueError" in panel.status.value and "use fewer shards" in panel.status.value
+    assert not panel.running and not panel.run_button.disabled and panel.cancel_button.disabled
+
+
 @pytest.mark.slow
 def test_panel_runs_cmc_in_the_background(data, nlsq) -> None:
     import xarray as xr

@@ -195,7 +195,7 @@ class BackgroundJob:
         self.warnings: list[str] = []
         self.bars: dict[int, Bar] = {}
         self.elapsed = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # on_done may start the next run
         self._proc: Any = None
         self._watcher: threading.Thread | None = None
         self._cancelled = threading.Event()

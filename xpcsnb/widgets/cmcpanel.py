@@ -201,10 +201,7 @@ class CMCPanel(widgets.VBox):
         self._dispatch = _main_loop_dispatcher()
         self._finished.clear()
         self.error = ""
-        if not self.job.start(fit_cmc, self._ds, model, **opts):
-            self._finished.set()
-            return False
-        self.running = True
+        self.running = True  # before the start: a worker that fails at once may end the run during it
         self.run_button.disabled = True
         self.run_button.description = "Running…"
         self.cancel_button.disabled = False
@@ -212,6 +209,9 @@ class CMCPanel(widgets.VBox):
         if self.result is not None:
             self.stale = True
             self._mark()
+        if not self.job.start(fit_cmc, self._ds, model, **opts):
+            self._finished.set()
+            return False
         return True
 
     def cancel(self) -> bool:
@@ -243,7 +243,7 @@ class CMCPanel(widgets.VBox):
             w.description = f"{b.label}: {b.n}/{b.total if b.total is not None else '?'}"
             w.value = b.fraction
         self.bars.children = tuple(have[:len(bars)])
-        if self.job.running and bars:
+        if self.job.running and bars and not self.cancel_button.disabled:
             shard = next((b for b in bars if "shard" in b.label.lower() and "chain" not in b.label), None)
             what = f"{shard.n}/{shard.total} shards done" if shard is not None else "sampling"
             self.status.value = _status(f"running: {what}; the kernel is free", _WARN)
