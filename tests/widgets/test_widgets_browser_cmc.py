@@ -61,6 +61,7 @@ def _record(_change=None):
                                   "alive": _alive(panel.job.pid) if panel.job.pid else None}))
 
 panel.observe(_record, names="running")
+panel.status.observe(_record, names="value")
 panel
 '''
 PROBE_CELL = 'PROBE.write_text(json.dumps({"t": time.time(), "running": panel.job.running}))\nprint("probe", panel.job.running)'
@@ -172,7 +173,7 @@ def _drive(page, record: Path, probe: Path, out: Path, timings: dict) -> None:
     # 2. run a CMC from the panel: the progress bar appears
     _wait_file(probe, lambda r: r["running"] is False, 30)  # Run All reached the last cell
     page.locator(".xpcsnb-cmc-run").first.click()
-    _wait_file(record, lambda r: r["running"] and r["alive"], 15)
+    _wait_file(record, lambda r: r["running"] and r["alive"], 60)
     t1 = time.time()
     page.wait_for_selector(".xpcsnb-cmc-progress .widget-hprogress, .xpcsnb-cmc-progress .jupyter-widget-progress,"
                            " .xpcsnb-cmc-progress .widget-progress", timeout=60_000)
