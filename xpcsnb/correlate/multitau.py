@@ -275,6 +275,7 @@ def normalize_g2(sums: dict[str, np.ndarray], ladder: Ladder, npix: np.ndarray, 
     n = npix[:, None].astype(float)
     denom = np.empty_like(num)
     v = np.ones(trace.shape[1]) if valid is None else np.asarray(valid, dtype=float)
+    none_left = np.zeros(num.shape[1], dtype=bool)  # lags without a pair of present frames: g2 = NaN
     col = 0
     for lev, lags in enumerate(ladder.levels):
         vl = v
@@ -284,6 +285,7 @@ def normalize_g2(sums: dict[str, np.ndarray], ladder: Ladder, npix: np.ndarray, 
         nl = s.shape[1]
         for j in lags:
             pairs = nl - j
+            none_left[col] = not np.any(vl[:pairs] * vl[j:])
             if normalization == "symmetric":
                 both = vl[:pairs] * vl[j:]
                 past, future = (s[:, :pairs] * vl[j:]).sum(axis=1), (s[:, j:] * vl[:pairs]).sum(axis=1)
@@ -291,7 +293,8 @@ def normalize_g2(sums: dict[str, np.ndarray], ladder: Ladder, npix: np.ndarray, 
             else:
                 denom[:, col] = np.sum(s[:, :pairs] * s[:, j:], axis=1) / n[:, 0]
             col += 1
-    bad = ~(denom > 0)
+    denom[:, none_left] = np.nan
+    bad = ~(denom > 0) & ~none_left
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raise CorrelatorError(
@@ -375,7 +378,8 @@ def multitau(
         Frames to exclude as missing (:mod:`xpcsnb.correlate.badframes`): none, the
         outliers of the total ROI counts (one extra pass over the ROI pixels), or these
         0-based indices. Products involving them are dropped and g2 is normalised by
-        the pairs left (never by zero-filled frames).
+        the pairs left (never by zero-filled frames); a lag with no pair of present
+        frames left is NaN.
     bad_pixels : None, "auto" or bool array (H, W)
         Pixels to exclude: none, the hot/dead outliers of their ROI, or a mask (True = bad).
     bad_threshold : float
