@@ -103,6 +103,8 @@ def merge_config(config: Mapping[str, Any] | None = None) -> dict[str, dict[str,
         for key, value in values.items():
             if key not in out[section]:
                 raise ConfigError(f"unknown key {key!r} in [{section}]; valid keys: {sorted(out[section])}")
+            if value is None and DEFAULTS[section][key] is None:  # None = the step's default (not in TOML)
+                continue
             out[section][key] = _check(section, key, value)
     return out
 
