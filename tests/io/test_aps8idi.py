@@ -255,10 +255,10 @@ def test_open_aps_nexus(nexus_file, aps):
     path, c2 = nexus_file
     ds = open_aps(path)
     nb = aps.MAPPING.size
-    assert ds["g2"].dims == ("delay", "bin") and ds.sizes["bin"] == nb
+    assert ds["g2"].dims == ("roi", "tau") and ds.sizes["roi"] == nb
     for b in range(1, nb + 1):
         q_exp, phi_exp = expected_qphi(aps, b)
-        assert ds["q"].sel(bin=b).item() == q_exp and ds["phi"].sel(bin=b).item() == phi_exp
+        assert ds["q"].sel(roi=b).item() == q_exp and ds["phi"].sel(roi=b).item() == phi_exp
     # tau = delay * frame_time * multitau stride * avg = delay * 1e-3 * 1 * 2
     np.testing.assert_allclose(ds["tau"].values, ds["delay"].values * 2e-3)
     assert ds["tau"].attrs["units"] == "s"
@@ -293,7 +293,7 @@ def test_g2_external_link(tmp_path, aps, link, name, expect):
     path = aps.write_nexus(tmp_path / "L_results.hdf", c2=aps.c2_set([2], 5), g2_link=link, g2_link_name=name)
     ds = open_aps(path)
     assert expect in ds.attrs["unnormalized_G2"]
-    assert ds.sizes["bin"] == aps.MAPPING.size
+    assert ds.sizes["roi"] == aps.MAPPING.size
 
 
 def test_open_aps_without_times(tmp_path, aps):
@@ -310,7 +310,7 @@ def test_open_aps_legacy(tmp_path, aps):
     ds = open_aps(path)
     assert ds.attrs["layout"] == "legacy"
     np.testing.assert_allclose(ds["tau"].values, np.arange(1, 6) * 2e-3 * 4)
-    assert ds["phi"].sel(bin=3).item() == 90.0
+    assert ds["phi"].sel(roi=3).item() == 90.0
     np.testing.assert_array_equal(ds["c2"].sel(c2_bin=9).values, c2[9])
     assert ds["saxs_1d"].shape == (aps.MAPPING.size,)
     assert ds.attrs["unnormalized_G2"] == "absent"

@@ -12,7 +12,7 @@ import pytest
 
 import xpcsnb.io
 from xpcsnb.io import frames as frames_mod
-from xpcsnb.io.aps8idi import PATHS, open_aps, read_g2
+from xpcsnb.io.aps8idi import PATHS, open_aps, open_g2, read_g2
 from xpcsnb.io.aps8idi.meta import time_step_attrs
 from xpcsnb.io.aps8idi.paths import paths_of
 from xpcsnb.io.frames import open_frames
@@ -34,7 +34,8 @@ def _path_literals(source: str) -> list[str]:
 
 @pytest.mark.parametrize("module", sorted(
     [p for p in (IO / "aps8idi").glob("*.py") if p.name != "paths.py"]
-    + [IO / "frames.py", IO / "backend.py", IO / "h5map.py", IO / "h5safe.py"]), ids=lambda p: p.name)
+    + [IO / "frames.py", IO / "backend.py", IO / "h5map.py", IO / "h5safe.py", IO / "qmap.py"]),
+    ids=lambda p: p.name)
 def test_no_module_spells_an_aps_path_outside_the_table(module):
     assert _path_literals(module.read_text(encoding="utf-8")) == []
 
@@ -83,6 +84,7 @@ def test_one_time_step_block_for_both_analyses(tmp_path, aps):
         assert ds.attrs[key] == value
     np.testing.assert_allclose(ds.t1.values, dt2 * np.arange(8))
     np.testing.assert_allclose(ds.tau.values, ds.delay.values * dtm)
+    assert read_g2 is open_g2  # the former name
 
 
 def test_missing_timing_is_said_once_per_analysis(tmp_path, aps):

@@ -30,6 +30,7 @@ __all__ = [
     "as_frames",
     "frames_from_array",
     "open_frames",
+    "register_filters",
 ]
 
 #: Where APS 8-ID-I (and many NeXus writers) put the frames (the path table's ``frames``).
@@ -50,6 +51,33 @@ def _read_scalar(f: Any, paths: tuple[str, ...]) -> tuple[float | None, str | No
             if v.size == 1 and np.issubdtype(v.dtype, np.number):
                 return float(v), p
     return None, None
+
+
+def register_filters() -> bool:
+    """Register the HDF5 compression filters of detector files (bitshuffle-LZ4, Blosc, Zstd, ...)
+    through :mod:`hdf5plugin`; True when it is installed (importing it registers them)."""
+    try:
+        import hdf5plugin  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _check_filters(dset: Any, where: str) -> None:
+    """Refuse a dataset compressed with an HDF5 filter that is not available, naming it."""
+    import h5py
+
+    register_filters()
+    dcpl = dset.id.get_create_plist()
+    for i in range(dcpl.get_nfilters()):
+        code, _flags, _values, name = dcpl.get_filter(i)
+        if not h5py.h5z.filter_avail(code):
+            label = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+            raise FramesError(
+                f"{where} is compressed with HDF5 filter {code} ({label!r}), which is not available; "
+                "install hdf5plugin (pip install hdf5plugin, a dependency of xpcsnb) to read "
+                "bitshuffle-LZ4, Blosc, Zstd and LZ4 compressed detector files"
+            )
 
 
 def open_frames(
@@ -123,6 +151,7 @@ def open_frames(
         if not isinstance(dset, h5py.Dataset):
             raise FramesError(f"{dataset!r} in {path} is a group, not a dataset")
         check_shape_dtype(tuple(dset.shape), dset.dtype)
+        _check_filters(dset, f"{path}:{dataset}")
         attrs: dict[str, Any] = {"source": str(path), "dataset": dataset}
         if frame_time is None:
             frame_time, where = _read_scalar(f, _FRAME_TIME_PATHS)

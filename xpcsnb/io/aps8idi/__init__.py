@@ -14,8 +14,9 @@ are tried in order:
 
 Modules: :mod:`.paths` (the path table), :mod:`.layout` (opening, layout detection,
 reading table entries), :mod:`.bins` (q/φ bins), :mod:`.meta` (geometry, time steps),
-:mod:`.g2` (multi-tau g2), :mod:`.c2` (two-time C2, ``open_twotime``), :mod:`.aps`
-(``open_aps``). Conventions are described in ``docs/io.md``. Links out of the file's
+:mod:`.g2` (multi-tau g2, ``open_g2``), :mod:`.c2` (two-time C2, ``open_twotime``), :mod:`.aps`
+(``open_aps``), :mod:`.grid` (the (q, φ) bin grid of a q-map), :mod:`.write` (``save_aps``).
+Conventions are described in ``docs/io.md``. Links out of the file's
 folder and external storage are refused unless ``allow_external=True``
 (:mod:`xpcsnb.io.h5safe`).
 """
@@ -24,9 +25,10 @@ from ...core.errors import ApsFileError
 from .aps import open_aps
 from .bins import BinTable, read_bins
 from .c2 import C2Entry, full_from_upper, list_c2, open_twotime
-from .g2 import read_g2
+from .g2 import open_g2, read_g2
 from .layout import detect_layout
 from .paths import PATHS, Source
+from .write import save_aps
 
 __all__ = [
     "PATHS",
@@ -38,7 +40,9 @@ __all__ = [
     "full_from_upper",
     "list_c2",
     "open_aps",
+    "open_g2",
     "open_twotime",
     "read_bins",
     "read_g2",
+    "save_aps",
 ]

@@ -105,9 +105,10 @@ def open_aps(path: str | os.PathLike[str], *, diagonal: str = "raw", allow_exter
     xarray.Dataset
         Whatever the file holds of:
 
-        * ``g2(delay, bin)``, ``g2_err(delay, bin)``; coords ``delay`` [frame],
-          ``tau(delay)`` [s] (when the frame time and multi-tau config are present),
-          ``bin`` (1-based dynamic ids), ``q(bin)`` [1/Å], ``phi(bin)`` [deg];
+        * ``g2(roi, tau)``, ``g2_err(roi, tau)`` (the core g2 schema's dims, see
+          :func:`~.g2.open_g2`); coords ``tau`` [s] (when the frame time and
+          multi-tau config are present), ``delay(tau)`` [frame], ``roi`` (1-based
+          dynamic bin ids), ``q(roi)`` [1/Å], ``phi(roi)`` [deg];
         * ``c2(c2_bin, t1, t2)`` lazy (a dask array, one chunk per bin), coords
           ``c2_bin`` (bin ids), ``c2_q``, ``c2_phi`` and ``t1``, ``t2`` [s] with
           ``t_k = k·dt``; C2 often exists for a subset of the bins only, hence its
@@ -137,7 +138,7 @@ def open_aps(path: str | os.PathLike[str], *, diagonal: str = "raw", allow_exter
         attrs.update(metadata_attrs(f))
         bins = read_bins(f, "dynamic")
         if bins is not None:
-            coords.update(bin_coords(bins, "bin", "dynamic"))
+            coords.update(bin_coords(bins, "roi", "dynamic"))
             attrs["bin_mapping"] = bins.mapping
         for c, v, a in (g2_variables(f, bins), _twotime_vars(p, f, bins, diagonal, allow_external)):
             coords.update(c)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["C2_NAME", "PATHS", "UNIT_SCALE", "Source", "paths_of"]
+__all__ = ["C2_NAME", "PATHS", "QMAP_ROOTS", "UNIT_SCALE", "Source", "paths_of", "qmap_name", "write_path"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,12 @@ PATHS: dict[str, tuple[Source, ...]] = {
     "twotime_avg": (Source("/xpcs/twotime/config/avg_frame"), Source("/xpcs/avg_frames")),
     "multitau_stride": (Source("/xpcs/multitau/config/stride_frame"), Source("/xpcs/stride_frames")),
     "multitau_avg": (Source("/xpcs/multitau/config/avg_frame"), Source("/xpcs/avg_frames")),
+    # --- q-map (also the root of a pySimpleMask q-map file, see QMAP_ROOTS) ---------
+    "qmap_group": (Source("/xpcs/qmap"),),
+    "qmap_distance": (Source("/xpcs/qmap/detector_distance", "m"),),
+    "qmap_pixel_size": (Source("/xpcs/qmap/pixel_size", "m"),),
+    "qmap_energy": (Source("/xpcs/qmap/energy", "keV"),),
+    "qmap_source_file": (Source("/xpcs/qmap/source_file"),),
     # --- bins ---------------------------------------------------------------------
     "dynamic_v0": (Source("/xpcs/qmap/dynamic_v_list_dim0"),),
     "dynamic_v1": (Source("/xpcs/qmap/dynamic_v_list_dim1"),),
@@ -104,6 +110,11 @@ PATHS: dict[str, tuple[Source, ...]] = {
               Source("/xpcs/multitau/delay_difference", "frame"), Source("/exchange/tau", "frame")),
     "saxs_2d": (Source("/xpcs/temporal_mean/scattering_2d"), Source("/exchange/pixelSum")),
     "saxs_1d": (Source("/xpcs/temporal_mean/scattering_1d"), Source("/exchange/partition-mean-total")),
+    "saxs_1d_segments": (Source("/xpcs/temporal_mean/scattering_1d_segments"),
+                         Source("/exchange/partition-mean-partial")),
+    "c2_g2": (Source("/xpcs/twotime/normalized_g2"),),
+    "c2_g2_segments": (Source("/xpcs/twotime/normalized_g2_segments"),),
+    "c2_delay": (Source("/xpcs/twotime/delay_list", "frame"),),
     "I_t": (Source("/xpcs/spatial_mean/intensity_vs_time"), Source("/exchange/frameSum")),
     "roi_dynamic": (Source("/xpcs/qmap/dynamic_roi_map"), Source("/xpcs/dqmap")),
     "roi_static": (Source("/xpcs/qmap/static_roi_map"), Source("/xpcs/sqmap")),
@@ -128,3 +139,25 @@ C2_NAME = re.compile(r"^c2_(\d+)$")
 def paths_of(key: str) -> tuple[str, ...]:
     """The HDF5 paths of logical quantity ``key``, in the order they are tried."""
     return tuple(s.path for s in PATHS[key])
+
+
+#: Where the q-map group lives: in a result file (``/xpcs/qmap``, a copy of the q-map
+#: file's group) and in a pySimpleMask q-map file (``/qmap``).
+QMAP_ROOTS: tuple[str, ...] = ("/xpcs/qmap", "/qmap")
+
+
+def qmap_name(key: str) -> str:
+    """Name of q-map quantity ``key`` inside the q-map group (e.g. ``"dynamic_roi_map"``).
+
+    Raises ``KeyError`` for a key whose first (current-layout) path is not in ``/xpcs/qmap``.
+    """
+    path = PATHS[key][0].path
+    root = QMAP_ROOTS[0] + "/"
+    if not path.startswith(root):
+        raise KeyError(f"{key!r} is not a q-map quantity ({path})")
+    return path[len(root):]
+
+
+def write_path(key: str) -> str:
+    """The path the writer uses for ``key``: its first (current NeXus layout) source."""
+    return PATHS[key][0].path
