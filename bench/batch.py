@@ -14,7 +14,7 @@ printed) — on a shared machine the ratios move.
 
 Usage::
 
-    python bench/batch.py [--frames 10000] [--size 256] [--files 8] [--skip-big]
+    PYTHONPATH=. python bench/batch.py [--frames 10000] [--size 256] [--files 8] [--skip-big] [--skip-batch]
 """
 
 from __future__ import annotations
