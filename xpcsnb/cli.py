@@ -122,6 +122,7 @@ def _xsvs_job(paths: dict[str, Path], say) -> list[str]:
     import numpy as np
 
     from . import xsvs
+    from .io.xsvs_results import save_xsvs
     from .correlate import Geometry, partition
     from .plot.xsvs import plot_contrast, plot_histograms
 
@@ -140,7 +141,7 @@ def _xsvs_job(paths: dict[str, Path], say) -> list[str]:
     for r in range(part.n_roi):
         say(f"    q = {part.q[r]:.5f} 1/Å: Γ = {float(res['rate'][r]):.4g} ± {float(res['rate_err'][r]):.2g} 1/s "
             f"(simulated {D_true * part.q[r] ** 2:.4g})")
-    xsvs.save_results(res, paths["xsvs_results.nc"], overwrite=True)
+    save_xsvs(res, paths["xsvs_results.nc"], overwrite=True)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     plot_histograms(res, roi=1, ax=axes[0])
     plot_contrast(res, ax=axes[1])

@@ -96,7 +96,7 @@ def nlsq_var(res: Any) -> str:
     if missing or "unit" not in res.coords:
         raise XpcsError(f"not a result of xpcsnb.fit_nlsq: {var}_nlsq_coefficients is there but "
                         f"{missing or ['the unit coordinate']} are missing (other results have their own save and "
-                        "report: xpcsnb.xsvs.save_results, xpcsnb.fit.save_cmc)")
+                        "report: xpcsnb.io.save_xsvs, xpcsnb.fit.save_cmc)")
     return var
 
 
