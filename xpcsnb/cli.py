@@ -1,4 +1,7 @@
-"""Command line: ``xpcsnb demo`` (also ``python -m xpcsnb demo``) runs the main job.
+"""Command line: ``xpcsnb demo|correlate|fit|batch`` (also ``python -m xpcsnb ...``).
+
+``correlate``, ``fit`` and ``batch`` parse their options here and run the jobs of
+:mod:`xpcsnb.pipeline` (raw frames -> APS result file -> fits; see docs/batch.md).
 
 The demo analyses the embedded demo data end to end: it fits the static and the
 laminar-flow models to the synthetic demo two-time sets and the static model to the
@@ -167,6 +170,58 @@ def _xsvs_job(paths: dict[str, Path], say) -> list[str]:
     return []
 
 
+def _config_with(config: str | None, section: str, **overrides) -> dict:
+    """The configuration file (or the defaults) with the command line's explicit options on top."""
+    from .pipeline.config import load_config, merge_config
+
+    cfg = load_config(config)
+    cfg[section].update({k: v for k, v in overrides.items() if v is not None})
+    return merge_config(cfg)
+
+
+def _client(address: str | None):
+    if address is None:
+        return None
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - distributed is a test dependency
+        raise ImportError("--scheduler needs dask.distributed: pip install 'xpcsnb[distributed]'") from exc
+    return Client(address)
+
+
+def _run_job(args: argparse.Namespace) -> int:
+    """The correlate / fit / batch jobs (implemented in :mod:`xpcsnb.pipeline`)."""
+    from .pipeline import batch, correlate_file, fit_file, format_summary
+    from .pipeline.config import dumps
+
+    progress = not args.quiet
+    if args.command == "correlate":
+        cfg = _config_with(args.config, "correlate", frames=args.frames, two_time=args.two_time or None,
+                           bad_frames=args.bad_frames, bad_pixels=args.bad_pixels)
+        info = correlate_file(args.raw, qmap=args.qmap, output=args.output, config=cfg, overwrite=args.overwrite,
+                              progress=progress)
+        print(f"wrote {info['output']}: {info['n_frames']} frames, {info['n_roi']} ROIs, "
+              f"{info['n_bad_frames']} bad frame(s), {info['n_bad_pixels']} bad pixel(s) excluded")
+        return 0
+    if args.command == "fit":
+        if args.print_config:
+            print(dumps(_config_with(args.config, "fit", model=args.model)), end="")
+            return 0
+        if args.results is None or args.output is None:
+            print("xpcsnb fit: give a result file and -o OUTPUT (or --print-config)", file=sys.stderr)
+            return 2
+        cfg = _config_with(args.config, "fit", model=args.model)
+        res = fit_file(args.results, output=args.output, config=cfg, client=_client(args.scheduler),
+                       overwrite=args.overwrite, progress=progress)
+        ok = res["c2_nlsq_success"].values
+        print(f"wrote {args.output}: model {cfg['fit']['model']}, {int(ok.sum())} of {ok.size} fit(s) succeeded")
+        return 0 if ok.all() else 1
+    summary = batch(args.files, qmap=args.qmap, config=args.config, output=args.output,
+                    client=_client(args.scheduler), overwrite=args.overwrite, progress=progress)
+    print(format_summary(summary))
+    return 1 if summary.attrs["failed"] else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xpcsnb`` command."""
     parser = argparse.ArgumentParser(prog="xpcsnb", description="xpcsnb: XPCS analysis in notebooks")
@@ -174,6 +229,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="analyse the embedded demo data end to end")
     demo.add_argument("--output", "-o", default="xpcsnb-demo-output", help="output folder (default: %(default)s)")
     demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    cor = sub.add_parser("correlate", help="raw frames -> APS result file (multi-tau g2, optional two-time)")
+    cor.add_argument("raw", help="raw frame file (HDF5 or Rigaku .bin)")
+    cor.add_argument("--qmap", required=True, help="q-map file (APS / pySimpleMask)")
+    cor.add_argument("--output", "-o", required=True, help="result file (*_results.hdf)")
+    cor.add_argument("--two-time", action="store_true", help="also the two-time C2 of every q ring")
+    cor.add_argument("--frames", help="frame window start:stop (0-based, stop exclusive)")
+    cor.add_argument("--bad-frames", choices=("none", "auto"), help="exclude outlier frames (default: config)")
+    cor.add_argument("--bad-pixels", choices=("none", "auto"), help="exclude hot/dead pixels (default: config)")
+    fit = sub.add_parser("fit", help="fit a two-time model to every q (and phi) of a result file")
+    fit.add_argument("results", nargs="?", help="APS result file with two-time data")
+    fit.add_argument("--model", help="two-time model (e.g. static, laminar_flow); default: config")
+    fit.add_argument("--output", "-o", help="NetCDF result file (fit.nc)")
+    fit.add_argument("--print-config", action="store_true", help="print the default configuration (TOML) and exit")
+    fit.add_argument("--scheduler", help="dask.distributed scheduler address: one task per q")
+    bat = sub.add_parser("batch", help="correlate (and fit) many raw files; resumable")
+    bat.add_argument("files", nargs="+", help='raw files or glob patterns (quote them: "data/*.h5")')
+    bat.add_argument("--qmap", required=True, help="q-map file (APS / pySimpleMask)")
+    bat.add_argument("--output", "-o", required=True, help="output folder")
+    bat.add_argument("--scheduler", help="dask.distributed scheduler address: one task per file")
+    for p in (cor, fit, bat):
+        p.add_argument("--config", help="analysis configuration (TOML; see xpcsnb fit --print-config)")
+        p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.command == "demo":
         try:
@@ -181,4 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (FileExistsError, NotADirectoryError) as err:
             print(f"xpcsnb demo: {err}", file=sys.stderr)
             return 2
-    return 0
+        return 0
+    try:
+        return _run_job(args)
+    except (FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError, ImportError) as err:
+        print(f"xpcsnb {args.command}: {err}", file=sys.stderr)
+        return 2

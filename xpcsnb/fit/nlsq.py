@@ -358,6 +358,7 @@ def fit_nlsq(
     return_model: bool = False,
     throw: bool = False,
     progress: bool = False,
+    client: Any = None,
 ) -> xr.Dataset:
     """Fit a two-time model to a two-time Dataset by bounded nonlinear least squares.
 
@@ -396,6 +397,9 @@ def fit_nlsq(
         Raise :class:`RuntimeError` instead of returning a failed result.
     progress : bool
         Progress bar over starts.
+    client : dask.distributed.Client, optional
+        With ``q_mode="independent"``, fit each q as one Dask task on this client
+        (identical results; default in-process, one q after the other).
 
     Returns
     -------
@@ -411,8 +415,11 @@ def fit_nlsq(
                "progress": progress}
     if "c2" in ds and "q" in ds["c2"].dims and q_mode == "independent":
         q_values = ds["q"].values
-        return concat_q([_fit_one(_single_q(ds, a), model, spec.select_q(a), options, return_model, throw)
-                         for a in range(q_values.size)], q_values)
+        jobs = [(_single_q(ds, a), model, spec.select_q(a), options, return_model, throw) for a in range(q_values.size)]
+        if client is None:
+            return concat_q([_fit_one(*job) for job in jobs], q_values)
+        futures = [client.submit(_fit_one, *job, pure=False) for job in jobs]
+        return concat_q(client.gather(futures), q_values)
     return _fit_one(ds, model, spec, options, return_model, throw)
 
 
