@@ -21,7 +21,8 @@
 ``real_frames()``
     100 measured speckle frames (256 × 256, uint16) of the scikit-beam examples
     (BSD-3-Clause, ``LICENSE-img_stack5301_5401``) and their geometry (frame time
-    1.30068 ms, distance 2.23 m, pixel 108 µm, λ = 1.546 Å, beam centre (x, y) = (123, 143) px).
+    1.30068 ms, distance 2.23 m, pixel 108 µm, λ = 1.546 Å, beam centre (x, y) = (143, 123) px: row 123, column 143,
+    where the speckle ring of the mean image is sharpest).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def real_g2(name: str) -> xr.Dataset:
 #: Geometry of the :func:`real_frames` stack (scikit-beam-examples timecorr_example.py).
 FRAMES_GEOMETRY = MappingProxyType({
     "frame_time": 0.00130068, "distance": 2.23, "pixel_size": 0.0135 * 8 * 1e-3, "wavelength": 1.546,
-    "beam_center": (123.0, 143.0), "shape": (256, 256),
+    "beam_center": (143.0, 123.0), "shape": (256, 256),
 })
 
 

@@ -32,8 +32,9 @@ all, and ``g2_nlsq_law_coefficients(law_param)`` / ``g2_nlsq_law_stderr(law_para
 for ``D`` [Å^p/s] and ``p``. Coordinates ``roi``, ``q(roi)`` [1/Å] and ``phi(roi)`` [deg]
 where the data have them; attrs ``model``, ``q_mode``, ``rate_law``.
 
-A fit never reports success with a non-finite stderr of a free or derived parameter: such
-a solution gets status ``SINGULAR_COVARIANCE`` (or ``NONFINITE``).
+A fit never reports success with a non-finite stderr of a free or derived parameter (status
+``SINGULAR_COVARIANCE`` or ``NONFINITE``) or with a free parameter on its bound (status
+``AT_BOUND``: the value is not an estimate and its stderr means nothing).
 """
 
 from __future__ import annotations
@@ -64,14 +65,23 @@ _Q_MODES = ("independent", "joint")
 
 
 def _finish(problem: G2Problem, sol: Solution) -> Solution:
-    """Refuse success with a non-finite stderr of a free or derived parameter."""
+    """Refuse success with a non-finite stderr of a free or derived parameter, or with an estimate on a bound.
+
+    A g2 parameter on its bound (a rate at 1e-8 1/s, a contrast at 1) is no estimate and its
+    stderr means nothing: such fits get ``AT_BOUND`` (not a success), so that Γ(q) fits
+    (:func:`xpcsnb.fit.rates.fit_rates`) skip them.
+    """
     if not sol.success:
         return sol
     rep_cov = _reported_cov(problem, sol)
-    if np.all(np.isfinite(sol.stderr)) and np.all(np.isfinite(np.diagonal(rep_cov, axis1=1, axis2=2))):
-        return sol
-    return dataclasses.replace(sol, status=Status.SINGULAR_COVARIANCE,
-                               message=sol.message + "; non-finite standard error: not reported as a success")
+    if not (np.all(np.isfinite(sol.stderr)) and np.all(np.isfinite(np.diagonal(rep_cov, axis1=1, axis2=2)))):
+        return dataclasses.replace(sol, status=Status.SINGULAR_COVARIANCE,
+                                   message=sol.message + "; non-finite standard error: not reported as a success")
+    if sol.at_bound:
+        return dataclasses.replace(sol, status=Status.AT_BOUND,
+                                   message=sol.message + "; an estimate on its bound is not reported as a success "
+                                   "(widen the bounds with bounds=, or fix the parameter with fixed=)")
+    return sol
 
 
 def _reported_cov(problem: G2Problem, sol: Solution) -> np.ndarray:
