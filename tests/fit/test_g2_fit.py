@@ -142,6 +142,7 @@ def test_result_layout_names_and_round_trip(tmp_path) -> None:
     assert "q" in res.coords and "phi" in res.coords
     back = xpcsnb.load_nlsq(xpcsnb.save_nlsq(res, tmp_path / "g2.nc"))
     xr.testing.assert_allclose(back["g2_nlsq_coefficients"], res["g2_nlsq_coefficients"])
+    assert "[[roi 2]]" in str(res.xpcs.report()) and "<h4>roi 0</h4>" in res.xpcs.report()._repr_html_()
     curves = g2_model_curves(res, TAU)
     assert curves.dims == ("roi", "tau") and float(abs(curves - ds["g2"]).max()) < 0.02
 
