@@ -250,9 +250,7 @@ def _to_dataset(ds: xr.Dataset, problems: list[G2Problem], sols: list[Solution])
         sol = sols[0]
         n_par = np.full(n_roi, sol.n_params)
         dof = n_valid - sol.n_params / n_roi
-        chi2_red = np.where(dof > 0, chi2_roi / np.where(dof > 0, dof, 1), np.nan)
-        if sol.scale_covar is False and not problems[0].has_sigma:
-            pass
+        chi2_red = np.where(dof > 0, chi2_roi / np.where(dof > 0, dof, 1), np.nan)  # shared parameters split evenly
     else:
         n_par = np.array([s.n_params for s in sols])
         chi2_red = np.array([s.chi2_red for s in sols])
