@@ -1,7 +1,9 @@
 """``ds.xpcs``: the accessor class only — one-line forwards to the library functions.
 
 It never mutates ``ds``, and it imports each engine on first use, so that registering it
-(``import xpcsnb``) stays cheap.
+(``import xpcsnb``) stays cheap. The forwards dispatch on what the Dataset is
+(:func:`dataset_kind`): a two-time Dataset (``c2``), a one-time g2 Dataset (``g2``) or a
+fit result.
 """
 
 from __future__ import annotations
@@ -18,7 +20,47 @@ if TYPE_CHECKING:
     from .fit.spec import FitSpec
     from .models.base import Model
 
-__all__ = ["XpcsAccessor", "evaluate_model"]
+__all__ = ["XpcsAccessor", "dataset_kind", "evaluate_model"]
+
+
+def dataset_kind(ds: xr.Dataset) -> str:
+    """``"twotime"`` (a ``c2`` variable), ``"g2"`` (a ``g2`` variable) or ``"result"`` (a fit result)."""
+    if "c2" in ds.data_vars:
+        return "twotime"
+    if "g2" in ds.data_vars:
+        return "g2"
+    if any(str(n).endswith("_nlsq_coefficients") for n in ds.data_vars) or "posterior" in ds.data_vars:
+        return "result"
+    from .core.errors import XpcsError
+
+    raise XpcsError(f"ds.xpcs needs a two-time Dataset (variable 'c2'), a g2 Dataset (variable 'g2') or a fit "
+                    f"result; this one has {sorted(map(str, ds.data_vars))[:8]}. Build one with xpcsnb.twotime(...) "
+                    "or xpcsnb.g2(...)")
+
+
+def _model_kind(model: Any) -> str:
+    from .models import get_model
+
+    return get_model(model).kind
+
+
+def _check_model(ds: xr.Dataset, model: Any) -> str:
+    """The Dataset kind, after checking that ``model`` is of the same kind (a clear error if not)."""
+    from .core.errors import XpcsError
+
+    kind = dataset_kind(ds)
+    if kind == "result":
+        raise XpcsError("this Dataset is a fit result; fit the data Dataset (two-time c2 or g2) instead")
+    mkind = _model_kind(model)
+    if mkind != kind:
+        from .models import model_names
+
+        same = [n for n in model_names() if _model_kind(n) == kind]
+        name = getattr(model, "name", model)
+        raise XpcsError(f"model {name!r} is a {mkind} model but this is a {kind} Dataset; choose one of {same}"
+                        + (" or turn the two-time Dataset into g2 first: ds.xpcs.g2_from_c2()" if mkind == "g2"
+                           else " or fit the two-time Dataset it came from"))
+    return kind
 
 
 def evaluate_model(ds: xr.Dataset, model: str, params: Mapping[str, float] | xr.Dataset) -> xr.Dataset:
@@ -30,17 +72,19 @@ def evaluate_model(ds: xr.Dataset, model: str, params: Mapping[str, float] | xr.
 
 @xr.register_dataset_accessor("xpcs")
 class XpcsAccessor:
-    """XPCS methods on a two-time Dataset (``ds.xpcs.fit_nlsq(...)``, ``ds.xpcs.model(...)``) and on
-    a fit result (``res.xpcs.report()``, ``res.xpcs.save(path)``)."""
+    """XPCS methods on a two-time Dataset (``ds.xpcs.fit_nlsq(...)``, ``ds.xpcs.model(...)``), on a
+    one-time g2 Dataset (``g2.xpcs.fit_nlsq("stretched_exponential")``, ``g2.xpcs.plot(res)``) and
+    on a fit result (``res.xpcs.report()``, ``res.xpcs.save(path)``)."""
 
     def __init__(self, ds: xr.Dataset) -> None:
         self._obj = ds
 
     def validate(self) -> xr.Dataset:
-        """Check the two-time data model; return the Dataset unchanged."""
+        """Check the data model (two-time or g2); return the Dataset unchanged."""
+        from .core.g2 import validate_g2
         from .core.twotime import validate_twotime
 
-        return validate_twotime(self._obj)
+        return (validate_g2 if dataset_kind(self._obj) == "g2" else validate_twotime)(self._obj)
 
     def fit_nlsq(
         self,
@@ -54,7 +98,9 @@ class XpcsAccessor:
         free: Sequence[str] | None = None,
         contrast: float | Sequence[float] | None = None,
         offset: float | Sequence[float] | None = None,
-        q_mode: str = "joint",
+        q_mode: str | None = None,
+        rate_law: str | None = None,
+        p: float | None = None,
         n_starts: int | None = None,
         seed: int | None = 0,
         max_nfev: int | None = None,
@@ -63,19 +109,39 @@ class XpcsAccessor:
         throw: bool = False,
         progress: bool = False,
     ) -> xr.Dataset:
-        """Bounded NLSQ fit; see :func:`xpcsnb.fit.nlsq.fit_nlsq` for the options."""
+        """Bounded NLSQ fit: :func:`xpcsnb.fit.nlsq.fit_nlsq` on a two-time Dataset (``q_mode`` default
+        "joint"), :func:`xpcsnb.fit.g2nlsq.fit_g2_nlsq` on a g2 Dataset (``q_mode`` default
+        "independent"; ``rate_law``/``p`` for the joint Γ(q) fit)."""
+        if _check_model(self._obj, model) == "g2":
+            from .fit.g2nlsq import fit_g2_nlsq
+
+            return fit_g2_nlsq(self._obj, model, spec=spec, bounds=bounds, initial=initial, fixed=fixed,
+                               q_mode=q_mode, rate_law=rate_law, p=p, n_starts=n_starts, seed=seed,
+                               max_nfev=max_nfev, scale_covar=scale_covar, throw=throw)
         from .fit.nlsq import fit_nlsq
 
         return fit_nlsq(self._obj, model, spec=spec, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed,
-                        free=free, contrast=contrast, offset=offset, q_mode=q_mode, n_starts=n_starts, seed=seed,
-                        max_nfev=max_nfev, scale_covar=scale_covar, return_model=return_model, throw=throw,
-                        progress=progress)
+                        free=free, contrast=contrast, offset=offset, q_mode=q_mode or "joint", n_starts=n_starts,
+                        seed=seed, max_nfev=max_nfev, scale_covar=scale_covar, return_model=return_model,
+                        throw=throw, progress=progress)
 
-    def fit_cmc(self, model: str, **kwargs: Any) -> xr.DataTree:
-        """Consensus Monte Carlo (NUTS) posterior; see :func:`xpcsnb.fit.cmc.fit_cmc` for the options."""
+    def fit_cmc(self, model: str | Model, **kwargs: Any) -> xr.DataTree:
+        """Consensus Monte Carlo (NUTS) posterior: :func:`xpcsnb.fit.cmc.fit_cmc` on a two-time Dataset,
+        :func:`xpcsnb.fit.g2cmc.fit_g2_cmc` (per ROI) on a g2 Dataset."""
+        if _check_model(self._obj, model) == "g2":
+            from .fit.g2cmc import fit_g2_cmc
+
+            return fit_g2_cmc(self._obj, model, **kwargs)
         from .fit.cmc import fit_cmc
 
         return fit_cmc(self._obj, model, **kwargs)
+
+    def g2_from_c2(self, age: tuple[float, float] | None = None) -> xr.Dataset:
+        """g2(roi, tau) of this two-time Dataset: the lag average (:func:`xpcsnb.correlate.g2_from_c2`), or with
+        ``age=(t_start, t_end)`` [s] the g2 of that age window (:func:`xpcsnb.correlate.g2_age_resolved`)."""
+        from .correlate import g2_age_resolved, g2_from_c2
+
+        return g2_from_c2(self._obj) if age is None else g2_age_resolved(self._obj, age_edges=age).isel(t_age=0)
 
     def report(self) -> FitReport:
         """The fit report of this NLSQ result (text with ``print``, a table in a notebook); see
@@ -103,8 +169,13 @@ class XpcsAccessor:
 
         return self._obj["c2"] - evaluate(self._obj, name, params)["c2"]
 
-    def plot(self, **kwargs: Any) -> Any:
-        """Quick-look matplotlib figure of ``c2`` per angle; see :func:`xpcsnb.plot.twotime.plot_c2`."""
+    def plot(self, res: xr.Dataset | None = None, **kwargs: Any) -> Any:
+        """Matplotlib view: g2(τ) per ROI with the fit ``res`` (:func:`xpcsnb.plot.g2.plot_g2`) for a g2
+        Dataset, ``c2`` per angle (:func:`xpcsnb.plot.twotime.plot_c2`) for a two-time one."""
+        if dataset_kind(self._obj) == "g2":
+            from .plot.g2 import plot_g2
+
+            return plot_g2(self._obj, res, **kwargs)
         from .plot.twotime import plot_c2
 
         return plot_c2(self._obj, **kwargs)

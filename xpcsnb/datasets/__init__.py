@@ -1,4 +1,4 @@
-"""Demo data: deterministic synthetic two-time sets and one real measured C2 matrix.
+"""Demo data: deterministic synthetic two-time sets, real measured C2, g2 curves and frames.
 
 ``load("static")`` / ``load("laminar_flow")``
     Synthetic 3-angle two-time Datasets computed by the homodyne models with 1 %
@@ -11,6 +11,18 @@
     (``dt = 1``, unit "frame") and ``q = 1`` so that a fitted ``D0`` is ``q²·D`` in
     frame⁻¹; the stored diagonal (shot-noise spike) is replaced by the neighbour mean
     (recorded in attrs; the fits exclude the diagonal anyway).
+``real_g2(name)``
+    Measured one-time g2 curves (7 q bins each) from the DenoisingXpcs experimental
+    sets (Tosson et al., Univ. Siegen; MIT, ``LICENSE-denoising-xpcs``): SiO2
+    nanoparticles in suspension at three absorber settings (``"sio2_abs"``,
+    ``"sio2_abs6"``, ``"sio2_abs12"``; Abs = attenuation) and egg yolk
+    (``"eggyolk_abs18"``). The q of the bins is not recorded: the Datasets have no
+    ``q`` coordinate (``attrs["q_note"]`` says so); fit per bin and compare across files.
+``real_frames()``
+    100 measured speckle frames (256 × 256, uint16) of the scikit-beam examples
+    (BSD-3-Clause, ``LICENSE-img_stack5301_5401``) and their geometry (frame time
+    1.30068 ms, distance 2.23 m, pixel 108 µm, λ = 1.546 Å, beam centre (x, y) = (143, 123) px: row 123, column 143,
+    where the speckle ring of the mean image is sharpest).
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ from types import MappingProxyType
 import numpy as np
 import xarray as xr
 
-__all__ = ["load", "names", "DEMO_TRUTH", "data_path"]
+__all__ = ["load", "names", "DEMO_TRUTH", "data_path", "real_g2", "real_g2_names", "real_frames", "FRAMES_GEOMETRY"]
 
 #: True physics parameters of the synthetic demo sets.
 DEMO_TRUTH = MappingProxyType({
@@ -72,3 +84,82 @@ def load(name: str) -> xr.Dataset:
         ds["t1"].attrs["units"] = ds["t2"].attrs["units"] = "frame"
         return ds
     raise ValueError(f"unknown demo dataset {name!r}; choose from {names()}")
+
+
+#: Files of :func:`real_g2`: name -> (file, sample, absorber setting).
+_REAL_G2 = MappingProxyType({
+    "sio2_abs": ("m011_SiO2_Abs.csv", "SiO2 nanoparticles in suspension", "Abs"),
+    "sio2_abs6": ("m014_SiO2_Abs6.csv", "SiO2 nanoparticles in suspension", "Abs6"),
+    "sio2_abs12": ("m016_SiO2_Abs12.csv", "SiO2 nanoparticles in suspension", "Abs12"),
+    "eggyolk_abs18": ("m035_eggyolk_egg3_cap5_bottom_Abs18.csv", "egg yolk (egg 3, capillary 5, bottom)", "Abs18"),
+})
+
+
+def real_g2_names() -> tuple[str, ...]:
+    """Names accepted by :func:`real_g2`."""
+    return tuple(_REAL_G2)
+
+
+def real_g2(name: str) -> xr.Dataset:
+    """A measured g2 set (7 q bins) as a g2 Dataset (``xpcsnb.g2`` schema, no ``q``).
+
+    The CSV layout (DenoisingXpcs ``siegen`` loader): row 0 the lag times τ [s], rows
+    1–14 alternate g2 and its standard error for 7 q bins; the last column is padding
+    (dropped). ``roi`` 0–6 are the bins in file order (increasing q).
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`real_g2_names`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
+    from ..core.g2 import g2 as make_g2
+
+    if name not in _REAL_G2:
+        raise ValueError(f"unknown real g2 set {name!r}; choose from {real_g2_names()}")
+    filename, sample, absorber = _REAL_G2[name]
+    table = np.loadtxt(data_path(filename), delimiter=",")[:, :-1]
+    tau, values, err = table[0], table[1::2], table[2::2]
+    return make_g2(values, tau=tau, g2_err=err, attrs={
+        "title": f"measured g2: {sample}, absorber {absorber}",
+        "sample": sample, "absorber": absorber, "source_file": filename,
+        "licence": "MIT, Copyright (c) 2022 Amir Tosson (LICENSE-denoising-xpcs)",
+        "origin": "github.com/amirtosson/DenoisingXpcsNew, ExpDatasets/ (commit 3907337)",
+        "q_note": "the q of the 7 bins is not recorded (roi 0-6 in increasing q); no q coordinate",
+    })
+
+
+#: Geometry of the :func:`real_frames` stack (scikit-beam-examples timecorr_example.py).
+FRAMES_GEOMETRY = MappingProxyType({
+    "frame_time": 0.00130068, "distance": 2.23, "pixel_size": 0.0135 * 8 * 1e-3, "wavelength": 1.546,
+    "beam_center": (143.0, 123.0), "shape": (256, 256),
+})
+
+
+def real_frames() -> xr.DataArray:
+    """100 measured speckle frames (frame, y, x) [counts], uint16, with their geometry in attrs.
+
+    Frames 5301–5401 of an NSLS-II speckle series (scikit-beam-examples, BSD-3-Clause):
+    256 × 256 px, about 0.67 counts per pixel. ``attrs``: ``frame_time`` [s],
+    ``distance`` [m], ``pixel_size`` [m], ``wavelength`` [Å], ``beam_center`` (x, y) [px]
+    — the arguments of :class:`xpcsnb.correlate.Geometry`.
+    """
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(data_path("img_stack5301_5401.npy.zip")) as zf:
+        member = next(n for n in zf.namelist() if n.endswith(".npy"))
+        frames = np.load(io.BytesIO(zf.read(member)))
+    g = FRAMES_GEOMETRY
+    return xr.DataArray(frames, dims=("frame", "y", "x"), name="frames", attrs={
+        "units": "counts", "frame_time": g["frame_time"], "frame_time_units": "s", "distance": g["distance"],
+        "distance_units": "m", "pixel_size": g["pixel_size"], "pixel_size_units": "m",
+        "wavelength": g["wavelength"], "wavelength_units": "Å", "beam_center": list(g["beam_center"]),
+        "beam_center_units": "px (x, y)",
+        "licence": "BSD-3-Clause, Brookhaven Science Associates (LICENSE-img_stack5301_5401)",
+        "origin": "github.com/scikit-beam/scikit-beam-examples demos/img_stack5301_5401.npy.zip (frames 5301-5401)",
+    })

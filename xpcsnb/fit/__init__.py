@@ -24,9 +24,10 @@ from .solution import Status as Status
 from .spec import FitSpec as FitSpec
 
 _LAZY = {name: ".cmc" for name in ("cmc_summary", "cmc_warnings", "fit_cmc", "load_cmc", "save_cmc")}
+_LAZY.update({"fit_g2_nlsq": ".g2nlsq", "fit_g2_cmc": ".g2cmc", "fit_rates": ".rates"})
 
 __all__ = ["FitProblem", "FitReport", "FitSpec", "NLSQResult", "Solution", "Status", "as_result", "build_problem",
-           "cmc_summary", "cmc_warnings", "concat_q", "fit_cmc", "fit_nlsq", "load_cmc", "load_nlsq", "save_cmc",
+           "cmc_summary", "cmc_warnings", "concat_q", "fit_cmc", "fit_g2_cmc", "fit_g2_nlsq", "fit_nlsq", "fit_rates", "load_cmc", "load_nlsq", "save_cmc",
            "save_nlsq"]
 
 

@@ -296,6 +296,9 @@ def build_problem(
                    contrast=contrast, offset=offset)
     validate_twotime(ds)
     mdl = get_model(model)
+    if mdl.kind != "twotime":
+        raise ValueError(f"model {mdl.name!r} is a {mdl.kind} model, not a two-time one; turn the two-time Dataset "
+                         "into g2 first (ds.xpcs.g2_from_c2()) and fit that, or choose a two-time model")
     phys = mdl.parameters
     phys_names = [p.name for p in phys]
     multi_q = "q" in ds["c2"].dims

@@ -367,6 +367,8 @@ def report_text(res: xr.Dataset) -> str:
     if "q" in res[nlsq_name(var, "coefficients")].dims:
         return "\n\n".join(f"[[q = {float(qv):.6g} 1/Å]]\n" + report_text(res.isel(q=a))
                            for a, qv in enumerate(res["q"].values))
+    if "roi" in res[nlsq_name(var, "coefficients")].dims:  # g2 fits: one block per ROI
+        return "\n\n".join(f"[[roi {rv}]]\n" + report_text(res.isel(roi=a)) for a, rv in enumerate(res["roi"].values))
     lines = ["[[NLSQ fit]]"] + [f"    {k:<22}{v}" for k, v in _summary(res, var)] + ["[[Parameters]]"]
     head = ("name", "value", "stderr", "rel", "bounds", "unit")
     rows = [head] + _rows(res, var)
@@ -382,6 +384,8 @@ def report_html(res: xr.Dataset) -> str:
     if "q" in res[nlsq_name(var, "coefficients")].dims:
         return "".join(f"<h4>q = {float(qv):.6g} 1/Å</h4>" + report_html(res.isel(q=a))
                        for a, qv in enumerate(res["q"].values))
+    if "roi" in res[nlsq_name(var, "coefficients")].dims:
+        return "".join(f"<h4>roi {rv}</h4>" + report_html(res.isel(roi=a)) for a, rv in enumerate(res["roi"].values))
     ok = bool(res[nlsq_name(var, "success")])
     colour = "#1a7f37" if ok else "#cf222e"
     summ = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"

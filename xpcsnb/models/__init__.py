@@ -16,6 +16,10 @@ from .base import make_grid as make_grid
 from .homodyne import LAMINAR_FLOW as LAMINAR_FLOW  # registration order: static, laminar_flow, heterodyne
 from .homodyne import STATIC as STATIC
 from .heterodyne import HETERODYNE as HETERODYNE
+from .onetime import DOUBLE_EXPONENTIAL as DOUBLE_EXPONENTIAL  # the g2 families: kind "g2"
+from .onetime import SINGLE_EXPONENTIAL as SINGLE_EXPONENTIAL
+from .onetime import STRETCHED_EXPONENTIAL as STRETCHED_EXPONENTIAL
+from .onetime import G2Model as G2Model
 from .parameters import Parameter as Parameter
 from .parameters import Prior as Prior
 from .registry import get_model as get_model
@@ -24,5 +28,5 @@ from .registry import register as register
 from .registry import unregister as unregister
 from .scaling import model_c2 as model_c2
 
-__all__ = ["Grid", "HETERODYNE", "LAMINAR_FLOW", "Mirror", "Model", "ModelError", "Parameter", "Prior", "RateLaw",
+__all__ = ["DOUBLE_EXPONENTIAL", "G2Model", "SINGLE_EXPONENTIAL", "STRETCHED_EXPONENTIAL", "Grid", "HETERODYNE", "LAMINAR_FLOW", "Mirror", "Model", "ModelError", "Parameter", "Prior", "RateLaw",
            "STATIC", "get_model", "make_grid", "model_c2", "model_names", "register", "registry", "unregister"]

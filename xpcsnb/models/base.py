@@ -36,7 +36,11 @@ from ..core.errors import XpcsError
 from .parameters import Parameter
 from .scaling import parse_scaling_name
 
-__all__ = ["Grid", "Mirror", "Model", "ModelError", "RateLaw", "make_grid", "per_row"]
+__all__ = ["MODEL_KINDS", "Grid", "Mirror", "Model", "ModelError", "RateLaw", "make_grid", "per_row"]
+
+
+#: What a model describes: two-time C2 or one-time g2 (:attr:`Model.kind`).
+MODEL_KINDS = ("twotime", "g2")
 
 
 class Grid(NamedTuple):
@@ -179,6 +183,13 @@ class Model:
         The rates ``prefactor · basis(t, exponent) + offset`` the model integrates.
     start_symmetries : tuple of Mirror
         Parameters in which the model is (nearly) even; engines add mirrored starts.
+    kind : {"twotime", "g2"}
+        The data the model describes: ``"twotime"`` (C2(t1, t2) per angle, scaled by the
+        per-angle ``contrast``/``offset`` of :mod:`.scaling`) or ``"g2"`` (one-time
+        g2(τ) per ROI, :mod:`.onetime`). Engines and the accessor dispatch on it, never
+        on a model name. The scaling names (``contrast``, ``offset``, ...) are refused as
+        parameter names only for two-time models: a g2 model has no per-angle scaling and
+        its Siegert factor is its own parameter ``contrast``.
 
     Raises
     ------
@@ -196,6 +207,7 @@ class Model:
     diagnose: Callable[[Mapping[str, float], Mapping[str, float], frozenset[str]], list[str]] | None = None
     rate_laws: tuple[RateLaw, ...] = ()
     start_symmetries: tuple[Mirror, ...] = ()
+    kind: str = "twotime"
 
     def __post_init__(self) -> None:
         """Check the definition: every name it uses is one of its parameters.
@@ -209,6 +221,8 @@ class Model:
         if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
             raise ModelError(f"a model name must be a non-empty string without spaces, got {self.name!r}")
         where = f"model {self.name!r}"
+        if self.kind not in MODEL_KINDS:
+            raise ModelError(f"{where}: kind must be one of {MODEL_KINDS}, got {self.kind!r}")
         if not callable(self.signal):
             raise ModelError(f"{where}: signal must be callable signal(theta, grid, i=None, j=None, k=None), "
                              f"got {type(self.signal).__name__}")
@@ -227,7 +241,7 @@ class Model:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ModelError(f"{where}: parameter names must be unique; repeated: {dup}")
-        clash = [n for n in names if parse_scaling_name(n) is not None]
+        clash = [n for n in names if parse_scaling_name(n) is not None] if self.kind == "twotime" else []
         if clash:
             raise ModelError(f"{where}: parameter name(s) {clash} clash with the scaling parameters "
                              "(contrast, offset, contrast_<k>, offset_<k>, ...); rename them")

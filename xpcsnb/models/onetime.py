@@ -35,17 +35,24 @@ doi:10.1039/TF9706600080 (the stretched exponential).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
-from .registry import Parameter, Prior
+from .base import Model, ModelError
+from .registry import Parameter, Prior, register
 
 __all__ = [
+    "DOUBLE_EXPONENTIAL",
+    "Derived",
+    "G2Model",
+    "SINGLE_EXPONENTIAL",
+    "STRETCHED_EXPONENTIAL",
     "PARAMETERS",
     "MODEL_PARAMETERS",
     "single_exponential",
@@ -262,3 +269,123 @@ def initial_g2_guess(tau: Any, g2: Any, g2_err: Any | None = None) -> dict[str, 
         return _guess_one(t, y, ok, w)
     rows = [_guess_one(t, y[i], ok[i], w[i]) for i in range(y.shape[0])]
     return {k: np.array([r[k] for r in rows]) for k in rows[0]}
+
+
+
+# ---------------------------------------------------------------------- registered models
+class Derived(NamedTuple):
+    """A reported quantity computed from a g2 model's fit parameters (e.g. Γ_fast).
+
+    Attributes
+    ----------
+    parameter : Parameter
+        Its name, unit and description (bounds are informative only).
+    function : callable
+        ``function(theta)`` → value, a pure JAX function of the full parameter vector
+        (module level, so that it pickles); its stderr follows by the delta method.
+    """
+
+    parameter: Parameter
+    function: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class G2Model(Model):
+    """A one-time g2 model: ``signal(theta, tau)`` → g2(τ) [1] for one ROI.
+
+    ``theta`` holds the fit parameters in the order of :attr:`parameters`, τ [s] has
+    shape (n_tau,); the result has τ's shape. ``kind`` is ``"g2"``.
+
+    Attributes
+    ----------
+    rate : str, optional
+        The parameter that follows a rate law Γ(q) = D·q^p in a joint fit over q
+        (``rate_law=``); None if the model has none.
+    per_roi : tuple of str
+        Parameters that stay per ROI in a joint fit (the Siegert factors ``baseline``,
+        ``contrast``); every other parameter except ``rate`` is shared by the ROIs.
+    guess : callable, optional
+        ``guess(start)`` → ``{name: value}`` of every parameter, from the data-driven
+        starts of :func:`initial_g2_guess` for one ROI (a dict of floats).
+    derived : tuple of Derived
+        Reported quantities that are functions of the fit parameters (the double
+        exponential's ``gamma_fast``); results list them after the parameters.
+    """
+
+    kind: str = "g2"
+    rate: str | None = None
+    per_roi: tuple[str, ...] = ("baseline", "contrast")
+    guess: Callable[[Mapping[str, float]], dict[str, float]] | None = None
+    derived: tuple[Derived, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        where = f"g2 model {self.name!r}"
+        if self.kind != "g2":
+            raise ModelError(f"{where}: a G2Model has kind 'g2', got {self.kind!r}")
+        names = self.parameter_names
+        if self.rate is not None and self.rate not in names:
+            raise ModelError(f"{where}: rate {self.rate!r} is not one of its parameters {list(names)}")
+        object.__setattr__(self, "per_roi", tuple(self.per_roi))
+        bad = [n for n in self.per_roi if n not in names or n == self.rate]
+        if bad:
+            raise ModelError(f"{where}: per_roi names {bad}, which are not its (non-rate) parameters {list(names)}")
+        if self.guess is not None and not callable(self.guess):
+            raise ModelError(f"{where}: guess must be callable or None")
+        object.__setattr__(self, "derived", tuple(self.derived))
+        for d in self.derived:
+            if not isinstance(d, Derived) or d.parameter.name in names:
+                raise ModelError(f"{where}: derived entries must be Derived objects with new names, got {d!r}")
+
+
+def _single_signal(theta: Any, tau: Any) -> jnp.ndarray:
+    return single_exponential(tau, theta[0], theta[1], theta[2])
+
+
+def _stretched_signal(theta: Any, tau: Any) -> jnp.ndarray:
+    return stretched_exponential(tau, theta[0], theta[1], theta[2], theta[3])
+
+
+def _double_signal(theta: Any, tau: Any) -> jnp.ndarray:
+    return double_exponential_ordered(tau, theta[0], theta[1], theta[2], theta[3], theta[4])
+
+
+def _gamma_fast(theta: Any) -> Any:
+    return gamma_fast_from(theta[2], theta[3])
+
+
+def _single_guess(start: Mapping[str, float]) -> dict[str, float]:
+    return {n: float(start[n]) for n in ("baseline", "contrast", "gamma")}
+
+
+def _stretched_guess(start: Mapping[str, float]) -> dict[str, float]:
+    return {n: float(start[n]) for n in ("baseline", "contrast", "gamma", "stretch")}
+
+
+def _double_guess(start: Mapping[str, float]) -> dict[str, float]:
+    out = {n: float(start[n]) for n in ("baseline", "contrast", "gamma_slow", "fraction")}
+    out["log_excess"] = log_excess_from(start["gamma_fast"], start["gamma_slow"])
+    return out
+
+
+_P = PARAMETERS
+#: ``single_exponential``: g2 = baseline + contrast · exp(−2Γτ).
+SINGLE_EXPONENTIAL = register(G2Model(
+    name="single_exponential", signal=_single_signal, rate="gamma", guess=_single_guess,
+    parameters=(_P["baseline"], _P["contrast"], _P["gamma"]),
+    time_convention="lag times tau [s] of the g2 Dataset",
+))
+#: ``stretched_exponential``: g2 = baseline + contrast · exp(−2(Γτ)^stretch).
+STRETCHED_EXPONENTIAL = register(G2Model(
+    name="stretched_exponential", signal=_stretched_signal, rate="gamma", guess=_stretched_guess,
+    parameters=(_P["baseline"], _P["contrast"], _P["gamma"], _P["stretch"]),
+    time_convention="lag times tau [s] of the g2 Dataset",
+))
+#: ``double_exponential``: fitted in (gamma_slow, log_excess) so that gamma_fast > gamma_slow always;
+#: ``gamma_fast`` is reported as a derived parameter.
+DOUBLE_EXPONENTIAL = register(G2Model(
+    name="double_exponential", signal=_double_signal, rate="gamma_slow", guess=_double_guess,
+    parameters=(_P["baseline"], _P["contrast"], _P["gamma_slow"], _P["log_excess"], _P["fraction"]),
+    derived=(Derived(_P["gamma_fast"], _gamma_fast),),
+    time_convention="lag times tau [s] of the g2 Dataset",
+))

@@ -136,9 +136,10 @@ def physics_names(model: str | Model) -> tuple[str, ...]:
 
 
 def parameters(model: str | Model) -> dict[str, Parameter]:
-    """Physics parameters of ``model`` followed by the scaling ones, by name."""
+    """Physics parameters of ``model`` followed by the scaling ones not named by the model, by name."""
     out = {p.name: p for p in get_model(model).parameters}
-    out.update(SCALING)
+    for name, p in SCALING.items():  # a g2 model's own ``contrast`` (its Siegert factor) takes precedence
+        out.setdefault(name, p)
     return out
 
 

@@ -18,14 +18,27 @@ LAYOUTS = ("grid", "overlay")
 
 
 def _model_function(name: str) -> tuple[Callable[..., Any], tuple[str, ...]]:
-    from ..models import onetime
+    """``f(tau (1, n_tau), *params (n_roi, 1))`` and its parameter names, from the registered g2 model."""
+    import jax
+    import jax.numpy as jnp
 
-    if name not in onetime.MODEL_PARAMETERS:
-        raise G2Error(
-            f"the fit's model {name!r} is not a one-time g2 model; choose from {list(onetime.MODEL_PARAMETERS)} "
-            "(two-time fits are drawn by xpcsnb.plot.twotime.plot_fit)"
-        )
-    return getattr(onetime, name), onetime.MODEL_PARAMETERS[name]
+    from ..models import get_model, model_names
+    from ..models.base import ModelError
+
+    try:
+        mdl = get_model(name)
+    except ModelError:
+        mdl = None
+    if mdl is None or mdl.kind != "g2":
+        g2_names = [n for n in model_names() if get_model(n).kind == "g2"]
+        raise G2Error(f"the fit's model {name!r} is not a one-time g2 model; choose from {g2_names} "
+                      "(two-time fits are drawn by xpcsnb.plot.twotime.plot_fit)")
+
+    def curves(tau: np.ndarray, *args: np.ndarray) -> np.ndarray:
+        theta = jnp.asarray(np.concatenate(args, axis=1))  # (n_roi, P)
+        return np.asarray(jax.vmap(mdl.signal, in_axes=(0, None))(theta, jnp.asarray(tau[0])))
+
+    return curves, mdl.parameter_names
 
 
 def model_curves(fit: Any, tau: np.ndarray, roi: np.ndarray) -> np.ndarray:

@@ -1,0 +1,107 @@
+"""Bad input to g2 Datasets and g2 fits, as a table: input → the error and the words that say what to do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpcsnb
+from xpcsnb.core.errors import G2Error, XpcsError
+from xpcsnb.fit.g2nlsq import fit_g2_nlsq
+
+TAU = np.geomspace(1e-3, 1.0, 20)
+Y = 1.0 + 0.2 * np.exp(-2 * 10.0 * TAU)
+
+
+def _good(**kw):
+    args = {"tau": TAU, "q": [0.01, 0.02], "g2_err": np.full((2, TAU.size), 0.01)} | kw
+    return xpcsnb.g2(np.stack([Y, Y]), **args)
+
+
+BUILD = [
+    # (description, call, error, words in the message)
+    ("g2 with 3 dims and no t_age", lambda: xpcsnb.g2(np.ones((2, 2, TAU.size)), tau=TAU), G2Error, "t_age"),
+    ("tau not increasing", lambda: xpcsnb.g2(Y, tau=TAU[::-1]), G2Error, "strictly increasing"),
+    ("tau repeated", lambda: xpcsnb.g2(Y, tau=np.r_[TAU[:1], TAU[:-1]]), G2Error, "strictly increasing"),
+    ("tau zero", lambda: xpcsnb.g2(Y, tau=np.r_[0.0, TAU[1:]]), G2Error, "Drop the zero lag"),
+    ("tau negative", lambda: xpcsnb.g2(Y, tau=np.r_[-1e-3, TAU[1:]]), G2Error, "> 0"),
+    ("tau of the wrong length", lambda: xpcsnb.g2(Y, tau=TAU[:-1]), G2Error, r"lag\(s\)"),
+    ("q zero", lambda: _good(q=[0.0, 0.02]), G2Error, "q must be > 0"),
+    ("q negative", lambda: _good(q=[-0.01, 0.02]), G2Error, "q must be > 0"),
+    ("q one value for two ROIs", lambda: _good(q=[0.01]), G2Error, "one value per ROI"),
+    ("negative g2_err", lambda: _good(g2_err=-np.ones((2, TAU.size))), G2Error, "standard errors"),
+]
+
+
+@pytest.mark.parametrize("what,call,error,words", BUILD, ids=[b[0] for b in BUILD])
+def test_g2_dataset_inputs(what, call, error, words) -> None:
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_wrong_dims_of_a_hand_made_dataset() -> None:
+    ds = _good().transpose("tau", "roi")
+    with pytest.raises(G2Error, match="transpose"):
+        ds.xpcs.fit_nlsq("single_exponential")
+
+
+def test_age_resolved_g2_is_fitted_one_age_at_a_time() -> None:
+    ds = xpcsnb.g2(np.ones((2, 1, TAU.size)) + 0.1, tau=TAU, t_age=[1.0, 2.0])
+    with pytest.raises(G2Error, match="isel"):
+        fit_g2_nlsq(ds, "single_exponential")
+
+
+def test_a_g2_model_on_two_time_data(static_set) -> None:
+    with pytest.raises(XpcsError, match="g2_from_c2"):
+        static_set.xpcs.fit_nlsq("stretched_exponential")
+    with pytest.raises(ValueError, match="g2_from_c2"):
+        xpcsnb.fit_nlsq(static_set, "single_exponential")
+    with pytest.raises(XpcsError, match="g2_from_c2"):
+        static_set.xpcs.fit_cmc("stretched_exponential")
+
+
+def test_a_two_time_model_on_g2_data() -> None:
+    g2 = _good()
+    with pytest.raises(XpcsError, match="static.*twotime.*choose one of"):
+        g2.xpcs.fit_nlsq("static")
+    with pytest.raises(G2Error, match="choose a g2 model"):
+        fit_g2_nlsq(g2, "laminar_flow")
+    with pytest.raises(XpcsError, match="twotime"):
+        g2.xpcs.fit_cmc("static")
+
+
+FIT = [
+    ("unknown parameter name", {"bounds": {"D0": (0.0, 1.0)}}, "not parameters of this g2 fit"),
+    ("fixed outside its bounds", {"fixed": {"stretch": 9.0}}, "outside its bounds"),
+    ("per-angle scaling", {"spec": xpcsnb.FitSpec(scaling="shared")}, "no per-angle scaling"),
+    ("unknown rate law", {"rate_law": "ballistic"}, "diffusive"),
+    ("joint without a law", {"q_mode": "joint"}, "rate_law"),
+    ("independent with a law", {"q_mode": "independent", "rate_law": "power"}, "drop q_mode"),
+    ("unknown q_mode", {"q_mode": "all"}, "q_mode"),
+    ("p with the diffusive law", {"rate_law": "diffusive", "p": 1.5}, "p = 2"),
+    ("p without a law", {"p": 2.0}, "rate_law='power'"),
+    ("the law's own rate in bounds", {"rate_law": "diffusive", "bounds": {"gamma": (1.0, 2.0)}},
+     "not parameters of this g2 fit"),
+]
+
+
+@pytest.mark.parametrize("what,kwargs,words", FIT, ids=[f[0] for f in FIT])
+def test_g2_fit_options(what, kwargs, words) -> None:
+    with pytest.raises(XpcsError, match=words):
+        fit_g2_nlsq(_good(), "stretched_exponential", **kwargs)
+
+
+def test_a_rate_law_needs_q() -> None:
+    ds = xpcsnb.g2(np.stack([Y, Y]), tau=TAU)
+    with pytest.raises(G2Error, match="needs q"):
+        ds.xpcs.fit_nlsq("single_exponential", rate_law="diffusive")
+
+
+def test_cmc_refuses_a_joint_or_foreign_nlsq_result() -> None:
+    ds = _good()
+    joint = fit_g2_nlsq(ds, "single_exponential", rate_law="diffusive")
+    with pytest.raises(G2Error, match="independent"):
+        ds.xpcs.fit_cmc("single_exponential", nlsq=joint)
+    other = fit_g2_nlsq(ds, "stretched_exponential")
+    with pytest.raises(G2Error, match="not 'single_exponential'"):
+        ds.xpcs.fit_cmc("single_exponential", nlsq=other)

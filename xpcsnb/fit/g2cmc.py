@@ -1,0 +1,302 @@
+r"""CMC (sharded NumPyro NUTS) on g2 problems: one posterior per ROI, through the two-time CMC machinery.
+
+Each ROI's :class:`~xpcsnb.fit.g2problem.G2Problem` is presented to the CMC package as
+point data (:class:`G2Points`: the valid (τ, ROI) points with ``predict_at``), so the
+same priors (:func:`~xpcsnb.fit.cmc.reference.seeded_priors`), whitened sampling
+coordinates (:func:`~xpcsnb.fit.cmc.reparam.build_spec`), shards, NUTS runner,
+executors and consensus combination serve g2 fits. The likelihood is
+Normal(g2 | model, g2_err) (or a sampled ``noise_sd`` without ``g2_err``); the priors are
+the model's registry priors, or, with ``nlsq=``, truncated normals at the NLSQ value of
+each ROI (sd ``prior_width`` × stderr). A g2 curve has tens of points, so one shard per
+ROI is the default.
+
+Result
+------
+An :class:`xarray.DataTree`: ``/posterior`` (roi, chain, draw) for every free parameter
+(and the model's derived quantities, e.g. ``gamma_fast``); ``/diagnostics`` ``r_hat``,
+``ess_bulk``, ``ess_tail`` (roi, param), ``divergences`` (roi); ``/summary`` mean, sd
+and 90 % interval (roi, param). Root attrs: ``model``, ``model_kind`` ("g2"),
+``q_mode`` ("independent"), sampler settings, ``warnings`` ("" when every ROI passed
+the thresholds of :mod:`xpcsnb.fit.diagnostics`) and ``converged``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from .. import _jax  # noqa: F401
+from .._version import __version__
+from ..core.errors import G2Error
+from ..core.g2 import validate_g2
+from ..models.base import Model
+from ..models.registry import Prior
+from .diagnostics import THRESHOLDS, ConvergenceWarning, Thresholds, convergence_warnings, shard_diagnostics
+from .g2nlsq import VAR, _solve
+from .g2problem import G2Problem, build_g2_problems, check_g2_model
+from .priors import NLSQ_PRIOR_WIDTH
+from .result import nlsq_name
+from .spec import as_spec
+
+__all__ = ["G2Points", "fit_g2_cmc"]
+
+
+@dataclass(frozen=True)
+class G2Points:
+    """One ROI's g2 problem as the point data the CMC package samples (its FitProblem protocol).
+
+    ``i`` is the lag index of each valid point, ``k`` the ROI row (0), ``j`` = ``i``
+    (there is no second time); ``y``/``sigma`` the data and their errors there.
+    """
+
+    problem: G2Problem
+    model: Model
+    names: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    x0: np.ndarray
+    has_sigma: bool
+    y: Any
+    sigma: Any
+    i: Any
+    j: Any
+    k: Any
+    fixed_physics: dict[str, float]
+    scaling: str = "none"
+    n_q: int | None = None
+
+    @classmethod
+    def of(cls, problem: G2Problem) -> "G2Points":
+        w = np.asarray(problem.w)
+        k, i = np.nonzero(w > 0)
+        y = np.asarray(problem.y)[k, i]
+        sigma = 1.0 / w[k, i] if problem.has_sigma else np.ones_like(y)
+        return cls(problem, problem.model, problem.names, problem.lower, problem.upper, problem.x0,
+                   problem.has_sigma, jnp.asarray(y), jnp.asarray(sigma), jnp.asarray(i, dtype=jnp.int32),
+                   jnp.asarray(i, dtype=jnp.int32), jnp.asarray(k, dtype=jnp.int32), dict(problem.fixed_physics))
+
+    @property
+    def n_free(self) -> int:
+        return len(self.names)
+
+    @property
+    def n_data(self) -> int:
+        return int(np.asarray(self.y).shape[0])
+
+    @property
+    def n_physics_free(self) -> int:
+        return self.n_free
+
+    def predict_at(self, x: Any, i: Any, j: Any, k: Any) -> jnp.ndarray:
+        """Model g2 at lag indices ``i`` of ROI rows ``k``, shape (n,)."""
+        return self.problem.predict(x)[k, i]
+
+    def predict(self, x: Any) -> jnp.ndarray:
+        return self.predict_at(x, self.i, self.j, self.k)
+
+    def residuals(self, x: Any) -> jnp.ndarray:
+        return (self.y - self.predict(x)) / self.sigma
+
+
+def _reference(res: xr.Dataset | None, r: int, pr: G2Problem, options: Mapping[str, Any]) -> Any:
+    from .cmc.reference import NlsqReference
+
+    names = list(pr.names)
+    if res is None:
+        sol = _solve(pr, options)
+        if not np.all(np.isfinite(sol.x)):
+            return None
+        return NlsqReference(names=tuple(names), values=np.asarray(sol.x), stderr=np.asarray(sol.stderr),
+                             covariance=np.asarray(sol.cov), source=f"internal NLSQ fit ({sol.status.name})",
+                             seeds_priors=False, scaling="none")
+    one = res.isel(roi=r)
+    if not bool(one[nlsq_name(VAR, "success")]):
+        raise G2Error(f"the NLSQ result failed for ROI {r} ({one[nlsq_name(VAR, 'message')].values}); it cannot seed "
+                      "the priors: refit it, or sample that ROI without nlsq=")
+    coef = one[nlsq_name(VAR, "coefficients")].sel(param=names).values
+    err = one[nlsq_name(VAR, "stderr")].sel(param=names).values
+    cov = one[nlsq_name(VAR, "covariance")].sel(cov_i=names, cov_j=names).values
+    return NlsqReference(names=tuple(names), values=np.asarray(coef, float), stderr=np.asarray(err, float),
+                         covariance=np.asarray(cov, float), source="nlsq= result", seeds_priors=True,
+                         scaling="none")
+
+
+def fit_g2_cmc(
+    ds: xr.Dataset,
+    model: str | Model,
+    *,
+    nlsq: xr.Dataset | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    priors: Mapping[str, Prior] | None = None,
+    prior_width: float = NLSQ_PRIOR_WIDTH,
+    rois: Sequence[int] | None = None,
+    num_warmup: int = 300,
+    num_samples: int = 500,
+    num_chains: int = 2,
+    dense_mass: bool = True,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 8,
+    init_radius: float = 2.0,
+    seed: int = 0,
+    thresholds: Thresholds = THRESHOLDS,
+    progress: bool = False,
+    warn: bool = True,
+) -> xr.DataTree:
+    """Posterior of a g2 model for each ROI by NUTS (the CMC machinery, one shard per ROI).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A g2 Dataset (:func:`xpcsnb.g2`).
+    model : str or G2Model
+        A g2 model (the same as ``nlsq``'s).
+    nlsq : xarray.Dataset, optional
+        A g2 NLSQ result of the same model (``g2.xpcs.fit_nlsq``): seeds each ROI's priors
+        and the sampler's coordinates (its bounds and fixed parameters are used unless
+        given here). Without it, an internal NLSQ fit centres the sampler.
+    bounds, fixed : dict, optional
+        As in :func:`xpcsnb.fit.g2nlsq.fit_g2_nlsq`.
+    priors : dict, optional
+        ``{name: Prior}`` overriding the priors of every ROI.
+    prior_width : float
+        Width of the NLSQ-seeded priors in NLSQ standard errors.
+    rois : sequence of int, optional
+        Positions of the ROIs to sample (default all).
+    num_warmup, num_samples, num_chains, dense_mass, target_accept, max_tree_depth, init_radius, seed
+        NUTS settings as in :func:`xpcsnb.fit.cmc.fit_cmc`.
+    thresholds : Thresholds
+        Convergence limits.
+    progress : bool
+        tqdm bars.
+    warn : bool
+        Also raise each convergence problem as a :class:`ConvergenceWarning`.
+
+    Returns
+    -------
+    xarray.DataTree
+        See the module doc.
+
+    Raises
+    ------
+    G2Error
+        For a Dataset that is not g2, a two-time model, an NLSQ result of another model or
+        of another Dataset, or a failed NLSQ fit of a sampled ROI.
+    """
+    from .cmc import executors
+    from .cmc.assemble import combine
+    from .cmc.reference import seeded_priors
+    from .cmc.reparam import build_spec
+    from .cmc.shards import Sampler, shard_tasks
+
+    t_start = time.perf_counter()
+    validate_g2(ds)
+    mdl = check_g2_model(model)
+    for name, v, lo in (("num_samples", num_samples, 4), ("num_chains", num_chains, 2), ("num_warmup", num_warmup, 0)):
+        if not isinstance(v, (int, np.integer)) or v < lo:
+            raise G2Error(f"{name} must be an integer >= {lo}, got {v!r}")
+    if nlsq is not None:
+        if not isinstance(nlsq, xr.Dataset) or nlsq_name(VAR, "coefficients") not in nlsq:
+            raise G2Error("nlsq= must be a g2 NLSQ result (g2.xpcs.fit_nlsq(...)) with 'g2_nlsq_coefficients'")
+        if nlsq.attrs.get("model") != mdl.name:
+            raise G2Error(f"nlsq= is a fit of model {nlsq.attrs.get('model')!r}, not {mdl.name!r}")
+        if nlsq.attrs.get("q_mode") != "independent":
+            raise G2Error("nlsq= is a joint (rate-law) fit; g2 CMC samples each ROI: seed it with an independent fit")
+        if nlsq.sizes["roi"] != ds.sizes["roi"]:
+            raise G2Error(f"nlsq= has {nlsq.sizes['roi']} ROIs but the Dataset has {ds.sizes['roi']}")
+        if bounds is None:
+            lo_, hi_ = nlsq[nlsq_name(VAR, "lower")].isel(roi=0), nlsq[nlsq_name(VAR, "upper")].isel(roi=0)
+            vary = nlsq[nlsq_name(VAR, "vary")].isel(roi=0).values
+            bounds = {str(n): (float(a), float(b)) for n, a, b, v in
+                      zip(nlsq["param"].values, lo_.values, hi_.values, vary) if v}
+        if fixed is None:
+            vary = nlsq[nlsq_name(VAR, "vary")].isel(roi=0).values
+            coef = nlsq[nlsq_name(VAR, "coefficients")].isel(roi=0).values
+            fixed = {str(n): float(c) for n, c, v in zip(nlsq["param"].values, coef, vary)
+                     if not v and n in mdl.parameter_names}
+    spec = as_spec(None, bounds=bounds, fixed=fixed)
+    problems = build_g2_problems(ds, mdl, spec)
+    chosen = list(range(len(problems))) if rois is None else [int(r) for r in rois]
+    if not chosen or any(not 0 <= r < len(problems) for r in chosen):
+        raise G2Error(f"rois must be positions 0 … {len(problems) - 1}, got {rois!r}")
+    sampler = Sampler(num_warmup, num_samples, num_chains, dense_mass, float(target_accept), max_tree_depth,
+                      float(init_radius))
+    keys = jax.random.split(jax.random.key(seed), len(problems))
+    posts, diags, labels = [], [], None
+    messages: list[str] = []
+    for r in chosen:
+        pr = problems[r]
+        if pr.n_data <= pr.n_free:
+            raise G2Error(f"ROI {r} has {pr.n_data} valid point(s) for {pr.n_free} parameter(s); drop it (rois=)")
+        pts = G2Points.of(pr)
+        reference = _reference(nlsq, r, pr, {})
+        prior_map = seeded_priors(mdl, pts.names, pts.lower, pts.upper, priors=priors, reference=reference,
+                                  width=prior_width)
+        shards = [np.arange(pts.n_data)]  # one shard: a g2 curve is small (every point used once)
+        sspec, _ = build_spec(pts, prior_map, reference, 1, follow_rate_laws=False)
+        k_shard, k_comb = jax.random.split(keys[r])
+        tasks = shard_tasks(pts, sspec, sampler, shards, np.asarray(jax.random.key_data(k_shard))[None])
+        results, _ = executors.run_tasks(tasks, parallel=False, n_workers=None, client=None, progress=progress)
+        draws = combine(results, sspec, "consensus", k_comb)
+        post = _posterior(mdl, pr, draws)
+        stats = xr.Dataset({n: (("chain", "draw"), np.asarray(v)) for n, v in results[0]["stats"].items()})
+        diag = shard_diagnostics(post[list(pts.names)], stats)
+        msgs = convergence_warnings(diag.expand_dims(shard=[0]), thresholds, n_draws=num_chains * num_samples)
+        messages += [f"ROI {r}: {m}" for m in msgs]
+        posts.append(post)
+        diags.append(diag)
+    if warn:
+        for m in messages:
+            warnings.warn(m, ConvergenceWarning, stacklevel=2)
+    roi = ds["roi"].values[chosen]
+    posterior = xr.concat(posts, dim="roi").assign_coords(roi=("roi", roi))
+    diagnostics = xr.concat(diags, dim="roi").assign_coords(roi=("roi", roi))
+    for c in ("q", "phi"):
+        if c in ds.coords:
+            posterior = posterior.assign_coords({c: ("roi", ds[c].values[chosen], ds[c].attrs)})
+    flat = posterior.stack(sample=("chain", "draw"))
+    names = list(posterior.data_vars)
+    arr = np.stack([flat[n].transpose("roi", "sample").values for n in names], axis=1)  # (roi, param, sample)
+    summary = xr.Dataset({
+        "mean": (("roi", "param"), arr.mean(-1)), "sd": (("roi", "param"), arr.std(-1, ddof=1)),
+        "eti90_lb": (("roi", "param"), np.quantile(arr, 0.05, axis=-1)),
+        "eti90_ub": (("roi", "param"), np.quantile(arr, 0.95, axis=-1)),
+    }, coords={"roi": roi, "param": names})
+    tree = xr.DataTree.from_dict({"posterior": posterior, "diagnostics": diagnostics, "summary": summary})
+    tree.attrs = {
+        "inference_library": "numpyro", "engine": "xpcsnb CMC machinery (NumPyro NUTS), one shard per ROI",
+        "model": mdl.name, "model_kind": "g2", "q_mode": "independent",
+        "likelihood": "Normal(g2, g2_err)" if problems[0].has_sigma else "Normal(g2, noise_sd), noise_sd sampled",
+        "num_warmup": num_warmup, "num_samples": num_samples, "num_chains": num_chains, "seed": int(seed),
+        "priors_from": "nlsq= result" if nlsq is not None else "registry (sampler centred by an internal NLSQ fit)",
+        "warnings": "\n".join(messages), "converged": int(not messages),
+        "wall_time_s": time.perf_counter() - t_start, "xpcsnb_version": __version__,
+    }
+    return tree
+
+
+def _posterior(mdl: Any, pr: G2Problem, draws: Mapping[str, np.ndarray]) -> xr.Dataset:
+    """Draws {name: (chain, draw)} of one ROI, with the model's derived quantities added."""
+    units = {p.name: p.unit for p in mdl.parameters}
+    data = {n: (("chain", "draw"), np.asarray(draws[n]), {"units": units.get(n, "1")}) for n in pr.names}
+    if "noise_sd" in draws:
+        data["noise_sd"] = (("chain", "draw"), np.asarray(draws["noise_sd"]), {"units": "1"})
+    if mdl.derived:
+        x = np.stack([np.asarray(draws[n]) for n in pr.names], axis=-1)
+        shape = x.shape[:2]
+        rep = np.asarray(jax.vmap(pr.reported)(jnp.asarray(x.reshape(-1, x.shape[-1]))))[:, 0, :]
+        for a, d in enumerate(mdl.derived):
+            data[d.parameter.name] = (("chain", "draw"), rep[:, len(mdl.parameters) + a].reshape(shape),
+                                      {"units": d.parameter.unit})
+    return xr.Dataset(data, coords={"chain": np.arange(next(iter(draws.values())).shape[0]),
+                                    "draw": np.arange(next(iter(draws.values())).shape[1])})
+
+
