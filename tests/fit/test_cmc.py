@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from xpcsnb.core.status import Status
+
 import xpcsnb  # noqa: F401  (registers ds.xpcs)
 from xpcsnb.fit.cmc import (
     cmc_summary,
@@ -181,6 +183,7 @@ def test_too_little_warmup_produces_convergence_warnings(data):
                                 progress=False)
     messages = cmc_warnings(bad)
     assert messages and bad.attrs["converged"] == 0
+    assert bad.attrs["status"] == Status.NOT_CONVERGED and bad.attrs["status_name"] == "NOT_CONVERGED"
     assert any(m.startswith(("R-hat", "ess_bulk", "ess_tail")) for m in messages)
     assert "registry" in bad.attrs["priors"]  # no NLSQ result: registry priors
     assert bad.attrs["reparametrisation_from"].startswith("internal NLSQ fit")

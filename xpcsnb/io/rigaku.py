@@ -1,6 +1,6 @@
 """Photon-event files of the Rigaku XSPA detectors (APS 8-ID-I ``.bin``) as a lazy frame stack.
 
-Format (``../shared/guides/correlators.md`` §3; boost-corr's ``convert_sparse``): a flat
+Format (as written by boost-corr's ``convert_sparse``): a flat
 little-endian array of uint64 words, one per (frame, pixel) with photons, ordered by
 frame::
 

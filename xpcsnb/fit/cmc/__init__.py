@@ -27,7 +27,9 @@ Result
 An :class:`xarray.DataTree` (layout in :mod:`.assemble`): the combined ``posterior``,
 each shard's posterior and sample stats, ``diagnostics`` and ``summary``. Root attrs
 hold the model, priors (one line per parameter), shard and sampler settings, thresholds
-and ``warnings`` (one sentence per line, "" when converged; :func:`cmc_warnings`).
+and ``warnings`` (one sentence per line, "" when converged; :func:`cmc_warnings`), with the
+outcome in the shared vocabulary: ``status`` (a :class:`xpcsnb.core.status.Status` code,
+``CONVERGED`` or ``NOT_CONVERGED``) and ``status_name``.
 Save with :func:`save_cmc`, read with :func:`load_cmc` (:mod:`.results`).
 
 References

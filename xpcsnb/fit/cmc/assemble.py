@@ -41,6 +41,7 @@ import xarray as xr
 from ..._warn import warn as _warn
 from ... import _jax  # noqa: F401
 from ..._version import __version__
+from ...core.status import Status
 from ...models import registry
 from ...models.base import Model
 from ...models.scaling import base_name
@@ -196,6 +197,8 @@ def assemble(ds: xr.Dataset, problem: FitProblem, spec: Spec, prior_map: Mapping
         "dt": float(problem.info["dt"]), "dt_units": "s",
         "warnings": "\n".join(messages),
         "converged": int(not messages),
+        "status": int(Status.NOT_CONVERGED if messages else Status.CONVERGED),
+        "status_name": (Status.NOT_CONVERGED if messages else Status.CONVERGED).name,
         "xpcsnb_version": __version__,
         **settings,
         **thresholds.as_attrs(),
