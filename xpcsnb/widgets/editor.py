@@ -309,7 +309,7 @@ class ParameterEditor(widgets.VBox):
         cells = head + [c for row in self.rows.values() for c in row.cells()]
         self.grid = widgets.GridBox(cells, layout=widgets.Layout(
             grid_template_columns=_COLUMNS, grid_gap="2px 6px", align_items="center", width="100%",
-            overflow_x="auto"))
+            overflow="auto hidden"))
         self.grid.add_class("xpcsnb-parameter-editor")
         self.message = widgets.HTML("")
         super().__init__([widgets.HTML(EDITOR_CSS), self.grid, self.message],
