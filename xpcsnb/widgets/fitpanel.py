@@ -142,7 +142,11 @@ class FitPanel(widgets.VBox):
                                                description="scaling", layout=widgets.Layout(width="auto"))
         self.per_angle = widgets.Checkbox(value=per_angle, description="per-angle rows", indent=False,
                                           layout=widgets.Layout(width="auto"))
-        self.n_starts = widgets.Dropdown(options=[("auto", None), 1, 2, 4, 8, 16], value=n_starts,
+        if n_starts is not None and (isinstance(n_starts, bool) or not isinstance(n_starts, (int, np.integer))
+                                     or n_starts < 1):
+            raise ValueError(f"n_starts must be None (automatic) or an integer >= 1, got {n_starts!r}")
+        starts = sorted({1, 2, 4, 8, 16} | ({int(n_starts)} if n_starts else set()))
+        self.n_starts = widgets.Dropdown(options=[("auto", 0)] + [(str(k), k) for k in starts], value=n_starts or 0,
                                          description="starts", layout=widgets.Layout(width="auto"))
         q_opts = [(f"q = {float(q):.4g} 1/Å", k) for k, q in enumerate(np.atleast_1d(ds["q"].values))] \
             if "q" in ds["c2"].dims else [("q = " + f"{q_value(ds):.4g} 1/Å", 0)]
@@ -245,7 +249,7 @@ class FitPanel(widgets.VBox):
             data = self._fit_data()
             token = object()
             self._token = token
-            kwargs = dict(self._fit_kwargs, n_starts=self.n_starts.value)
+            kwargs = dict(self._fit_kwargs, n_starts=self.n_starts.value or None)
             self._thread = threading.Thread(target=self._work, args=(token, data, self.model, options, kwargs),
                                             name="xpcsnb-fit", daemon=True)
             self._busy(True)

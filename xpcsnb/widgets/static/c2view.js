@@ -457,6 +457,13 @@ function render({ model, el: root }) {
   canvas.addEventListener("dblclick", fullView);
   canvas.addEventListener("wheel", onWheel, { passive: false });
 
+  // the colour bar is as tall as the image, whatever size the window gives it
+  const resize = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => {
+    const h = canvas.getBoundingClientRect().height;
+    if (h > 0) cbar.style.height = `${Math.round(h)}px`;
+  });
+  if (resize) resize.observe(canvas);
+
   const handlers = [
     ["change:image", onImage],
     ["change:values", () => { values = asFloat32(model.get("values")); }],
@@ -491,6 +498,7 @@ function render({ model, el: root }) {
   return () => {
     for (const [name, cb] of handlers) model.off(name, cb);
     if (pending) clearTimeout(pending);
+    if (resize) resize.disconnect();
   };
 }
 
