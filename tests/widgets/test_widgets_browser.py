@@ -205,6 +205,14 @@ def _drive(page, result_file: Path, echo_file: Path, out: Path, timings: dict) -
     assert label.text_content().startswith("c2") and label.bounding_box()["height"] > 10
     cbar = page.locator("canvas.xpcsnb-c2view-cbar-canvas").first.evaluate(CANVAS_STATS)
     assert cbar["colours"] > 100, cbar
+    ys = page.locator(".xpcsnb-c2view-cbar-ticks").first.evaluate(
+        "(e) => [...e.children].map((c) => Math.round(c.getBoundingClientRect().top))")
+    assert len(ys) >= 3 and len(set(ys)) == len(ys), ys  # round ticks spread along the bar
+    with page.expect_download() as download:
+        page.locator(".xpcsnb-c2view-png").first.click()
+    png = Path(download.value.path()).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, len(png)
+    (out / "lab_exported_view.png").write_bytes(png)
     assert page.locator(".xpcsnb-c2view-yticks .xpcsnb-c2view-tick").first.count() == 1
     assert "downsampled" in page.locator(".xpcsnb-c2view-note").first.text_content()
 

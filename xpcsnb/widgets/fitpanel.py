@@ -432,6 +432,8 @@ class FitPanel(widgets.VBox):
             for v in (self.model_view, self.residual_view):
                 widgets.link((self._fit_viewer, "phi_index"), (v, "phi_index"))
             self._fit_viewer.observe(lambda _: self._update_fit_g2(), names="phi_index")
+            for v in (self._fit_viewer, self.model_view, self.residual_view):  # side by side when wide enough
+                v.layout = widgets.Layout(flex="1 1 300px", max_width=f"{size + 200}px")
             self._views.children = (self._fit_viewer, self.model_view, self.residual_view)
         else:
             self._fit_viewer.set_data(data, title="C2 data (fitted angles)")

@@ -184,7 +184,7 @@ function render({ model, el: root }) {
   }
 
   function placeTicks(container, t, vertical) {
-    const ticks = niceTicks(t[0], t[t.length - 1], 5);
+    const ticks = niceTicks(t[0], t[t.length - 1], 6);
     container.replaceChildren(...ticks.map((v) => {
       const s = el("span", "xpcsnb-c2view-tick", tickText(v));
       const f = frac(t, v);
@@ -391,14 +391,14 @@ function render({ model, el: root }) {
     const t1 = model.get("t1");
     const t2 = model.get("t2");
     g.textAlign = "center";
-    for (const v of niceTicks(t2[0], t2[t2.length - 1], 5)) {
+    for (const v of niceTicks(t2[0], t2[t2.length - 1], 6)) {
       const x = ml + frac(t2, v) * iw;
       g.fillRect(x, mt + ih, 1, 4);
       g.fillText(tickText(v), x, mt + ih + 16);
     }
     g.fillText(xName.textContent, ml + iw / 2, mt + ih + 36);
     g.textAlign = "right";
-    for (const v of niceTicks(t1[0], t1[t1.length - 1], 5)) {
+    for (const v of niceTicks(t1[0], t1[t1.length - 1], 6)) {
       const y = mt + (1 - frac(t1, v)) * ih;
       g.fillRect(ml - 4, y, 4, 1);
       g.fillText(tickText(v), ml - 6, y + 4);
@@ -460,7 +460,10 @@ function render({ model, el: root }) {
   // the colour bar is as tall as the image, whatever size the window gives it
   const resize = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => {
     const h = canvas.getBoundingClientRect().height;
-    if (h > 0) cbar.style.height = `${Math.round(h)}px`;
+    if (h > 0) {
+      cbar.style.height = `${Math.round(h)}px`;
+      cbarTicks.style.height = `${Math.round(h)}px`;
+    }
   });
   if (resize) resize.observe(canvas);
 
