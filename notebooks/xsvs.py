@@ -34,6 +34,7 @@ import numpy as np
 import xarray as xr
 
 from xpcsnb import xsvs
+from xpcsnb.io import load_xsvs, save_xsvs
 from xpcsnb.correlate import Geometry, partition
 from xpcsnb.plot.xsvs import plot_contrast, plot_histograms, plot_mean_count_trace
 
@@ -137,8 +138,8 @@ hv_contrast(res) + hv_histograms(res)
 
 # %%
 with tempfile.TemporaryDirectory() as tmp:
-    path = xsvs.save_results(res, Path(tmp) / "xsvs_results.nc")
-    back = xsvs.load_results(path)
+    path = save_xsvs(res, Path(tmp) / "xsvs_results.nc")
+    back = load_xsvs(path)
     xr.testing.assert_identical(back, res)
 print("round trip identical;", res.attrs["mask_polarity"])
 res

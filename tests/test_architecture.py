@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "xpcsnb"
 
 #: Floor of each top-level part of the package (docs/architecture.md).
 FLOORS = {
-    "_version": 0, "_jax": 0, "_numeric": 0, "core": 0,
+    "_version": 0, "_jax": 0, "_numeric": 0, "_warn": 0, "core": 0,
     "io": 1, "correlate": 1, "xsvs": 1, "models": 1,
     "fit": 2,
     "forward": 3, "pipeline": 3, "datasets": 3,

@@ -14,3 +14,82 @@ def test_demo_writes_results_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(["demo", "--output", str(out)]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in paths.values()} == before
+
+
+# --- correlate / fit / batch, run as `python -m xpcsnb` in subprocesses (tiny files) ---
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tomllib  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _xpcsnb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, "-m", "xpcsnb", *map(str, args)], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory):
+    """Two tiny raw files, their q-map file (written by save_aps) and an analysis config."""
+    sys.path.insert(0, str(ROOT / "tests" / "pipeline"))
+    from pipeline_data import tiny_frames, tiny_partition, write_raw
+
+    from xpcsnb.io import save_aps
+
+    d = tmp_path_factory.mktemp("cli")
+    (d / "data").mkdir()
+    for k in range(2):
+        write_raw(d / "data" / f"A{k:03d}.h5", tiny_frames(n_frames=32, seed=k))
+    part, _ = tiny_partition()
+    save_aps(d / "qmap.hdf", partition=part)
+    (d / "analysis.toml").write_text('[correlate]\nnum_bufs = 4\nchunk = 16\ntwo_time = true\n'
+                                     '[fit]\nmodel = "static"\nfixed = { alpha = 0.0, D_offset = 0.0 }\nn_starts = 1\n')
+    return d
+
+
+def test_print_config_is_valid_toml_of_the_defaults():
+    from xpcsnb.pipeline.config import default_config, merge_config
+
+    run = _xpcsnb("fit", "--print-config", "--model", "laminar_flow")
+    assert run.returncode == 0, run.stderr
+    cfg = merge_config(tomllib.loads(run.stdout))
+    assert cfg["fit"]["model"] == "laminar_flow" and cfg["correlate"] == default_config()["correlate"]
+
+
+@pytest.mark.slow
+def test_correlate_then_fit_on_the_command_line(cli_files):
+    d = cli_files
+    out = d / "A000_results.hdf"
+    run = _xpcsnb("correlate", d / "data" / "A000.h5", "--qmap", d / "qmap.hdf", "-o", out, "--two-time",
+                  "--frames", "0:32", "--config", d / "analysis.toml", "-q")
+    assert run.returncode == 0, run.stderr
+    assert "wrote" in run.stdout and out.is_file()
+    again = _xpcsnb("correlate", d / "data" / "A000.h5", "--qmap", d / "qmap.hdf", "-o", out, "-q")
+    assert again.returncode == 2 and "overwrite" in again.stderr
+    fit = _xpcsnb("fit", out, "--config", d / "analysis.toml", "-o", d / "fit.nc", "-q")
+    assert fit.returncode == 0, fit.stderr
+    res = load_nlsq(d / "fit.nc")
+    assert res.sizes["q"] == 2 and bool(res["c2_nlsq_success"].all())
+    bad = _xpcsnb("fit", out, "--config", d / "missing.toml", "-o", d / "fit2.nc")
+    assert bad.returncode == 2 and "print-config" in bad.stderr
+
+
+@pytest.mark.slow
+def test_batch_on_the_command_line_resumes(cli_files):
+    d = cli_files
+    args = ("batch", d / "data" / "*.h5", "--qmap", d / "qmap.hdf", "--config", d / "analysis.toml",
+            "-o", d / "results", "-q")
+    first = _xpcsnb(*args)
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "2 done, 0 skipped, 0 failed" in first.stdout
+    second = _xpcsnb(*args)
+    assert second.returncode == 0 and "0 done, 2 skipped, 0 failed" in second.stdout
+    assert sorted(p.name for p in (d / "results").iterdir()) == [
+        "A000_fit.nc", "A000_results.hdf", "A001_fit.nc", "A001_results.hdf"]

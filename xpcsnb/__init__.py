@@ -24,6 +24,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "UnitsWarning": (".core.errors", "UnitsWarning"),
     "XpcsError": (".core.errors", "XpcsError"),
     "as_result": (".fit.result", "as_result"),
+    "batch": (".pipeline", "batch"),
     "cmc_summary": (".fit.cmc", "cmc_summary"),
     "cmc_warnings": (".fit.cmc", "cmc_warnings"),
     "core": (".core", None),

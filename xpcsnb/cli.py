@@ -1,10 +1,18 @@
-"""Command line: ``xpcsnb demo`` (also ``python -m xpcsnb demo``) runs the main job.
+"""Command line: ``xpcsnb demo|correlate|fit|batch`` (also ``python -m xpcsnb ...``).
+
+``correlate``, ``fit`` and ``batch`` parse their options here and run the jobs of
+:mod:`xpcsnb.pipeline` (raw frames -> APS result file -> fits; see docs/batch.md).
 
 The demo analyses the embedded demo data end to end: it fits the static and the
 laminar-flow models to the synthetic demo two-time sets and the static model to the
 real measured matrix, prints the fit reports, and writes NetCDF results and PNG
-figures (data | model | residual per angle) to an output folder. Existing files are
-never overwritten unless ``--overwrite`` is given.
+figures (data | model | residual per angle) to an output folder.
+
+Files: every file is written atomically (a hidden temporary ``.<name>.*.xpcsnb-tmp`` in
+the output folder, fsync, rename), so a run killed part-way leaves only complete files
+plus temporaries, which the next run removes. A rerun into the same folder refuses while
+any of the demo's own files exist, naming them; ``--overwrite`` replaces exactly those
+files. Other files in the folder are never touched, so the folder need not be empty.
 """
 
 from __future__ import annotations
@@ -18,12 +26,26 @@ __all__ = ["main", "run_demo"]
 
 
 def _outputs(out: Path, names: Sequence[str], overwrite: bool) -> dict[str, Path]:
+    """The demo's output paths; removes temporaries of a killed run, refuses existing outputs."""
+    from .io.results import clean_temporaries
+
     paths = {n: out / n for n in names}
+    for p in paths.values():
+        clean_temporaries(p)
     clash = [str(p) for p in paths.values() if p.exists()]
     if clash and not overwrite:
-        raise FileExistsError(f"refusing to overwrite existing file(s) {clash}; pass --overwrite or choose --output")
+        raise FileExistsError(f"refusing to overwrite the files of an earlier demo run: {clash}; pass --overwrite "
+                              "to replace them (other files are never touched) or choose another --output")
     out.mkdir(parents=True, exist_ok=True)
     return paths
+
+
+def _save_png(fig, path: Path) -> None:
+    """Save a figure as PNG atomically (temporary file in the folder, then rename)."""
+    from .io.results import atomic_path
+
+    with atomic_path(path, overwrite=True) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
 
 
 def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = False, quiet: bool = False) -> dict[str, Path]:
@@ -69,7 +91,7 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
             failures.append(data_name)
         save_nlsq(res, paths[f"{data_name}_{model}_fit.nc"], overwrite=overwrite)
         fig = plot_fit(ds, res)
-        fig.savefig(paths[f"{data_name}_{model}_fit.png"], dpi=80)
+        _save_png(fig, paths[f"{data_name}_{model}_fit.png"])
         matplotlib.pyplot.close(fig)
     failures += _frames_job(paths, say)
     failures += _xsvs_job(paths, say)
@@ -87,6 +109,7 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
     from . import correlate as xc
     from .fit.nlsq import fit_nlsq
     from .fit.result import FitReport, save_nlsq
+    from .io.results import save_result
 
     geom = xc.Geometry(shape=(64, 64), beam_center=(31.5, 31.5), distance=2.0, pixel_size=75e-6, energy=12.0)
     q_map = geom.q_map()
@@ -96,7 +119,7 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
     say(f"\n=== simulated frames: 600 x 64², {part.n_roi} (q, phi) ROIs, speckle with D = {D:g} Å²/s ===")
     frames = xc.simulate_frames(600, q_map, D=D, frame_time=frame_time, mean_count=1.0, n_modes=2, seed=0)
     g2 = xc.multitau(frames, part, num_bufs=8, progress=False)
-    g2.to_netcdf(paths["frames_g2.nc"], engine="h5netcdf")
+    save_result(g2, paths["frames_g2.nc"], kind="g2", overwrite=True)
     c2 = xc.two_time(frames, part, q=0.0045, progress=False)
     fit = fit_nlsq(c2, "static", fixed={"alpha": 0.0, "D_offset": 0.0})
     say(str(FitReport(fit)))
@@ -108,7 +131,7 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
         ax.errorbar(g2["tau"], g2["g2"][r], g2["g2_err"][r], fmt="o", ms=3, label=f"q = {float(g2['q'][r]):.4f} 1/Å")
     ax.set(xscale="log", xlabel="τ [s]", ylabel="g2", title="multi-tau g2 of simulated frames")
     ax.legend()
-    fig.savefig(paths["frames_g2.png"], dpi=80)
+    _save_png(fig, paths["frames_g2.png"])
     plt.close(fig)
     return [] if bool(fit["c2_nlsq_success"]) else ["frames"]
 
@@ -119,6 +142,7 @@ def _xsvs_job(paths: dict[str, Path], say) -> list[str]:
     import numpy as np
 
     from . import xsvs
+    from .io.xsvs_results import save_xsvs
     from .correlate import Geometry, partition
     from .plot.xsvs import plot_contrast, plot_histograms
 
@@ -137,13 +161,65 @@ def _xsvs_job(paths: dict[str, Path], say) -> list[str]:
     for r in range(part.n_roi):
         say(f"    q = {part.q[r]:.5f} 1/Å: Γ = {float(res['rate'][r]):.4g} ± {float(res['rate_err'][r]):.2g} 1/s "
             f"(simulated {D_true * part.q[r] ** 2:.4g})")
-    xsvs.save_results(res, paths["xsvs_results.nc"], overwrite=True)
+    save_xsvs(res, paths["xsvs_results.nc"], overwrite=True)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     plot_histograms(res, roi=1, ax=axes[0])
     plot_contrast(res, ax=axes[1])
-    fig.savefig(paths["xsvs.png"], dpi=80)
+    _save_png(fig, paths["xsvs.png"])
     plt.close(fig)
     return []
+
+
+def _config_with(config: str | None, section: str, **overrides) -> dict:
+    """The configuration file (or the defaults) with the command line's explicit options on top."""
+    from .pipeline.config import load_config, merge_config
+
+    cfg = load_config(config)
+    cfg[section].update({k: v for k, v in overrides.items() if v is not None})
+    return merge_config(cfg)
+
+
+def _client(address: str | None):
+    if address is None:
+        return None
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - distributed is a test dependency
+        raise ImportError("--scheduler needs dask.distributed: pip install 'xpcsnb[distributed]'") from exc
+    return Client(address)
+
+
+def _run_job(args: argparse.Namespace) -> int:
+    """The correlate / fit / batch jobs (implemented in :mod:`xpcsnb.pipeline`)."""
+    from .pipeline import batch, correlate_file, fit_file, format_summary
+    from .pipeline.config import dumps
+
+    progress = not args.quiet
+    if args.command == "correlate":
+        cfg = _config_with(args.config, "correlate", frames=args.frames, two_time=args.two_time or None,
+                           bad_frames=args.bad_frames, bad_pixels=args.bad_pixels)
+        info = correlate_file(args.raw, qmap=args.qmap, output=args.output, config=cfg, overwrite=args.overwrite,
+                              progress=progress)
+        print(f"wrote {info['output']}: {info['n_frames']} frames, {info['n_roi']} ROIs, "
+              f"{info['n_bad_frames']} bad frame(s), {info['n_bad_pixels']} bad pixel(s) excluded")
+        return 0
+    if args.command == "fit":
+        if args.print_config:
+            print(dumps(_config_with(args.config, "fit", model=args.model)), end="")
+            return 0
+        if args.results is None or args.output is None:
+            print("xpcsnb fit: give a result file and -o OUTPUT (or --print-config)", file=sys.stderr)
+            return 2
+        cfg = _config_with(args.config, "fit", model=args.model)
+        res = fit_file(args.results, output=args.output, config=cfg, client=_client(args.scheduler),
+                       overwrite=args.overwrite, progress=progress)
+        ok = res["c2_nlsq_success"].values
+        print(f"wrote {args.output}: model {cfg['fit']['model']}, {int(ok.sum())} of {ok.size} fit(s) succeeded")
+        return 0 if ok.all() else 1
+    summary = batch(args.files, qmap=args.qmap, config=args.config, output=args.output,
+                    client=_client(args.scheduler), overwrite=args.overwrite, progress=progress)
+    print(format_summary(summary))
+    return 1 if summary.attrs["failed"] else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,6 +229,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="analyse the embedded demo data end to end")
     demo.add_argument("--output", "-o", default="xpcsnb-demo-output", help="output folder (default: %(default)s)")
     demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    cor = sub.add_parser("correlate", help="raw frames -> APS result file (multi-tau g2, optional two-time)")
+    cor.add_argument("raw", help="raw frame file (HDF5 or Rigaku .bin)")
+    cor.add_argument("--qmap", required=True, help="q-map file (APS / pySimpleMask)")
+    cor.add_argument("--output", "-o", required=True, help="result file (*_results.hdf)")
+    cor.add_argument("--two-time", action="store_true", help="also the two-time C2 of every q ring")
+    cor.add_argument("--frames", help="frame window start:stop (0-based, stop exclusive)")
+    cor.add_argument("--bad-frames", choices=("none", "auto"), help="exclude outlier frames (default: config)")
+    cor.add_argument("--bad-pixels", choices=("none", "auto"), help="exclude hot/dead pixels (default: config)")
+    fit = sub.add_parser("fit", help="fit a two-time model to every q (and phi) of a result file")
+    fit.add_argument("results", nargs="?", help="APS result file with two-time data")
+    fit.add_argument("--model", help="two-time model (e.g. static, laminar_flow); default: config")
+    fit.add_argument("--output", "-o", help="NetCDF result file (fit.nc)")
+    fit.add_argument("--print-config", action="store_true", help="print the default configuration (TOML) and exit")
+    fit.add_argument("--scheduler", help="dask.distributed scheduler address: one task per q")
+    bat = sub.add_parser("batch", help="correlate (and fit) many raw files; resumable")
+    bat.add_argument("files", nargs="+", help='raw files or glob patterns (quote them: "data/*.h5")')
+    bat.add_argument("--qmap", required=True, help="q-map file (APS / pySimpleMask)")
+    bat.add_argument("--output", "-o", required=True, help="output folder")
+    bat.add_argument("--scheduler", help="dask.distributed scheduler address: one task per file")
+    for p in (cor, fit, bat):
+        p.add_argument("--config", help="analysis configuration (TOML; see xpcsnb fit --print-config)")
+        p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.command == "demo":
         try:
@@ -160,4 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (FileExistsError, NotADirectoryError) as err:
             print(f"xpcsnb demo: {err}", file=sys.stderr)
             return 2
-    return 0
+        return 0
+    try:
+        return _run_job(args)
+    except (FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError, ImportError) as err:
+        print(f"xpcsnb {args.command}: {err}", file=sys.stderr)
+        return 2

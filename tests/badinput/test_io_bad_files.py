@@ -180,6 +180,32 @@ def plain_frames(folder):
     return p
 
 
+def _corrupt_byte(path: Path, position: int) -> Path:
+    """Flip every bit of one byte: a corruption that only the HDF5 metadata decoder sees."""
+    raw = bytearray(path.read_bytes())
+    raw[position] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def corrupt_c2_group_index(folder):
+    """The B-tree of the C2 group (the last group created) has a broken signature: listing fails."""
+    p, f = _aps(folder)
+    f["/xpcs/twotime/correlation_map/c2_00002"] = np.triu(np.ones((N, N)))
+    f.close()
+    return _corrupt_byte(p, p.read_bytes().rfind(b"TREE"))
+
+
+def _corrupt_units(offset: int):
+    def make(folder):
+        p, f = _aps(folder)
+        f[T0].attrs["units"] = np.bytes_("s")
+        f.close()
+        return _corrupt_byte(p, p.read_bytes().find(b"units") + offset)
+
+    return make
+
+
 CASES = [
     ("C2 stored as text b'1.0' is refused, not converted", c2_text, open_aps, ApsFileError,
      r"r_results\.hdf:/xpcs/twotime/correlation_map/c2_00001 stores \|S3 values, not numbers"),
@@ -211,6 +237,12 @@ CASES = [
      r"frames\.h5 is \d+ bytes long, \d+ when it was opened: the file was truncated"),
     ("file truncated under a memory map", plain_frames, _truncate_after_open(True), FramesError,
      r"frames\.h5 is \d+ bytes long, \d+ when it was opened: the file was truncated"),
+    ("corrupt index of the C2 group (listing its members fails)", corrupt_c2_group_index, open_aps, ApsFileError,
+     r"cannot list the members of .*r_results\.hdf:/xpcs/twotime/correlation_map \(RuntimeError.*corrupt"),
+    ("corrupt 'units' attribute value (unknown string encoding)", _corrupt_units(9), open_aps, ApsFileError,
+     r"attribute 'units' of .*r_results\.hdf:/entry/instrument/detector_1/frame_time \(TypeError"),
+    ("corrupt 'units' attribute message (cannot tell if it exists)", _corrupt_units(-4), open_aps, ApsFileError,
+     r"attribute 'units' of .*r_results\.hdf:/entry/instrument/detector_1/frame_time \(RuntimeError"),
 ]
 
 

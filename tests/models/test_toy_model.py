@@ -74,7 +74,7 @@ def test_nlsq_recovers_gamma_and_model_reproduces_the_fit(toy):
     ds = xpcsnb.simulate("toy_single_exp", {"gamma": GAMMA}, t, phi=[0.0, 90.0], q=0.005, contrast=0.3,
                          offset=1.0, noise=0.01, seed=3)
     res = ds.xpcs.fit_nlsq("toy_single_exp")
-    assert bool(res["success"])
+    assert bool(res["c2_nlsq_success"])
     gamma = float(res["c2_nlsq_coefficients"].sel(param="gamma"))
     err = float(res["c2_nlsq_stderr"].sel(param="gamma"))
     assert 0 < err < 0.1 * GAMMA

@@ -14,13 +14,13 @@ with :func:`q_value`. :func:`concat_q` stacks single-q Datasets into a multi-q o
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from .._warn import warn
 from .errors import TwoTimeError, UnitsWarning
 
 __all__ = ["twotime", "validate_twotime", "uniform_time_step", "q_value", "concat_q", "TwoTimeError",
@@ -151,18 +151,18 @@ def _units_check(phi: np.ndarray, q: np.ndarray, dt: float, n: int) -> None:
     """
     two_pi = 2 * np.pi
     if phi.size > 1 and np.all(np.abs(phi) <= two_pi) and np.any(phi != np.round(phi)):
-        warnings.warn(f"phi = {phi.tolist()} look like radians; phi is in degrees "
-                      f"(np.degrees(phi) converts). If they are degrees, {_SILENCE}.", UnitsWarning, stacklevel=3)
+        warn(f"phi = {phi.tolist()} look like radians; phi is in degrees "
+             f"(np.degrees(phi) converts). If they are degrees, {_SILENCE}.", UnitsWarning)
     bad_q = q[(q < Q_RANGE[0]) | (q > Q_RANGE[1])]
     if bad_q.size:
-        warnings.warn(f"q = {bad_q.tolist()} lies outside {Q_RANGE[0]:g} … {Q_RANGE[1]:g} 1/Å and looks like 1/nm "
-                      f"or 1/m; q is in 1/Å (1/nm × 0.1, 1/m × 1e-10). If the value is right, {_SILENCE}.",
-                      UnitsWarning, stacklevel=3)
+        warn(f"q = {bad_q.tolist()} lies outside {Q_RANGE[0]:g} … {Q_RANGE[1]:g} 1/Å and looks like 1/nm "
+             f"or 1/m; q is in 1/Å (1/nm × 0.1, 1/m × 1e-10). If the value is right, {_SILENCE}.",
+             UnitsWarning)
     if dt >= 2 and abs(dt - round(dt)) <= 1e-6 * dt and (n - 1) * dt > MS_SPAN:
-        warnings.warn(f"dt = {dt:g} s (whole-number steps, {n} frames spanning {(n - 1) * dt:g} s > {MS_SPAN:g} s) "
-                      "looks like milliseconds; t and dt are in seconds (ms × 1e-3). "
-                      f"If dt really is in seconds, {_SILENCE}.",
-                      UnitsWarning, stacklevel=3)
+        warn(f"dt = {dt:g} s (whole-number steps, {n} frames spanning {(n - 1) * dt:g} s > {MS_SPAN:g} s) "
+             "looks like milliseconds; t and dt are in seconds (ms × 1e-3). "
+             f"If dt really is in seconds, {_SILENCE}.",
+             UnitsWarning)
 
 
 def twotime(

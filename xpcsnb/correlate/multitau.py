@@ -50,6 +50,7 @@ from .. import _jax  # noqa: F401  (float64)
 from .ladder import LADDERS, Ladder, _level_lags, multitau_ladder
 from ..core.g2 import g2 as make_g2
 from ..core.partition import Partition
+from .badframes import DEFAULT_THRESHOLD, resolve_exclusions
 from .stream import CorrelatorError, RoiLayout, check_choice, check_int, iter_roi_chunks, resolve_input, roi_layout
 
 __all__ = ["NORMALIZATIONS", "MultiTauAccumulator", "multitau"]
@@ -68,7 +69,7 @@ def _map_blocks(fn, xs):
 
 
 @partial(jax.jit, static_argnames=("lags", "first", "emit"), donate_argnums=(0,))
-def _stage_kernel(state, x, weight, n_valid, *, lags, first, emit):
+def _stage_kernel(state, x, weight, n_valid, valid, *, lags, first, emit):
     """One chunk of one stage: update accumulators and carries of its levels.
 
     Parameters
@@ -77,6 +78,7 @@ def _stage_kernel(state, x, weight, n_valid, *, lags, first, emit):
     x : (T, nb·B) raw counts (first stage) or (nb, T, B) float64 level frames
     weight : (nb, B) float64, 1 = real pixel, 0 = padding
     n_valid : int32 scalar, valid frames in ``x`` (the rest is zero padding)
+    valid : (T,) float64, 1 = frame used, 0 = excluded (missing; :mod:`.badframes`)
     lags : tuple of tuple of int, lags of each level of this stage (level units)
     first : bool, ``x`` is a raw chunk
     emit : bool, return the frames of the level after the last one (pair sums) for the next stage
@@ -91,9 +93,13 @@ def _stage_kernel(state, x, weight, n_valid, *, lags, first, emit):
         xb = x
         t = x.shape[1]
 
+    vs = [valid]  # validity of the level frames: a level frame is missing if any frame in it is
+    for _ in range(len(lags) - (0 if emit else 1)):
+        vs.append(vs[-1].reshape(-1, 2).prod(axis=1))
+
     def body(args):
         carries, accs, xk, w = args
-        y = xk.astype(jnp.float64) * w[None, :]
+        y = xk.astype(jnp.float64) * w[None, :] * vs[0][:, None]
         fsum = jnp.sum(y, axis=1) if first else None
         new_c, new_a = [], []
         for lev, (lag_l, carry, acc) in enumerate(zip(lags, carries, accs)):
@@ -104,15 +110,15 @@ def _stage_kernel(state, x, weight, n_valid, *, lags, first, emit):
             new_a.append(acc + jnp.stack(prods))
             new_c.append(z[-kmax:])
             if lev + 1 < len(lags) or emit:
-                valid = (jnp.arange(tl // 2) < (n_valid >> (lev + 1))).astype(jnp.float64)
-                y = y.reshape(tl // 2, 2, block).sum(axis=1) * valid[:, None]
+                pad = (jnp.arange(tl // 2) < (n_valid >> (lev + 1))).astype(jnp.float64)
+                y = y.reshape(tl // 2, 2, block).sum(axis=1) * (pad * vs[lev + 1])[:, None]
         out = y if emit else None
         return tuple(new_c), tuple(new_a), out, fsum
 
     carries = tuple(c for c, _ in state)
     accs = tuple(a for _, a in state)
     new_c, new_a, out, fsum = _map_blocks(body, (carries, accs, xb, weight))
-    return tuple(zip(new_c, new_a)), out, fsum
+    return tuple(zip(new_c, new_a)), out, fsum, (vs[-1] if emit else None)
 
 
 @partial(jax.jit, donate_argnums=(0,))
@@ -127,6 +133,7 @@ class _Stage:
     state: Any
     emit: bool
     buf: Any = None
+    vbuf: Any = None
     count: int = 0
 
 
@@ -172,28 +179,33 @@ class MultiTauAccumulator:
         self._last = n_stages - 1
         for st in self.stages[1:]:
             st.buf = jnp.asarray(np.zeros((nb, self.chunk, block)))
+        for st in self.stages[1:]:
+            st.vbuf = jnp.asarray(np.ones(self.chunk))
         self.frame_sums: list[tuple[Any, int]] = []
         self.n_seen = 0
 
-    def _run(self, i: int, x: Any, n_valid: int, first: bool) -> None:
+    def _run(self, i: int, x: Any, n_valid: int, first: bool, valid: Any) -> None:
         import jax.numpy as jnp
 
         st = self.stages[i]
-        st.state, out, fsum = _stage_kernel(
-            st.state, x, self.weight, jnp.int32(n_valid), lags=st.lags, first=first, emit=st.emit
+        st.state, out, fsum, vout = _stage_kernel(
+            st.state, x, self.weight, jnp.int32(n_valid), valid, lags=st.lags, first=first, emit=st.emit
         )
         if first:
             self.frame_sums.append((fsum, n_valid))
         if st.emit and i < self._last:
             nxt = self.stages[i + 1]
             nxt.buf = _push(nxt.buf, out, nxt.count)
+            nxt.vbuf = jax.lax.dynamic_update_slice_in_dim(nxt.vbuf, vout, nxt.count, axis=0)
             nxt.count += n_valid >> self.k
             if nxt.count == self.chunk:
                 buf, nxt.buf, nxt.count = nxt.buf, jnp.asarray(np.zeros(nxt.buf.shape)), 0
-                self._run(i + 1, buf, self.chunk, first=False)
+                vbuf, nxt.vbuf = nxt.vbuf, jnp.asarray(np.ones(self.chunk))
+                self._run(i + 1, buf, self.chunk, first=False, valid=vbuf)
 
-    def update(self, x: np.ndarray) -> None:
-        """Add the next ``n ≤ chunk`` frames, ``x`` of shape (n, n_cols) in layout order."""
+    def update(self, x: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Add the next ``n ≤ chunk`` frames, ``x`` of shape (n, n_cols) in layout order;
+        ``valid`` (n,): 1 = frame used, 0 = excluded as missing (default all used)."""
         n = x.shape[0]
         if n > self.chunk or n < 1:
             raise CorrelatorError(f"a chunk must hold 1 … {self.chunk} frames, got {n}")
@@ -201,16 +213,19 @@ class MultiTauAccumulator:
             raise CorrelatorError("only the last chunk may be shorter than `chunk` frames")
         if self.n_seen + n > self.ladder.n_frames:
             raise CorrelatorError(f"more frames than the ladder was built for ({self.ladder.n_frames})")
+        v = np.ones(self.chunk)
+        if valid is not None:
+            v[:n] = np.asarray(valid, dtype=float)
         if n < self.chunk:
             x = np.concatenate([x, np.zeros((self.chunk - n, x.shape[1]), dtype=x.dtype)])
-        self._run(0, x, n, first=True)
+        self._run(0, x, n, first=True, valid=v)
         self.n_seen += n
 
     def _finish_stages(self) -> None:
         for i, st in enumerate(self.stages[1:], start=1):
             if st.count:  # the partial chunk: its valid pair sums still feed the next stage
                 buf, st.buf, n, st.count = st.buf, None, st.count, 0
-                self._run(i, buf, n, first=False)
+                self._run(i, buf, n, first=False, valid=st.vbuf)
 
     def result(self) -> dict[str, np.ndarray]:
         """Per-ROI sums: ``num`` and ``ss`` (Σ_p and Σ_p (G2 − mean)²), ``trace`` (n_roi, N)."""
@@ -249,24 +264,37 @@ def _level_trace(trace: np.ndarray, level: int) -> np.ndarray:
     return s
 
 
-def normalize_g2(sums: dict[str, np.ndarray], ladder: Ladder, npix: np.ndarray, normalization: str) -> tuple[np.ndarray, np.ndarray]:
-    """g2 and g2_err (n_roi, n_tau) from the accumulated sums (see the module docstring)."""
+def normalize_g2(sums: dict[str, np.ndarray], ladder: Ladder, npix: np.ndarray, normalization: str,
+                 valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """g2 and g2_err (n_roi, n_tau) from the accumulated sums (see the module docstring).
+
+    ``valid`` (n_frames,): 1 = frame used, 0 = excluded (missing): a level frame that
+    contains an excluded frame is missing too, and the time means run over the pairs
+    (t, t + j) of which both frames are present."""
     num, ss, trace = sums["num"], sums["ss"], sums["trace"]
     n = npix[:, None].astype(float)
     denom = np.empty_like(num)
+    v = np.ones(trace.shape[1]) if valid is None else np.asarray(valid, dtype=float)
+    none_left = np.zeros(num.shape[1], dtype=bool)  # lags without a pair of present frames: g2 = NaN
     col = 0
     for lev, lags in enumerate(ladder.levels):
-        s = _level_trace(trace, lev)
+        vl = v
+        for _ in range(lev):
+            vl = vl[: vl.size // 2 * 2].reshape(-1, 2).prod(axis=1)
+        s = _level_trace(trace, lev) * vl
         nl = s.shape[1]
         for j in lags:
             pairs = nl - j
+            none_left[col] = not np.any(vl[:pairs] * vl[j:])
             if normalization == "symmetric":
-                past, future = s[:, :pairs].sum(axis=1), s[:, j:].sum(axis=1)
-                denom[:, col] = past * future / (n[:, 0] * pairs)
+                both = vl[:pairs] * vl[j:]
+                past, future = (s[:, :pairs] * vl[j:]).sum(axis=1), (s[:, j:] * vl[:pairs]).sum(axis=1)
+                denom[:, col] = past * future / (n[:, 0] * max(both.sum(), 1.0))
             else:
                 denom[:, col] = np.sum(s[:, :pairs] * s[:, j:], axis=1) / n[:, 0]
             col += 1
-    bad = ~(denom > 0)
+    denom[:, none_left] = np.nan
+    bad = ~(denom > 0) & ~none_left
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raise CorrelatorError(
@@ -311,6 +339,9 @@ def multitau(
     block: int | None = None,
     levels_per_stage: int = 3,
     progress: bool = True,
+    bad_frames: Any = None,
+    bad_pixels: Any = None,
+    bad_threshold: float = DEFAULT_THRESHOLD,
 ) -> xr.Dataset:
     """Multi-tau g2(roi, τ) of a frame stack.
 
@@ -343,6 +374,16 @@ def multitau(
         Levels computed per kernel call (a speed knob: the results do not depend on it).
     progress : bool
         Show a tqdm progress bar.
+    bad_frames : None, "auto" or sequence of int
+        Frames to exclude as missing (:mod:`xpcsnb.correlate.badframes`): none, the
+        outliers of the total ROI counts (one extra pass over the ROI pixels), or these
+        0-based indices. Products involving them are dropped and g2 is normalised by
+        the pairs left (never by zero-filled frames); a lag with no pair of present
+        frames left is NaN.
+    bad_pixels : None, "auto" or bool array (H, W)
+        Pixels to exclude: none, the hot/dead outliers of their ROI, or a mask (True = bad).
+    bad_threshold : float
+        Outlier threshold [robust σ] of the automatic tests.
 
     Returns
     -------
@@ -352,7 +393,9 @@ def multitau(
         1-based ROI labels), ``q(roi)`` [1/Å] and ``phi(roi)`` [deg] when the partition
         carries them (finite, q > 0; a bare label map has neither); plus
         ``intensity(roi, frame)`` [counts per pixel per frame] and coords ``lag``
-        [frames], ``level``, ``npix(roi)``, ``t(frame)`` [s].
+        [frames], ``level``, ``npix(roi)``, ``t(frame)`` [s]; with ``bad_frames`` or
+        ``bad_pixels`` also ``frame_excluded(frame)`` and the record of
+        :meth:`~xpcsnb.correlate.badframes.Exclusions.attrs` in the attributes.
     """
     check_choice("normalization", normalization, NORMALIZATIONS)
     check_choice("ladder", ladder, LADDERS)
@@ -360,13 +403,23 @@ def multitau(
     da, ft, part = resolve_input(frames, rois, frame_time, mask)
     n_frames = int(da.shape[0])
     lad = multitau_ladder(n_frames, num_bufs, ladder, num_levels)
+    excl = None
+    if bad_frames is not None or bad_pixels is not None:
+        part, excl = resolve_exclusions(da, part, bad_frames, bad_pixels, threshold=bad_threshold, chunk=chunk,
+                                        progress=progress)
+    valid = np.ones(n_frames) if excl is None else excl.valid(n_frames)
     lay = roi_layout(part, block=_pick_block(part.npix, block))
     acc = MultiTauAccumulator(lay, lad, chunk, levels_per_stage)
-    for _, x in iter_roi_chunks(da, lay, chunk, progress=progress, desc="multi-tau"):
-        acc.update(x)
+    for s0, x in iter_roi_chunks(da, lay, chunk, progress=progress, desc="multi-tau"):
+        acc.update(x, valid[s0: s0 + x.shape[0]])
     sums = acc.result()
-    g2, g2_err = normalize_g2(sums, lad, part.npix, normalization)
-    return _dataset(g2, g2_err, sums["trace"] / part.npix[:, None], lad, part, da, ft, normalization)
+    g2, g2_err = normalize_g2(sums, lad, part.npix, normalization, valid)
+    ds = _dataset(g2, g2_err, sums["trace"] / part.npix[:, None], lad, part, da, ft, normalization)
+    if excl is not None:
+        ds["intensity"] = ds["intensity"].where(valid > 0)  # missing, not zero
+        ds["frame_excluded"] = ("frame", valid == 0, {"long_name": "frame excluded from the correlation"})
+        ds.attrs.update(excl.attrs())
+    return ds
 
 
 def _known(v: np.ndarray, positive: bool = False) -> np.ndarray | None:

@@ -36,6 +36,7 @@ from .gram import (
     store_dtype,
 )
 from ..core.g2 import g2 as make_g2
+from .badframes import DEFAULT_THRESHOLD, resolve_exclusions
 from .multitau import _known, _roi_coords
 from .pages import mapped_empty
 from ..core.partition import Partition
@@ -107,6 +108,9 @@ def two_time(
     chunk: int = 256,
     progress: bool = True,
     sparse: bool | str = "auto",
+    bad_frames: Any = None,
+    bad_pixels: Any = None,
+    bad_threshold: float = DEFAULT_THRESHOLD,
 ) -> xr.Dataset:
     """Two-time correlation C2(roi, t1, t2) of a frame stack.
 
@@ -145,6 +149,11 @@ def two_time(
         when JAX runs on the CPU and fewer than
         :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY` (0.3 %) of the ROI's pixel-frames
         hold a photon. Both paths give the same C2.
+    bad_frames, bad_pixels, bad_threshold
+        As in :func:`~xpcsnb.correlate.multitau` (:mod:`~xpcsnb.correlate.badframes`):
+        the rows and columns of an excluded (averaged) frame are NaN (missing) and
+        ``frame_excluded(t1)`` marks them; not with ``q=`` (the fit-ready Dataset
+        needs every frame: correlate a clean frame window instead).
 
     Returns
     -------
@@ -172,6 +181,12 @@ def two_time(
         raise CorrelatorError("give either select= (ROI labels) or q=, not both")
     da, ft, part = resolve_input(frames, rois, frame_time, mask)
     n_raw = int(da.shape[0])
+    excl = None
+    if bad_frames is not None or bad_pixels is not None:
+        part, excl = resolve_exclusions(da, part, bad_frames, bad_pixels, threshold=bad_threshold, chunk=chunk)
+        if q is not None and excl.frames.size:
+            raise CorrelatorError(f"{excl.summary()}: the fit-ready two-time Dataset (q=) needs every frame; "
+                                  "correlate a frame window without them, or call two_time without q= and inspect")
     if n_raw % average:
         raise CorrelatorError(
             f"{n_raw} frames is not a multiple of average={average}; slice the frames explicitly "
@@ -204,14 +219,19 @@ def two_time(
             _gather(da, lay, average, chunk, blocks, progress, pool)
         c2 = output.result()
     s_t = c2_rois(blocks, c2, integer=integer, sparse=sparse)
+    used = np.ones(n, dtype=bool) if excl is None else excl.valid(n_raw).reshape(n, average).all(axis=1)
     for k, r in enumerate(sel):
-        if np.any(s_t[k] <= 0):
-            bad = np.flatnonzero(s_t[k] <= 0)
+        if np.any((s_t[k] <= 0) & used):
+            bad = np.flatnonzero((s_t[k] <= 0) & used)
             raise CorrelatorError(
                 f"ROI {r + 1} has no counts in frame(s) {bad[:10].tolist()} (of {n}): C2 is undefined there; "
                 "use a larger ROI, average frames (average=) or remove those frames"
             )
     inten = s_t / lay.npix[:, None]
+    if not used.all():  # excluded frames are missing, not zero
+        c2[:, ~used, :] = np.nan
+        c2[:, :, ~used] = np.nan
+        inten[:, ~used] = np.nan
     dt = ft * average
     t = dt * np.arange(n)
     coords = {k: (d, v[sel], a) for k, (d, v, a) in _roi_coords(part).items()}
@@ -238,6 +258,9 @@ def two_time(
         coords=coords,
         attrs=attrs,
     )
+    if excl is not None:
+        ds["frame_excluded"] = ("t1", ~used, {"long_name": "(averaged) frame excluded from the correlation"})
+        ds.attrs.update(excl.attrs())
     return _ring_twotime(ds, ring, ring_q, float(q)) if q is not None else ds
 
 
@@ -391,7 +414,7 @@ def _g2_from_means(ds: xr.Dataset, lead: str, means: np.ndarray, t_age: Any, att
 
 
 def g2_from_c2(ds: xr.Dataset) -> xr.Dataset:
-    """g2(τ) as the mean of C2 over each diagonal |t1 − t2| = τ, τ = 1 … N−1 frames.
+    """g2(τ) as the mean of C2 over each diagonal ``|t1 − t2| = τ``, τ = 1 … N−1 frames.
 
     Works on the (roi, t1, t2) output of :func:`two_time` and on the data model's
     (phi, t1, t2) Dataset.
@@ -412,7 +435,7 @@ def g2_from_c2(ds: xr.Dataset) -> xr.Dataset:
 def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = None) -> xr.Dataset:
     """Age-resolved g2: C2(t_a − τ/2, t_a + τ/2) averaged over age bins.
 
-    The age of the element (i, j) is ``(t_i + t_j)/2``; for each lag τ = |t_i − t_j|
+    The age of the element (i, j) is ``(t_i + t_j)/2``; for each lag ``τ = |t_i − t_j|``
     the elements of the upper triangle are averaged within each age bin.
 
     Parameters

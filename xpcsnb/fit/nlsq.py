@@ -295,6 +295,7 @@ def solve(
     if status == Status.CONVERGED and degenerate:
         msgs.append(f"near-singular covariance (condition number {cond:.3g}): {degenerate} are strongly "
                     "correlated; their stderr are large; consider fixing one")
+    msgs.extend(_chi2_check(chi2_red, dof, bool(scale_covar)))
     at_bound = [problem.names[k] for k in np.flatnonzero(best.active_mask != 0)]
     if at_bound:
         msgs.append(f"at a bound: {at_bound} (stderr there is not meaningful)")
@@ -310,6 +311,31 @@ def solve(
         starts=starts, start_costs=np.asarray(all_cost), scale_covar=bool(scale_covar), elapsed_s=elapsed,
         tolerances={"ftol": ftol, "xtol": xtol, "gtol": gtol, "max_nfev": max_nfev},
     )
+
+
+#: A chi2_red further than this many standard deviations (√(2/dof)) from 1 is flagged.
+CHI2_Z = 5.0
+
+
+def _chi2_check(chi2_red: float, dof: int, scale_covar: bool) -> list[str]:
+    """A "poor fit" message when, with sigma given, chi2_red lies outside 1 ± CHI2_Z·√(2/dof).
+
+    ``success`` is unchanged (it reports the solver's outcome); the message says whether the
+    fit is statistically acceptable for the given sigma. Without sigma (``scale_covar``)
+    chi2_red carries the noise level and is not judged.
+    """
+    if scale_covar or not (dof > 0 and np.isfinite(chi2_red)):
+        return []
+    half = CHI2_Z * np.sqrt(2.0 / dof)
+    if abs(chi2_red - 1.0) <= half:
+        return []
+    if chi2_red > 1:
+        why = (f"the model misses the data, or sigma is too small (by about √chi2_red = {np.sqrt(chi2_red):.3g}×, "
+               "and so are the stderr)")
+    else:
+        why = "sigma is too large (and so are the stderr), or the points are not independent"
+    return [f"poor fit: chi2_red = {chi2_red:.4g} is outside [{1 - half:.4g}, {1 + half:.4g}], the {CHI2_Z:g}-sigma "
+            f"range for the given sigma and {dof} degrees of freedom: {why}"]
 
 
 def fit_nlsq(
@@ -332,6 +358,7 @@ def fit_nlsq(
     return_model: bool = False,
     throw: bool = False,
     progress: bool = False,
+    client: Any = None,
 ) -> xr.Dataset:
     """Fit a two-time model to a two-time Dataset by bounded nonlinear least squares.
 
@@ -370,6 +397,9 @@ def fit_nlsq(
         Raise :class:`RuntimeError` instead of returning a failed result.
     progress : bool
         Progress bar over starts.
+    client : dask.distributed.Client, optional
+        With ``q_mode="independent"``, fit each q as one Dask task on this client
+        (identical results; default in-process, one q after the other).
 
     Returns
     -------
@@ -385,8 +415,11 @@ def fit_nlsq(
                "progress": progress}
     if "c2" in ds and "q" in ds["c2"].dims and q_mode == "independent":
         q_values = ds["q"].values
-        return concat_q([_fit_one(_single_q(ds, a), model, spec.select_q(a), options, return_model, throw)
-                         for a in range(q_values.size)], q_values)
+        jobs = [(_single_q(ds, a), model, spec.select_q(a), options, return_model, throw) for a in range(q_values.size)]
+        if client is None:
+            return concat_q([_fit_one(*job) for job in jobs], q_values)
+        futures = [client.submit(_fit_one, *job, pure=False) for job in jobs]
+        return concat_q(client.gather(futures), q_values)
     return _fit_one(ds, model, spec, options, return_model, throw)
 
 

@@ -16,6 +16,10 @@ halfnormal         HalfNormal(scale) truncated to the bounds (lower ≥ 0)
 beta_scaled        lower + (upper − lower)·Beta(loc, scale) (loc, scale = a, b)
 ================== ==========================================================
 
+A prior that is improper (non-finite loc or scale) or whose bounds lie in its far tail
+(less than 1e-6 of its mass on their side, :func:`check_prior`) is refused with an error
+naming the parameter, the prior and the bounds.
+
 Priors seeded by an NLSQ result (:func:`nlsq_prior`) are truncated normals centred on
 the NLSQ value with a standard deviation of ``width`` × its standard error. The NLSQ
 fit used the same data, so such a prior counts the data a second time with weight
@@ -25,6 +29,7 @@ homodyne package's choice) and 0.981 at the default width 5.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,8 +45,10 @@ from ..models.parameters import PRIOR_KINDS, Prior
 from ..models.scaling import base_name  # built on parse_scaling_name, the one parser
 
 __all__ = [
+    "MIN_PRIOR_MASS",
     "NLSQ_PRIOR_WIDTH",
     "BoundedPrior",
+    "check_prior",
     "prior_distribution",
     "beta_concentrations",
     "nlsq_prior",
@@ -51,6 +58,8 @@ __all__ = [
 
 #: Default width of NLSQ-seeded priors, in NLSQ standard errors.
 NLSQ_PRIOR_WIDTH = 5.0
+#: A prior putting less than this fraction of its mass on the bounds' side is refused.
+MIN_PRIOR_MASS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,71 @@ def _check_bounds(kind: str, lower: float, upper: float) -> None:
         raise ValueError(f"a halfnormal prior needs bounds with lower >= 0 (its support is x >= 0), got [{lower}, {upper}]")
 
 
+def _normal_tail_mass(loc: float, scale: float, lower: float, upper: float) -> tuple[float, float]:
+    """(mass inside [lower, upper], mass on the bounds' side of ``loc``) of Normal(loc, scale)."""
+    a, b = (lower - loc) / scale, (upper - loc) / scale
+    inside = float(0.5 * (math.erfc(-b / math.sqrt(2)) - math.erfc(-a / math.sqrt(2))))
+    if a > 0:  # the bounds lie above the prior's centre: the upper tail from the lower bound
+        side = 0.5 * math.erfc(a / math.sqrt(2))
+    elif b < 0:  # below it: the lower tail up to the upper bound
+        side = 0.5 * math.erfc(-b / math.sqrt(2))
+    else:
+        side = 1.0
+    return inside, float(side)
+
+
+def check_prior(name: str, prior: Prior, lower: float, upper: float) -> None:
+    """Refuse an improper prior or one with (almost) no mass inside the bounds.
+
+    A prior is refused when its location or scale is not finite (an improper prior has no
+    normalised truncation), when a ``beta_scaled`` concentration is not > 0, or when the
+    bounds lie in its far tail: less than :data:`MIN_PRIOR_MASS` (1e-6) of its mass lies
+    on the bounds' side of its centre, so its mass inside the bounds is even smaller and
+    the truncated prior is a numerical artefact piled against one bound. (A wide prior
+    that is merely flat over narrow bounds is accepted.)
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, for the message.
+    prior : Prior
+        The prior, in the parameter's units.
+    lower, upper : float
+        The bounds in use.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, the prior and the bounds, and what to do.
+    """
+    _check_bounds(prior.kind, lower, upper)
+    what = (f"the prior of {name!r}, {prior.kind}(loc={prior.loc!r}, scale={prior.scale!r}), "
+            f"on [{lower:.6g}, {upper:.6g}]")
+    if prior.kind == "uniform":
+        return
+    if not (np.isfinite(prior.loc) and np.isfinite(prior.scale) and prior.scale > 0):
+        raise ValueError(f"{what} is improper: loc and scale must be finite and scale > 0; "
+                         "for a flat prior use Prior('uniform')")
+    if prior.kind == "beta_scaled":
+        if not prior.loc > 0:
+            raise ValueError(f"{what} is improper: the Beta concentrations (loc, scale) must both be > 0")
+        return
+    if prior.kind == "lognormal":
+        lo = -np.inf if lower == 0 else float(np.log(lower))
+        inside, side = _normal_tail_mass(prior.loc, prior.scale, lo, float(np.log(upper)))
+        where = f"exp({prior.loc:.6g}) = {np.exp(prior.loc):.6g}"
+    else:
+        loc = 0.0 if prior.kind == "halfnormal" else prior.loc
+        inside, side = _normal_tail_mass(loc, prior.scale, lower, upper)
+        where = f"{loc:.6g}"
+    if side < MIN_PRIOR_MASS:
+        raise ValueError(
+            f"{what} has no mass inside the bounds (mass inside {inside:.3g} < {MIN_PRIOR_MASS:g}): "
+            f"it is centred at {where}, far outside them; centre the prior inside the bounds, "
+            "widen its scale, or widen the bounds"
+        )
+
+
 def prior_distribution(prior: Prior, lower: float, upper: float) -> dist.Distribution:
     """The NumPyro distribution of ``prior`` truncated to ``[lower, upper]``.
 
@@ -109,13 +183,14 @@ def prior_distribution(prior: Prior, lower: float, upper: float) -> dist.Distrib
     Raises
     ------
     ValueError
-        For non-finite or inverted bounds, or bounds outside the family's support
-        (``lognormal``/``halfnormal`` with ``lower < 0``).
+        For non-finite or inverted bounds, bounds outside the family's support
+        (``lognormal``/``halfnormal`` with ``lower < 0``), an improper prior or one with
+        no mass inside the bounds (:func:`check_prior`).
     """
     kind = prior.kind
     if kind not in PRIOR_KINDS:
         raise ValueError(f"unknown prior kind {kind!r}; choose from {PRIOR_KINDS}")
-    _check_bounds(kind, lower, upper)
+    check_prior("the parameter", prior, lower, upper)
     lo, hi = float(lower), float(upper)
     if kind in ("truncated_normal", "normal"):
         return dist.TruncatedNormal(prior.loc, prior.scale, low=lo, high=hi)
@@ -231,8 +306,9 @@ def resolve_priors(
     Raises
     ------
     ValueError
-        For an override naming no free parameter, or a prior whose family does not fit
-        the bounds.
+        For an override naming no free parameter, a prior whose family does not fit
+        the bounds, an improper prior or one with no mass inside the bounds
+        (:func:`check_prior`).
     """
     priors = dict(priors or {})
     names = list(names)
@@ -254,6 +330,6 @@ def resolve_priors(
             bp = BoundedPrior(nlsq_prior(values[name], errors[name], lo, hi, width), float(lo), float(hi), "nlsq")
         else:
             bp = BoundedPrior(registry.get(model, base).prior, float(lo), float(hi), "registry")
-        _check_bounds(bp.prior.kind, bp.lower, bp.upper)
+        check_prior(name, bp.prior, bp.lower, bp.upper)
         out[name] = bp
     return out

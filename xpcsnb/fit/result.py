@@ -39,13 +39,13 @@ from __future__ import annotations
 
 import html
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from .._warn import warn
 from .._version import __version__
 from ..core.errors import XpcsError
 from ..io.results import load_result, save_result
@@ -96,7 +96,7 @@ def nlsq_var(res: Any) -> str:
     if missing or "unit" not in res.coords:
         raise XpcsError(f"not a result of xpcsnb.fit_nlsq: {var}_nlsq_coefficients is there but "
                         f"{missing or ['the unit coordinate']} are missing (other results have their own save and "
-                        "report: xpcsnb.xsvs.save_results, xpcsnb.fit.save_cmc)")
+                        "report: xpcsnb.io.save_xsvs, xpcsnb.fit.save_cmc)")
     return var
 
 
@@ -314,8 +314,8 @@ class NLSQResult(FitReport):
     """
 
     def __init__(self, data_vars: Any = None, coords: Any = None, attrs: Any = None) -> None:
-        warnings.warn("NLSQResult is deprecated: fit results are plain Datasets; use FitReport(res) or "
-                      "res.xpcs.report() for the report", DeprecationWarning, stacklevel=2)
+        warn("NLSQResult is deprecated: fit results are plain Datasets; use FitReport(res) or "
+             "res.xpcs.report() for the report", DeprecationWarning)
         res = data_vars if isinstance(data_vars, xr.Dataset) else xr.Dataset(data_vars, coords=coords, attrs=attrs)
         super().__init__(res)
 
@@ -325,8 +325,8 @@ def as_result(ds: xr.Dataset) -> FitReport:
 
     Checks that ``ds`` is an NLSQ result; ``as_result(ds).report()`` still gives the text.
     """
-    warnings.warn("as_result is deprecated: results are plain Datasets; use res.xpcs.report() or FitReport(res)",
-                  DeprecationWarning, stacklevel=2)
+    warn("as_result is deprecated: results are plain Datasets; use res.xpcs.report() or FitReport(res)",
+         DeprecationWarning)
     return FitReport(ds)
 
 

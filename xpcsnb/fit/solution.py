@@ -8,7 +8,6 @@ here.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._warn import warn
 from ..core.status import Status
 
 __all__ = ["Solution", "Status"]
@@ -122,6 +122,6 @@ class Solution:
             value = self.tolerances[key]
         else:
             raise KeyError(key)
-        warnings.warn(f"sol[{key!r}] is deprecated: solve() returns a Solution; use {attr}",
-                      DeprecationWarning, stacklevel=2)
+        warn(f"sol[{key!r}] is deprecated: solve() returns a Solution; use {attr}",
+             DeprecationWarning)
         return value

@@ -15,9 +15,12 @@ from .poni import read_poni as read_poni
 from .qmap import open_qmap as open_qmap
 from .rigaku import encode_rigaku as encode_rigaku
 from .rigaku import open_rigaku as open_rigaku
+from .xsvs_results import load_xsvs as load_xsvs
+from .xsvs_results import save_xsvs as save_xsvs
 from ..core.twotime import TwoTimeError as TwoTimeError
 from ..core.twotime import twotime as twotime
 from ..core.twotime import validate_twotime as validate_twotime
 
 __all__ = ["ApsFileError", "FramesError", "TwoTimeError", "correct_diagonal", "encode_rigaku", "frames_from_array",
-           "open_aps", "open_frames", "open_image_series", "open_g2", "open_qmap", "open_rigaku", "open_twotime", "read_g2", "read_poni", "save_aps", "twotime", "validate_twotime"]
+           "open_aps", "open_frames", "open_image_series", "open_g2", "open_qmap", "open_rigaku", "open_twotime", "read_g2", "read_poni", "save_aps",
+           "load_xsvs", "save_xsvs", "twotime", "validate_twotime"]

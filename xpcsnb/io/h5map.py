@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import weakref
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ class GuardedFrames:
         self.name = str(dset.name)
         # a descriptor of our own on h5py's open file (fstat stays valid whatever h5py does)
         self._file = open(os.dup(dset.file.id.get_vfd_handle()), "rb", buffering=0)  # noqa: SIM115
+        weakref.finalize(self, self._file.close)  # closed with the stack, not left to the GC (ResourceWarning)
         self.size = os.fstat(self._file.fileno()).st_size
 
     def check(self) -> None:

@@ -24,7 +24,8 @@ import h5py
 
 from ..core.errors import XpcsError
 
-__all__ = ["ReaderFile", "check_dataset", "get_object", "inside_folder", "open_reader", "read_dataset"]
+__all__ = ["ReaderFile", "check_dataset", "get_object", "inside_folder", "member_names", "open_reader", "read_attr",
+           "read_dataset"]
 
 #: h5py raises these for corrupt, unreadable or unresolvable objects.
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
@@ -161,4 +162,24 @@ def read_dataset(f: Any, dset: h5py.Dataset, path: str, key: Any = ()) -> Any:
         return dset[key]
     except H5_ERRORS as exc:
         raise error(f"cannot read {f.filename}:{path} ({type(exc).__name__}: {exc}); "
+                    "the file may be truncated or corrupt") from exc
+
+
+def member_names(f: Any, group: h5py.Group, path: str) -> list[str]:
+    """Names of the members of ``group`` (at ``path``), h5py errors turned into the file's error."""
+    _, error = _policy(f)
+    try:
+        return list(group.keys())
+    except H5_ERRORS as exc:
+        raise error(f"cannot list the members of {f.filename}:{path} ({type(exc).__name__}: {exc}); "
+                    "the file may be truncated or corrupt") from exc
+
+
+def read_attr(f: Any, obj: h5py.HLObject, path: str, name: str, default: Any = None) -> Any:
+    """Attribute ``name`` of the object at ``path`` (``default`` if absent), errors naming file and object."""
+    _, error = _policy(f)
+    try:
+        return obj.attrs[name] if name in obj.attrs else default
+    except (*H5_ERRORS, TypeError) as exc:
+        raise error(f"cannot read the attribute {name!r} of {f.filename}:{path} ({type(exc).__name__}: {exc}); "
                     "the file may be truncated or corrupt") from exc

@@ -1,4 +1,4 @@
-"""Jupyter widgets: a C2 canvas viewer and a fit dashboard.
+"""Jupyter widgets: a C2 canvas viewer, a fit dashboard, a priors editor and a CMC dashboard.
 
 ``C2View``
     anywidget canvas viewer of C2(t1, t2): uint8 image + colour table in the browser,
@@ -7,15 +7,54 @@
     bounds / initial / fixed editor generated from :mod:`xpcsnb.models.registry`.
 ``FitPanel`` / ``explore(ds)``
     dashboard: viewer, editor, Fit button (NLSQ), result table and residual view.
+``PriorEditor``
+    CMC priors, one row per free parameter (family, numbers, live density, checks);
+    ``editor.priors`` is what ``fit_cmc(priors=...)`` takes.
+``CMCPanel``
+    priors + sampler settings + a CMC run in a worker process (the kernel stays free,
+    live per-shard/per-chain bars, Cancel) + its ``Diagnostics``.
+``Diagnostics``
+    R-hat/ESS/divergence/E-BFMI tables coloured against the thresholds, warnings with
+    what to do, trace/rank, pair and posterior-vs-prior/NLSQ figures.
+``BackgroundJob``
+    one function call in a spawned worker process with live tqdm bars and a real Cancel
+    (shared by the dashboards).
+
+Every name is imported on first use (module ``__getattr__``).
 """
 
 from __future__ import annotations
 
-from .c2view import COLORMAPS as COLORMAPS
-from .c2view import C2View as C2View
-from .editor import ParameterEditor as ParameterEditor
-from .fitpanel import FitPanel as FitPanel
-from .fitpanel import explore as explore
-from .fitpanel import residual as residual
+import importlib
+from typing import Any
 
-__all__ = ["C2View", "COLORMAPS", "FitPanel", "ParameterEditor", "explore", "residual"]
+import ipywidgets as _ipywidgets  # noqa: F401  (the toolkit of every view; it does not load JAX)
+
+#: Public name → submodule; each is imported on first use, so ``import xpcsnb.widgets``
+#: (and a worker process that unpickles a function of this package) stays light.
+_LAZY = {
+    "C2View": ".c2view",
+    "COLORMAPS": ".c2view",
+    "ParameterEditor": ".editor",
+    "FitPanel": ".fitpanel",
+    "explore": ".fitpanel",
+    "residual": ".fitpanel",
+    "PriorEditor": ".priors",
+    "CMCPanel": ".cmcpanel",
+    "Diagnostics": ".diagnostics",
+    "BackgroundJob": ".background",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -5,7 +5,7 @@ Typical use::
     from xpcsnb import xsvs
     vis = xsvs.visibility(frames, partition)          # histograms + contrast per (T, q)
     res = xsvs.fit_dynamics(vis, model="exponential")  # Γ(q) from β(T)
-    xsvs.save_results(res, "xsvs.nc")
+    xpcsnb.io.save_xsvs(res, "xsvs.nc")
 """
 
 from typing import Any
@@ -17,8 +17,6 @@ from .dynamics import contrast_from_g1 as contrast_from_g1
 from .dynamics import contrast_stretched as contrast_stretched
 from .dynamics import evaluate_dynamics as evaluate_dynamics
 from .dynamics import fit_dynamics as fit_dynamics
-from .results import load_results as load_results
-from .results import save_results as save_results
 from .series import ExposureSeries as ExposureSeries
 from .series import XsvsError as XsvsError
 from .series import as_exposure_series as as_exposure_series
@@ -44,8 +42,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("save_results", "load_results"):  # deprecated: XSVS results are saved by xpcsnb.io
+        import importlib
+
+        from .._warn import warn
+
+        warn(f"xpcsnb.xsvs.{name} is deprecated; use xpcsnb.io.{name.replace('results', 'xsvs')}", DeprecationWarning)
+        return getattr(importlib.import_module("xpcsnb.io.xsvs_results"), name)
     if name == "FIT_STATUS":  # deprecated: fit_status holds xpcsnb.core.status.Status codes
         from . import contrast
 
         return getattr(contrast, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

@@ -49,7 +49,6 @@ L. Li et al., J. Synchrotron Rad. 21, 1288 (2014), doi:10.1107/S1600577514015847
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +56,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
+from .._warn import warn
 from ..core.errors import XsvsError
 from ..core.status import Status
 
@@ -84,8 +84,8 @@ ML_STATUSES = (Status.CONVERGED, Status.POISSON_LIMIT, Status.AT_BOUND, Status.N
 
 def __getattr__(name: str) -> Any:
     if name == "FIT_STATUS":
-        warnings.warn("xpcsnb.xsvs.FIT_STATUS is deprecated: fit_status holds xpcsnb.core.status.Status codes "
-                      "(its flag_values/flag_meanings attributes name them)", DeprecationWarning, stacklevel=2)
+        warn("xpcsnb.xsvs.FIT_STATUS is deprecated: fit_status holds xpcsnb.core.status.Status codes "
+             "(its flag_values/flag_meanings attributes name them)", DeprecationWarning)
         return {int(s): s.name.lower() for s in ML_STATUSES}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

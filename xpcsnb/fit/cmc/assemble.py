@@ -30,7 +30,6 @@ Int. J. Manag. Sci. Eng. Manag. 11, 78 (2016), doi:10.1080/17509653.2016.1142191
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from ..._warn import warn as _warn
 from ... import _jax  # noqa: F401
 from ..._version import __version__
 from ...models import registry
@@ -169,7 +169,7 @@ def assemble(ds: xr.Dataset, problem: FitProblem, spec: Spec, prior_map: Mapping
     messages = convergence_warnings(diag, thresholds, n_draws=n_draws)
     if warn:
         for m in messages:
-            warnings.warn(m, ConvergenceWarning, stacklevel=3)
+            _warn(m, ConvergenceWarning)
     groups["diagnostics"] = diag
     groups["summary"] = _summary_dataset(posterior, diag)
     const = {n: ((), v, {"units": _units(model, n)}) for n, v in problem.fixed_physics.items()}

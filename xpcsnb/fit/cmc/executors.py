@@ -21,12 +21,12 @@ import multiprocessing
 import numbers
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from functools import partial
 from types import FrameType, ModuleType
 from typing import Any
 
+from ..._warn import warn
 from .nuts import iter_shards, run_shards
 from .shards import ShardTask
 
@@ -271,8 +271,7 @@ def run_tasks(tasks: list[ShardTask], *, parallel: bool, n_workers: int | None, 
         reason = unsafe_main()
         if reason is None:
             return run_processes(tasks, workers, progress), f"processes (spawn, {workers} workers)"
-        warnings.warn(f"fit_cmc runs the {len(tasks)} shards in this process, one after the other, instead of in "
-                      f"worker processes: {reason}. To get worker processes, {REMEDY}.", RuntimeWarning,
-                      stacklevel=3)
+        warn(f"fit_cmc runs the {len(tasks)} shards in this process, one after the other, instead of in "
+             f"worker processes: {reason}. To get worker processes, {REMEDY}.", RuntimeWarning)
         return run_sequential(tasks, progress), "sequential (worker processes unsafe here)"
     return run_sequential(tasks, progress), "sequential"

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ...models import get_model
 from ...models.base import Model
 from ...models.registry import Prior
 from ..priors import NLSQ_PRIOR_WIDTH, BoundedPrior, nlsq_prior, resolve_priors
@@ -96,15 +97,15 @@ class NlsqReference:
         return x, cov
 
 
-def read_nlsq(nlsq: Any, model: Model) -> NlsqReference:
+def read_nlsq(nlsq: Any, model: str | Model) -> NlsqReference:
     """Read an NLSQ result Dataset (``ds.xpcs.fit_nlsq``) once, validating it.
 
     Parameters
     ----------
     nlsq : xarray.Dataset
         NLSQ result of ``model`` (single q, or a joint multi-q fit).
-    model : Model
-        The model CMC fits.
+    model : str or Model
+        The model CMC fits (a registered name or the object).
 
     Raises
     ------
@@ -112,6 +113,7 @@ def read_nlsq(nlsq: Any, model: Model) -> NlsqReference:
         If ``nlsq`` is not an NLSQ result, reports a failed fit, is a fit of another
         model, or stacks independent per-q fits (:func:`~xpcsnb.fit.result.concat_q`).
     """
+    model = get_model(model)
     if not isinstance(nlsq, xr.Dataset) or "c2_nlsq_coefficients" not in nlsq:
         raise ValueError("nlsq= must be an NLSQ result Dataset (from ds.xpcs.fit_nlsq) with 'c2_nlsq_coefficients'")
     if nlsq["c2_nlsq_coefficients"].dims != ("param",):
@@ -176,7 +178,7 @@ def solve_reference(problem: FitProblem) -> NlsqReference | None:
                          seeds_priors=False, scaling=problem.scaling)
 
 
-def seeded_priors(model: Model, names: Sequence[str], lower: Sequence[float], upper: Sequence[float], *,
+def seeded_priors(model: str | Model, names: Sequence[str], lower: Sequence[float], upper: Sequence[float], *,
                   priors: Mapping[str, Prior] | None, reference: NlsqReference | None,
                   width: float = NLSQ_PRIOR_WIDTH) -> dict[str, BoundedPrior]:
     """:func:`~xpcsnb.fit.priors.resolve_priors` with the NLSQ seeds taken from ``reference``.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import h5py
 import numpy as np
 import xarray as xr
 
+from ..._warn import warn
 from ...core.diagonal import DIAGONAL_MODES, apply_diagonal_mode
 from ...core.errors import ApsFileError
 from ..h5safe import H5_ERRORS, get_object
@@ -148,7 +148,7 @@ def open_aps(path: str | os.PathLike[str], *, diagonal: str = "raw", allow_exter
             if key in _OPTIONAL_LINKS:
                 note = _broken_link(f, key)
                 if note is not None:
-                    warnings.warn(f"{p}: {note}", UserWarning, stacklevel=2)
+                    warn(f"{p}: {note}", UserWarning)
                     attrs[f"{key}_note"] = note
             got = read_array(f, key, dangling="none" if key in _OPTIONAL_LINKS else "raise")
             if got is not None:

@@ -22,6 +22,7 @@ from ...core.diagonal import DIAGONAL_MODES, apply_diagonal_mode
 from ...core.errors import ApsFileError
 from ...core.twotime import twotime
 from ..h5safe import get_object, read_dataset
+from ..h5safe import member_names
 from .bins import read_bins
 from .layout import detect_layout, existing_file, find, open_file, read_array, require_numeric
 from .meta import metadata_attrs, time_step_attrs
@@ -63,7 +64,7 @@ def list_c2(f: h5py.File) -> list[C2Entry]:
         if not isinstance(group, h5py.Group):
             raise ApsFileError(f"{f.filename}:{src.path} must be a group of c2_<number> datasets, found a dataset")
         numbered = []
-        for name in group.keys():
+        for name in member_names(f, group, src.path):
             m = C2_NAME.match(name)
             if m is None:
                 raise ApsFileError(f"unexpected entry {src.path}/{name}: C2 names must be c2_<number>")

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from ...core.errors import ApsFileError
-from ..h5safe import ReaderFile, get_object, open_reader, read_dataset
+from ..h5safe import ReaderFile, get_object, member_names, open_reader, read_attr, read_dataset
 from .paths import PATHS, UNIT_SCALE, Source
 
 __all__ = ["detect_layout", "existing_file", "find", "open_file", "quantity", "read", "read_array"]
@@ -129,7 +129,7 @@ def quantity(f: h5py.File, key: str, target: str | None) -> tuple[float, str, st
     value = decode(read_dataset(f, obj, path))
     if isinstance(value, np.ndarray) or isinstance(value, str | list):
         raise ApsFileError(f"{f.filename}:{path} should hold one number, got {value!r}")
-    units = decode(obj.attrs["units"]) if "units" in obj.attrs else src_units
+    units = decode(read_attr(f, obj, path, "units", src_units))
     if target is not None and isinstance(units, str):
         scale = UNIT_SCALE.get(target, {}).get(units.strip().lower())
         if scale is None and units.strip() == target:
@@ -164,5 +164,5 @@ def detect_layout(f: h5py.File) -> tuple[str, str]:
         return "nexus", "aps-u"
     raise ApsFileError(
         f"{f.filename} is not an APS 8-ID-I result file: no /xpcs or /exchange group "
-        f"(top-level groups: {sorted(f.keys())})"
+        f"(top-level groups: {sorted(member_names(f, f, '/'))})"
     )

@@ -6,6 +6,7 @@ import pytest
 import xarray as xr
 
 from xpcsnb import xsvs
+from xpcsnb.io import load_xsvs, save_xsvs
 from xpcsnb.correlate import Geometry, partition
 
 matplotlib.use("Agg")
@@ -31,8 +32,8 @@ def _stamped(result):
 
 
 def test_netcdf_round_trip_is_lossless(result, tmp_path):
-    path = xsvs.save_results(result, tmp_path / "xsvs.nc")
-    back = xsvs.load_results(path)
+    path = save_xsvs(result, tmp_path / "xsvs.nc")
+    back = load_xsvs(path)
     xr.testing.assert_identical(back, _stamped(result))
     for name in result.variables:
         assert back[name].dtype == result[name].dtype, name
@@ -47,10 +48,10 @@ def test_save_refuses_to_overwrite(result, tmp_path):
     path = tmp_path / "xsvs.nc"
     path.write_bytes(b"user data")
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        xsvs.save_results(result, path)
+        save_xsvs(result, path)
     assert path.read_bytes() == b"user data"
-    xsvs.save_results(result, path, overwrite=True)
-    xr.testing.assert_identical(xsvs.load_results(path), _stamped(result))
+    save_xsvs(result, path, overwrite=True)
+    xr.testing.assert_identical(load_xsvs(path), _stamped(result))
     assert not list(tmp_path.glob("*.xpcsnb-tmp"))  # atomic save leaves no temporary
 
 
@@ -59,13 +60,13 @@ def test_load_refuses_other_kinds_and_foreign_files(result, tmp_path):
 
     other = save_result(result, tmp_path / "nlsq.nc", kind="nlsq")
     with pytest.raises(ValueError, match="holds a 'nlsq' result, not a 'xsvs' result"):
-        xsvs.load_results(other)
+        load_xsvs(other)
     foreign = tmp_path / "plain.nc"
     result.to_netcdf(foreign, engine="h5netcdf")
     with pytest.raises(ValueError, match="not written by xpcsnb"):
-        xsvs.load_results(foreign)
+        load_xsvs(foreign)
     with pytest.raises(TypeError, match="XSVS result Dataset"):
-        xsvs.save_results(xr.DataArray([1.0]), tmp_path / "x.nc")
+        save_xsvs(xr.DataArray([1.0]), tmp_path / "x.nc")
 
 
 def test_matplotlib_figures(result):
@@ -95,3 +96,10 @@ def test_holoviews_figures(result):
     hv.extension("bokeh")
     hv.render(hv_contrast(result), backend="bokeh")
     hv.render(hv_histograms(result)[1], backend="bokeh")
+
+
+def test_former_xsvs_names_still_work_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="xpcsnb.io.save_xsvs"):
+        assert xsvs.save_results is save_xsvs
+    with pytest.warns(DeprecationWarning, match="xpcsnb.io.load_xsvs"):
+        assert xsvs.load_results is load_xsvs

@@ -1,4 +1,8 @@
-"""Save and load XSVS result Datasets: NetCDF-4 through :mod:`xpcsnb.io.results` (kind ``"xsvs"``)."""
+"""Save and load XSVS result Datasets: NetCDF-4 through :mod:`xpcsnb.io.results` (kind ``"xsvs"``).
+
+``xpcsnb.xsvs.save_results``/``load_results`` are deprecated aliases of these (the XSVS
+algorithms sit on a floor below the file formats).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,15 @@ from pathlib import Path
 
 import xarray as xr
 
-from ..io.results import load_result, save_result
+from .results import load_result, save_result
 
-__all__ = ["KIND", "load_results", "save_results"]
+__all__ = ["KIND", "load_results", "load_xsvs", "save_results", "save_xsvs"]
 
 #: The result kind stamped on (and required of) XSVS result files.
 KIND = "xsvs"
 
 
-def save_results(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+def save_xsvs(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Write an XSVS result Dataset to NetCDF-4, atomically (:func:`xpcsnb.io.results.save_result`).
 
     Parameters
@@ -41,12 +45,12 @@ def save_results(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: boo
         If ``path`` exists and ``overwrite`` is False.
     """
     if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"save_results takes the XSVS result Dataset, got {type(ds).__name__}")
+        raise TypeError(f"save_xsvs takes the XSVS result Dataset, got {type(ds).__name__}")
     return save_result(ds, path, kind=KIND, overwrite=overwrite)
 
 
-def load_results(path: str | os.PathLike[str]) -> xr.Dataset:
-    """Read an XSVS result Dataset written by :func:`save_results` (fully loaded, file closed).
+def load_xsvs(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Read an XSVS result Dataset written by :func:`save_xsvs` (fully loaded, file closed).
 
     Raises
     ------
@@ -58,3 +62,8 @@ def load_results(path: str | os.PathLike[str]) -> xr.Dataset:
     out = load_result(path, kind=KIND)
     assert isinstance(out, xr.Dataset)
     return out
+
+
+#: Former names (``xpcsnb.xsvs.save_results``/``load_results``).
+save_results = save_xsvs
+load_results = load_xsvs

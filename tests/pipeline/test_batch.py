@@ -1,0 +1,114 @@
+"""From raw files to result files: correlate_file, fit_file and batch, in-process and on a Dask cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from pipeline_data import FRAME_TIME, tiny_frames, tiny_partition, write_raw
+
+import xpcsnb.correlate as xc
+import xpcsnb.io
+from xpcsnb.pipeline import batch, correlate_file, fit_file
+from xpcsnb.pipeline.run import read_exclusions
+
+needs_save_aps = pytest.mark.skipif(not hasattr(xpcsnb.io, "save_aps"),
+                                    reason="needs xpcsnb.io save_aps (merged separately)")
+CONFIG = {"correlate": {"num_bufs": 4, "chunk": 16, "two_time": True, "bad_frames": "auto"},
+          "fit": {"model": "static", "fixed": {"alpha": 0.0, "D_offset": 0.0}, "n_starts": 1}}
+
+
+@pytest.fixture(scope="session")
+def cluster_client():
+    """A 2-worker LocalCluster (processes, one thread each) for the whole session."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def raw_folder(tmp_path_factory):
+    """Three tiny raw files (the second with a beam loss) and their partition."""
+    folder = tmp_path_factory.mktemp("raw")
+    part, _ = tiny_partition()
+    for k in range(3):
+        x = tiny_frames(n_frames=32, seed=k)
+        if k == 1:
+            x[[7, 8]] = x[[7, 8]] * 3 // 10  # a partial beam loss (a closed shutter, no counts, stops the two-time)
+        write_raw(folder / f"A{k:03d}.h5", x)
+    return folder, part
+
+
+def _same(a: xr.Dataset, b: xr.Dataset) -> None:
+    for name in a.data_vars:
+        if a[name].dtype.kind == "f" and not name.endswith("elapsed_s"):  # wall time differs
+            np.testing.assert_allclose(a[name].values, b[name].values, rtol=1e-9, err_msg=name)
+
+
+@needs_save_aps
+def test_correlate_file_writes_the_aps_result(raw_folder, tmp_path):
+    folder, part = raw_folder
+    out = tmp_path / "A001_results.hdf"
+    info = correlate_file(folder / "A001.h5", qmap=part, output=out, config=CONFIG, progress=False)
+    assert info["n_bad_frames"] == 2 and out.is_file()
+    g2 = xpcsnb.io.open_g2(out)
+    ref = xc.multitau(xpcsnb.open_frames(folder / "A001.h5"), part, num_bufs=4, chunk=16, progress=False,
+                      bad_frames="auto")
+    np.testing.assert_allclose(g2["g2"].values, ref["g2"].values, rtol=1e-6)
+    excl = read_exclusions(out)
+    assert excl["bad_frames"].tolist() == [7, 8] and excl["bad_frames_method"] == "auto"
+    with pytest.raises(FileExistsError, match="overwrite"):
+        correlate_file(folder / "A001.h5", qmap=part, output=out, config=CONFIG, progress=False)
+    res = fit_file(out, output=tmp_path / "fit.nc", config=CONFIG, progress=False)
+    assert res.sizes["q"] == part.n_roi and bool(res["c2_nlsq_success"].all())
+
+
+@needs_save_aps
+def test_batch_is_resumable_and_never_overwrites(raw_folder, tmp_path):
+    folder, part = raw_folder
+    out = tmp_path / "results"
+    s = batch(str(folder / "*.h5"), qmap=part, config=CONFIG, output=out, progress=False)
+    assert s["status"].values.tolist() == ["done"] * 3 and s.attrs["failed"] == [], s["error"].values
+    assert s["n_bad_frames"].values.tolist() == [0, 2, 0]
+    stamps = {p: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = batch(str(folder / "*.h5"), qmap=part, config=CONFIG, output=out, progress=False)
+    assert again["status"].values.tolist() == ["skipped"] * 3
+    assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+    (out / "A002_fit.nc").unlink()  # an interrupted batch: only the missing step is redone
+    third = batch(str(folder / "*.h5"), qmap=part, config=CONFIG, output=out, progress=False)
+    assert third["status"].values.tolist() == ["skipped", "skipped", "done"]
+    assert (out / "A002_results.hdf").stat().st_mtime_ns == stamps[out / "A002_results.hdf"]
+
+
+@pytest.mark.slow
+@needs_save_aps
+def test_failed_file_is_reported_and_the_batch_goes_on(raw_folder, tmp_path, cluster_client):
+    folder, part = raw_folder
+    files = sorted(folder.glob("*.h5"))
+    broken = tmp_path / "B000.h5"
+    broken.write_bytes(b"not an HDF5 file")
+    out_local, out_dask = tmp_path / "local", tmp_path / "dask"
+    local = batch([*files, broken], qmap=part, config=CONFIG, output=out_local, progress=False)
+    dask = batch([*files, broken], qmap=part, config=CONFIG, output=out_dask, client=cluster_client, progress=False)
+    for s in (local, dask):
+        assert s["status"].values.tolist() == ["done", "done", "done", "failed"]
+        assert s.attrs["failed"] == [str(broken.resolve())] and s["error"].values[-1]
+    for f in files:  # identical results in-process and on the cluster
+        _same(xpcsnb.io.open_g2(out_local / f"{f.stem}_results.hdf"), xpcsnb.io.open_g2(out_dask / f"{f.stem}_results.hdf"))
+        _same(xpcsnb.load_nlsq(out_local / f"{f.stem}_fit.nc"), xpcsnb.load_nlsq(out_dask / f"{f.stem}_fit.nc"))
+    # fit_file with client=: one task per q, the same result as the in-process batch's fit
+    per_q = fit_file(out_local / "A000_results.hdf", output=tmp_path / "per_q.nc", config=CONFIG, client=cluster_client,
+                     progress=False)
+    _same(xpcsnb.load_nlsq(out_local / "A000_fit.nc"), per_q)
+
+
+def test_fit_nlsq_independent_on_the_cluster_is_identical(multiq_set, cluster_client):
+    from xpcsnb.fit.nlsq import fit_nlsq
+
+    ds = multiq_set
+    kw = {"q_mode": "independent", "n_starts": 1}
+    here = fit_nlsq(ds, "static", **kw)
+    there = fit_nlsq(ds, "static", client=cluster_client, **kw)
+    _same(here, there)
+    assert here.sizes["q"] == ds.sizes["q"]

@@ -1,0 +1,250 @@
+"""One file at a time: raw frames → APS result file (:func:`correlate_file`) → fit (:func:`fit_file`).
+
+The result file is the APS 8-ID-I NeXus layout written by :func:`xpcsnb.io.save_aps`
+(readable by :func:`xpcsnb.open_aps` and pyXPCSViewer), plus the record of what the
+correlators excluded under ``/xpcs/exclusions`` (``bad_frames``: 0-based frame indices,
+``bad_pixels``: flat detector indices, the method and threshold as attributes). The
+whole file is written to a temporary name in the target's folder and renamed, so a
+crash never leaves a half-written result under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .config import load_config, parse_frames
+
+__all__ = ["correlate_file", "fit_file", "open_raw", "resolve_qmap"]
+
+#: Group of the exclusion record inside a result file.
+EXCLUSIONS_GROUP = "/xpcs/exclusions"
+
+
+def open_raw(path: str | os.PathLike[str], correlate: Mapping[str, Any]) -> xr.DataArray:
+    """The frame stack of a raw file: HDF5 (:func:`~xpcsnb.io.frames.open_frames`) or Rigaku
+    ``.bin`` (:func:`~xpcsnb.io.rigaku.open_rigaku`, needs ``frame_time``), windowed by ``frames``."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no raw file {p}")
+    if p.suffix.lower() == ".bin":
+        from ..io.rigaku import open_rigaku
+
+        if correlate["frame_time"] is None:
+            raise ValueError(f"{p} is a Rigaku .bin file: set [correlate] frame_time (the frame period in s)")
+        da = open_rigaku(p, frame_time=float(correlate["frame_time"]))
+    else:
+        from ..io.frames import open_frames
+
+        da = open_frames(p, correlate["dataset"], frame_time=correlate["frame_time"])
+    window = parse_frames(correlate["frames"])
+    if window != slice(None):
+        if window.start is not None and window.start >= da.shape[0]:
+            raise ValueError(f"frames {correlate['frames']!r}: {p} has only {da.shape[0]} frames")
+        da = da[window]
+    return da
+
+
+def resolve_qmap(qmap: Any) -> Any:
+    """A :class:`~xpcsnb.core.partition.Partition` as given, or read from a q-map file
+    (:func:`xpcsnb.io.qmap.open_qmap`)."""
+    from ..core.partition import Partition
+
+    if isinstance(qmap, Partition):
+        return qmap
+    if isinstance(qmap, str | os.PathLike):
+        from ..io.qmap import open_qmap
+
+        return open_qmap(qmap)
+    raise TypeError(f"qmap must be a q-map file path or a Partition, got {type(qmap).__name__}")
+
+
+def _bad(value: Any) -> Any:
+    return None if isinstance(value, str) and value == "none" else value
+
+
+def _ring_twotimes(c2: xr.Dataset) -> list[xr.Dataset]:
+    """The data model's two-time Dataset of every q ring of a ``two_time`` output."""
+    from ..correlate.twotime import c2_at_q
+
+    rings = np.unique(c2["ring"].values)
+    out = []
+    for g in rings:
+        sel = c2["ring"].values == g
+        w = c2["npix"].values[sel].astype(float)
+        out.append(c2_at_q(c2, float(np.sum(c2["q"].values[sel] * w) / w.sum())))
+    return out
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name such as {path / 'A001_results.hdf'}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"the folder {path.parent} does not exist; create it first")
+
+
+def correlate_file(raw: str | os.PathLike[str], *, qmap: Any, output: str | os.PathLike[str],
+                   config: Any = None, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Correlate one raw file and write its APS result file.
+
+    Parameters
+    ----------
+    raw : path
+        HDF5 frame stack or Rigaku ``.bin`` file.
+    qmap : path or Partition
+        The q-map (APS/pySimpleMask file) or a partition.
+    output : path
+        The result file (``*_results.hdf``); never replaced unless ``overwrite``.
+    config : path, mapping or None
+        Analysis configuration (:mod:`xpcsnb.pipeline.config`); its ``[correlate]`` section is used.
+    overwrite : bool
+        Replace an existing ``output``.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        ``output``, ``n_frames``, ``n_roi``, ``n_bad_frames``, ``n_bad_pixels``, ``two_time``.
+    """
+    import h5py
+
+    from ..correlate.multitau import multitau
+    from ..correlate.twotime import two_time
+    from ..io import save_aps
+
+    cfg = load_config(config)["correlate"]
+    target = Path(output)
+    _check_target(target, overwrite)
+    part = resolve_qmap(qmap)
+    da = open_raw(raw, cfg)
+    g2 = multitau(da, part, num_bufs=cfg["num_bufs"], num_levels=cfg["num_levels"], ladder=cfg["ladder"],
+                  normalization=cfg["normalization"], chunk=cfg["chunk"], progress=progress,
+                  bad_frames=_bad(cfg["bad_frames"]), bad_pixels=_bad(cfg["bad_pixels"]),
+                  bad_threshold=cfg["bad_threshold"])
+    bad_frames = np.asarray(g2.attrs.get("bad_frames", np.zeros(0, dtype=int)), dtype=np.int64)
+    bad_pixels = np.asarray(g2.attrs.get("bad_pixels", np.zeros(0, dtype=int)), dtype=np.int64)
+    maps = None
+    if cfg["two_time"]:
+        mask = None
+        if bad_pixels.size:
+            mask = np.ones(part.shape, dtype=bool)
+            mask.ravel()[bad_pixels] = False
+        # bad frames are flagged but kept: a two-time map needs every frame (they show as stripes)
+        c2 = two_time(da, part, mask=mask, average=cfg["average"], progress=progress)
+        maps = _ring_twotimes(c2)
+    intensity = g2["intensity"].fillna(0.0)  # excluded frames: recorded in /xpcs/exclusions
+    meta = {"frame_time": float(g2.attrs["frame_time"])}
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".xpcsnb-tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        save_aps(tmp, g2=g2.drop_vars(["intensity", "frame_excluded"], errors="ignore"), twotime=maps,
+                 partition=part, intensity=intensity, meta=meta, overwrite=True)
+        with h5py.File(tmp, "a") as f:
+            grp = f.require_group(EXCLUSIONS_GROUP)
+            grp.create_dataset("bad_frames", data=bad_frames)
+            grp.create_dataset("bad_pixels", data=bad_pixels)
+            for k in ("bad_frames_method", "bad_pixels_method", "bad_threshold", "bad_frames_treatment"):
+                if k in g2.attrs:
+                    grp.attrs[k] = g2.attrs[k]
+            if cfg["two_time"] and bad_frames.size:
+                grp.attrs["twotime_note"] = "bad frames are kept in the two-time maps (flagged, not excluded)"
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {"output": str(target), "n_frames": int(da.shape[0]), "n_roi": int(g2.sizes["roi"]),
+            "n_bad_frames": int(bad_frames.size), "n_bad_pixels": int(bad_pixels.size),
+            "two_time": bool(cfg["two_time"])}
+
+
+def read_exclusions(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The exclusion record of a result file written by :func:`correlate_file`."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        grp = f.get(EXCLUSIONS_GROUP)
+        if grp is None:
+            return {}
+        return {"bad_frames": grp["bad_frames"][()], "bad_pixels": grp["bad_pixels"][()], **dict(grp.attrs)}
+
+
+def _fit_kwargs(fit: Mapping[str, Any]) -> dict[str, Any]:
+    kw = {k: fit[k] for k in ("scaling", "initial", "fixed", "n_starts", "seed", "max_nfev") if fit[k] not in (None, {})}
+    if fit["bounds"]:
+        kw["bounds"] = {k: tuple(v) for k, v in fit["bounds"].items()}
+    if fit["free"]:
+        kw["free"] = list(fit["free"])
+    return kw
+
+
+def _fit_q(path: str, q: float, fit: Mapping[str, Any]) -> xr.Dataset:
+    """The NLSQ fit of the two-time data at ``q`` of a result file."""
+    from ..fit.nlsq import fit_nlsq
+    from ..io.aps8idi import open_twotime
+
+    ds = open_twotime(path, q=q, diagonal=fit["diagonal"])
+    return fit_nlsq(ds, fit["model"], **_fit_kwargs(fit))
+
+
+def result_q_values(path: str | os.PathLike[str]) -> np.ndarray:
+    """The q values [1/Å] at which a result file holds two-time data (sorted, unique)."""
+    from ..io.aps8idi import open_aps
+
+    ds = open_aps(path)
+    if "c2_q" not in ds.coords:
+        raise ValueError(f"{path} holds no two-time data (correlate with two_time = true / --two-time) "
+                         "to fit a two-time model")
+    return np.unique(ds["c2_q"].values)
+
+
+def fit_file(results: str | os.PathLike[str], *, output: str | os.PathLike[str], config: Any = None,
+             client: Any = None, overwrite: bool = False, progress: bool = True) -> xr.Dataset:
+    """Fit the two-time data of every q (and φ) of a result file; write the stacked result.
+
+    Parameters
+    ----------
+    results : path
+        APS result file with two-time data (:func:`correlate_file` with ``two_time``).
+    output : path
+        NetCDF file of the NLSQ result, stacked along ``q``
+        (:func:`xpcsnb.fit.result.concat_q`); never replaced unless ``overwrite``.
+    config : path, mapping or None
+        Analysis configuration; its ``[fit]`` section is used.
+    client : dask.distributed.Client, optional
+        Fit each q as a Dask task on this client; default in-process.
+    overwrite : bool
+        Replace an existing ``output``.
+    progress : bool
+        Progress bar over q.
+    """
+    from tqdm.auto import tqdm
+
+    from ..fit.result import concat_q, save_nlsq
+
+    cfg = load_config(config)
+    target = Path(output)
+    _check_target(target, overwrite)
+    path = str(results)
+    qs = result_q_values(path)
+    if client is None:
+        parts = [_fit_q(path, float(q), cfg["fit"])
+                 for q in tqdm(qs, desc="fit q", disable=not progress, leave=False)]
+    else:
+        futures = [client.submit(_fit_q, path, float(q), cfg["fit"], pure=False) for q in qs]
+        parts = client.gather(futures)
+    res = parts[0] if qs.size == 1 else concat_q(parts, qs)
+    res.attrs.update({"source": path, "model": cfg["fit"]["model"]})
+    save_nlsq(res, target, overwrite=overwrite)
+    return res
