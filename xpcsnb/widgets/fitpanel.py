@@ -15,14 +15,14 @@ Cancel, Start from result, Reset; progress and status) that stays visible; three
     data | model | residual (weighted by ``sigma`` when the data have it) side by side,
     on one angle (linked), and g2(τ) of data and model.
 
-The fit (:func:`xpcsnb.fit.nlsq.fit_nlsq`) runs in a worker thread: the kernel stays
-responsive (other cells and widget events run during the fit). A click while a fit runs
-is ignored (one fit at a time). **Cancel** discards the running fit at once and returns
-the panel to idle; the solver's current computation cannot be interrupted inside XLA, so
-it finishes in the background and Fit is enabled again when it has stopped (the status
-says so). After an edit, Reset, or a change of model/scaling/q/φ the shown result is
-marked "out of date" (:attr:`FitPanel.stale`). :meth:`FitPanel.wait` joins the worker
-(used by scripts and tests: ``panel.fit_button.click(); panel.wait()``).
+The fit (:func:`xpcsnb.fit.nlsq.fit_nlsq`) runs in a worker process
+(:class:`~xpcsnb.widgets.background.BackgroundJob`): the kernel stays responsive (other
+cells and widget events run during the fit) and the bar follows the solver's starts. A
+click while a fit runs is ignored (one fit at a time). **Cancel** stops the worker
+process for real. After an edit, Reset, or a change of model/scaling/starts/q/φ the shown
+result is marked "out of date" (:attr:`FitPanel.stale`). :meth:`FitPanel.wait` waits for
+the fit and its display (scripts and tests: ``panel.fit_button.click(); panel.wait()``).
+Each fit starts a fresh process, so it pays the import and compile time (a few seconds).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import html
 import threading
-import time
 from typing import Any
 
 import ipywidgets as widgets
@@ -42,6 +41,7 @@ from ..core.twotime import q_value, validate_twotime
 from ..fit.nlsq import fit_nlsq
 from ..fit.result import nlsq_name
 from ..models import get_model, model_names
+from .background import Bar, BackgroundJob
 from .c2view import C2View
 from .cuts import g2_svg, lag_average
 from .editor import ParameterEditor
@@ -129,8 +129,10 @@ class FitPanel(widgets.VBox):
         self._result: xr.Dataset | None = None
         self._fitted_on: xr.Dataset | None = None
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._token: object | None = None
+        self._pending: xr.Dataset | None = None
+        self._displayed = threading.Event()
+        self._displayed.set()
+        self.job = BackgroundJob(on_progress=self._on_bars, on_done=self._on_done)
         self.error = ""
         self.ignored_clicks = 0
         super().__init__(**kwargs)
@@ -229,15 +231,16 @@ class FitPanel(widgets.VBox):
         return self._result
 
     def fit(self, *, wait: bool = False) -> xr.Dataset | None:
-        """Start a fit with the panel's settings in a worker thread; a call while one runs is ignored.
+        """Start a fit with the panel's settings in a worker process; a call while one runs is ignored.
 
         Parameters
         ----------
         wait : bool
-            Block until the fit is over and return its result (None when it raised).
+            Block until the fit is over and shown; return its result (None when it
+            raised or was cancelled).
         """
         with self._lock:
-            if self.running or (self._thread is not None and self._thread.is_alive()):
+            if self.running or self.job.running:
                 self.ignored_clicks += 1
                 return None
             self.error = ""
@@ -247,71 +250,64 @@ class FitPanel(widgets.VBox):
                 self._fail(str(exc), stage="invalid settings")
                 return None
             data = self._fit_data()
-            token = object()
-            self._token = token
             kwargs = dict(self._fit_kwargs, n_starts=self.n_starts.value or None)
-            self._thread = threading.Thread(target=self._work, args=(token, data, self.model, options, kwargs),
-                                            name="xpcsnb-fit", daemon=True)
+            self._pending = data
+            self._displayed.clear()
             self._busy(True)
-            self._thread.start()
+            if not self.job.start(fit_nlsq, data, self.model, **options, **kwargs, return_model=True,
+                                  progress=True):
+                self.ignored_clicks += 1
+                self._displayed.set()
+                return None
         if wait:
-            self.wait()
-            return self._result
+            return self.wait()
         return None
 
     def wait(self, timeout: float | None = None) -> xr.Dataset | None:
-        """Wait for the running fit (if any) to end; return :attr:`result`.
+        """Wait for the running fit (if any) to end and be shown; return :attr:`result`.
 
         Raises
         ------
         TimeoutError
             When the fit is still running after ``timeout`` seconds.
         """
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                raise TimeoutError(f"the fit is still running after {timeout} s")
+        if not self._displayed.wait(timeout):
+            raise TimeoutError(f"the fit is still running after {timeout} s")
         return self._result
 
     def cancel(self) -> None:
-        """Discard the running fit now (its computation ends in the background; Fit waits for it)."""
-        with self._lock:
-            if not self.running:
-                return
-            self._token = None
-            self.running = False
+        """Stop the running fit: its worker process is ended (the panel says when it is gone)."""
+        if self.job.cancel():
             self.cancel_button.disabled = True
-            self.progress.bar_style = "warning"
-            self._advance(self.progress.max, "cancelled")
-            self.status.value = _status("cancelled: the result will be discarded; the solver is finishing its "
-                                        "current step in the background, Fit is enabled when it has stopped", _WARN)
             self.fit_button.description = "stopping…"
+            self.status.value = _status("cancelling: stopping the worker process …", _WARN)
 
     # ------------------------------------------------------------------ worker
-    def _work(self, token: object, data: xr.Dataset, model: str, options: dict[str, Any],
-              kwargs: dict[str, Any]) -> None:
-        t0 = time.perf_counter()
+    def _on_bars(self, bars: list[Bar]) -> None:
+        for bar in bars:
+            if bar.total:
+                self.progress.max, self.progress.value = bar.total + 1, min(bar.n + 1, bar.total + 1)
+                self.progress.description = f"start {min(bar.n + 1, bar.total)}/{bar.total}"
+
+    def _on_done(self, job: BackgroundJob) -> None:
         try:
-            res, err = fit_nlsq(data, model, **options, **kwargs, return_model=True), ""
-        except Exception as exc:  # shown in the panel: a worker's exception is otherwise invisible
-            res, err = None, f"{type(exc).__name__}: {exc}"
-        with self._lock:
-            current = token is self._token
-            self._token = None
-        try:
-            if not current:  # cancelled
-                self.status.value = _status("the cancelled fit has stopped; its result was discarded", _WARN)
-            elif err:
-                self._fail(err, stage="fit raised")
+            if job.state == "cancelled":
+                self.progress.bar_style = "warning"
+                self._advance(self.progress.max, "cancelled")
+                self.status.value = _status("cancelled: the worker process was stopped; no result", _WARN)
+                self.error = "cancelled"
+            elif job.state == "failed":
+                self._fail(job.error, stage="fit raised")
             else:
-                self._advance(2, "updating views")
-                self._show(res, data, time.perf_counter() - t0)
+                self._advance(self.progress.max - 1, "updating views")
+                self._show(job.result, self._pending, job.elapsed)
+                if job.warnings:
+                    self.status.value += _status(" | warnings: " + "; ".join(job.warnings), _WARN)
         except Exception as exc:  # keep the panel usable even if drawing fails
             self._fail(f"{type(exc).__name__}: {exc}", stage="display failed")
         finally:
-            self._thread = None
             self._busy(False)
+            self._displayed.set()
 
     # ------------------------------------------------------------------ internals
     def _data(self) -> xr.Dataset:
@@ -384,7 +380,7 @@ class FitPanel(widgets.VBox):
         self.editor.set_initial(values)
 
     def _on_valid(self, _change: Any) -> None:
-        self.fit_button.disabled = self.running or not self.editor.valid or self._thread is not None
+        self.fit_button.disabled = self.running or not self.editor.valid
         if not self.editor.valid:
             self.status.value = _status("fix the parameters highlighted in red to fit", _ERR)
         elif self.progress.description == "idle":
@@ -396,15 +392,16 @@ class FitPanel(widgets.VBox):
 
     def _busy(self, on: bool) -> None:
         self.running = on
-        self.fit_button.disabled = on or not self.editor.valid or self._thread is not None
-        self.fit_button.description = "Fitting…" if on else ("stopping…" if self._thread is not None else "Fit")
+        self.fit_button.disabled = on or not self.editor.valid
+        self.fit_button.description = "Fitting…" if on else "Fit"
         self.cancel_button.disabled = not on
         self.reset_button.disabled = on
         if on:
             self.use_result_button.disabled = True
             self.progress.bar_style = "info"
+            self.progress.max = 3
             self._advance(1, "fitting")
-            self.status.value = _status(f"fitting {self.model} in the background (the first fit of a model "
+            self.status.value = _status(f"fitting {self.model} in the background (a worker process imports and "
                                         "compiles it: allow ~10–30 s); the notebook stays usable …", _WARN)
         else:
             self.use_result_button.disabled = self._result is None
@@ -447,7 +444,7 @@ class FitPanel(widgets.VBox):
                               + _download(parameters_json(res), "parameters.json", "application/json"))
         ok = bool(res[nlsq_name(_VAR, "success")])
         self.progress.bar_style = "success" if ok else "warning"
-        self._advance(3, "done" if ok else "not converged")
+        self._advance(self.progress.max, "done" if ok else "not converged")
         chi2 = float(res[nlsq_name(_VAR, "chi2_red")])
         flag_note = f"; {len(flags)} parameter(s) flagged (see the table)" if flags else ""
         self.status.value = _status(
