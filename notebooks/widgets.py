@@ -29,7 +29,8 @@
 #   lag-averaged g₂), *Fit* (bounds / initial / fixed editor from the parameter registry,
 #   per-angle contrast/offset rows, the flagged result table with its correlation matrix,
 #   CSV/JSON downloads) and *Diagnostics* (data | model | weighted residual side by side,
-#   g₂(τ) of data and fit). **Fit** runs in the background: the notebook stays usable,
+#   g₂(τ) of data and fit) and *CMC* (a `CMCPanel` seeded from the NLSQ result, see
+#   below). **Fit** runs in the background: the notebook stays usable,
 #   **Cancel** discards the running fit, a double click runs one fit, and a result whose
 #   settings were changed is marked "out of date".
 #
@@ -108,7 +109,7 @@ panel.editor.rows["alpha"].initial.value = "0"
 print("fit button disabled:", panel.fit_button.disabled)
 
 # %% [markdown]
-# Clicking **Fit** in the page starts the fit in a worker thread and returns at once; here
+# Clicking **Fit** in the page starts the fit in a worker process and returns at once; here
 # we click from Python and wait for it (`panel.wait()`). The result is `panel.result` (the
 # NLSQ result Dataset with `c2_model`); the *Fit* tab shows its table, in which parameters
 # at a bound and relative errors above 100 % are flagged, with the correlation matrix

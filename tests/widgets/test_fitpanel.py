@@ -72,6 +72,15 @@ def test_diagnostics_show_data_model_and_weighted_residual(fitted, static_set: x
     np.testing.assert_allclose(residual(data, res).values, data["c2"].values - res["c2_model"].values)
 
 
+def test_cmc_tab_is_seeded_from_the_nlsq_fit(fitted, static_set: xr.Dataset) -> None:
+    panel, res = fitted
+    assert not panel.cmc_button.disabled
+    cmc = panel.setup_cmc()
+    assert cmc in panel._cmc_box.children and cmc._nlsq is res and cmc._ds.sizes["phi"] == 2
+    with pytest.raises(ValueError, match="fit with NLSQ first"):
+        FitPanel(static_set, "static").setup_cmc()
+
+
 def test_edit_marks_the_result_out_of_date(static_set: xr.Dataset, fitted) -> None:
     _, res = fitted
     panel = FitPanel(static_set, "static")

@@ -1,7 +1,7 @@
 """``FitPanel``: the workbench — look at C2, set up and run a fit without blocking the kernel, read the result.
 
 Layout: a header; a control bar (model, scaling, ``n_starts``, q and φ selectors; Fit,
-Cancel, Start from result, Reset; progress and status) that stays visible; three tabs:
+Cancel, Start from result, Reset; progress and status) that stays visible; four tabs:
 
 ``Data``
     the C2 viewer (:class:`~xpcsnb.widgets.c2view.C2View`) and the lag-averaged g2(τ);
@@ -14,6 +14,9 @@ Cancel, Start from result, Reset; progress and status) that stays visible; three
 ``Diagnostics``
     data | model | residual (weighted by ``sigma`` when the data have it) side by side,
     on one angle (linked), and g2(τ) of data and model.
+``CMC``
+    after an NLSQ fit, :meth:`FitPanel.setup_cmc` (or its button) puts a
+    :class:`~xpcsnb.widgets.cmcpanel.CMCPanel` seeded from that result here.
 
 The fit (:func:`xpcsnb.fit.nlsq.fit_nlsq`) runs in a worker process
 (:class:`~xpcsnb.widgets.background.BackgroundJob`): the kernel stays responsive (other
@@ -191,8 +194,15 @@ class FitPanel(widgets.VBox):
                                               layout=widgets.Layout(flex_flow="row wrap"))])
         fit_tab = widgets.VBox([self._editor_box, self.result_html, self.exports])
         diag_tab = widgets.VBox([self._views, self.fit_g2])
-        self.tabs = widgets.Tab([data_tab, fit_tab, diag_tab], layout=widgets.Layout(width="100%"))
-        for k, name in enumerate(("Data", "Fit", "Diagnostics")):
+        self.cmc_button = widgets.Button(description="Set up CMC from this fit", disabled=True, icon="cogs",
+                                         tooltip="a CMCPanel seeded from the NLSQ result (priors, scaling)")
+        self.cmc_button.add_class("xpcsnb-cmc-setup")
+        self.cmc_button.on_click(lambda _: self.setup_cmc())
+        self.cmc_panel: Any = None
+        self._cmc_box = widgets.VBox([widgets.HTML("Fit with NLSQ first; the CMC panel starts from its result "
+                                                  "(priors, parametrisation, scaling)."), self.cmc_button])
+        self.tabs = widgets.Tab([data_tab, fit_tab, diag_tab, self._cmc_box], layout=widgets.Layout(width="100%"))
+        for k, name in enumerate(("Data", "Fit", "Diagnostics", "CMC")):
             self.tabs.set_title(k, name)
         self.tabs.selected_index = 1
         selectors = widgets.HBox([self.model_select, self.scaling_select, self.per_angle, self.n_starts,
@@ -262,6 +272,22 @@ class FitPanel(widgets.VBox):
         if wait:
             return self.wait()
         return None
+
+    def setup_cmc(self) -> Any:
+        """A :class:`~xpcsnb.widgets.cmcpanel.CMCPanel` on the fitted data, seeded from the shown NLSQ result.
+
+        Raises
+        ------
+        ValueError
+            Before a successful NLSQ fit.
+        """
+        if self._result is None or self._fitted_on is None:
+            raise ValueError("fit with NLSQ first: the CMC panel is seeded from its result")
+        from .cmcpanel import CMCPanel
+
+        self.cmc_panel = CMCPanel(self._fitted_on, self.model, nlsq=self._result)
+        self._cmc_box.children = [self._cmc_box.children[0], self.cmc_button, self.cmc_panel]
+        return self.cmc_panel
 
     def wait(self, timeout: float | None = None) -> xr.Dataset | None:
         """Wait for the running fit (if any) to end and be shown; return :attr:`result`.
@@ -405,6 +431,7 @@ class FitPanel(widgets.VBox):
                                         "compiles it: allow ~10–30 s); the notebook stays usable …", _WARN)
         else:
             self.use_result_button.disabled = self._result is None
+        self.cmc_button.disabled = on or self._result is None
 
     def _fail(self, message: str, *, stage: str) -> None:
         self._result = None
