@@ -224,6 +224,7 @@ def _drive(page, result_file: Path, echo_file: Path, out: Path, timings: dict) -
     page.wait_for_selector(".xpcsnb-invalid input", timeout=10_000)
     err = page.locator(".xpcsnb-row-error").first
     assert "not a number" in err.text_content() and upper.input_value() == "1e"
+    upper.scroll_into_view_if_needed()
     eb = err.bounding_box()
     assert eb["x"] + eb["width"] <= cut["right"], (eb, cut)
     page.screenshot(path=str(out / "lab_invalid_bound.png"), full_page=True)
@@ -250,6 +251,7 @@ def _drive(page, result_file: Path, echo_file: Path, out: Path, timings: dict) -
     page.locator("select.xpcsnb-c2view-phi").first.select_option("1")
     _wait_canvas_change(page, viewer, before, timeout=15)
     timings["angle_change_during_fit_s"] = round(time.time() - t, 2)
+    assert timings["angle_change_during_fit_s"] < 3, timings  # ~0.2 s measured; generous for a busy CI
     page.locator(".jp-Cell").nth(3).locator(".cm-content").scroll_into_view_if_needed()
     page.locator(".jp-Cell").nth(3).locator(".cm-content").click()
     page.keyboard.press("Shift+Enter")
