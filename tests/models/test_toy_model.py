@@ -88,7 +88,7 @@ def test_nlsq_recovers_gamma_and_model_reproduces_the_fit(toy):
 def test_parameter_editor_builds_rows_for_the_toy(toy):
     ed = ParameterEditor("toy_single_exp")
     assert list(ed.rows) == ["gamma", "contrast", "offset"]
-    assert ed.rows["gamma"].unit == "1/s" and ed.rows["gamma"].initial.value == 1.0
+    assert ed.rows["gamma"].unit == "1/s" and ed.rows["gamma"].initial.number == 1.0
     ed.rows["gamma"].upper.value = 10.0
     opts = ParameterEditor("toy_single_exp", n_phi=2).fit_options()
     assert opts["bounds"]["gamma"] == (1e-2, 50.0) and set(opts["bounds"]) == {

@@ -20,6 +20,7 @@ from xpcsnb.widgets.c2view import (
     decode_uint8,
     display_limits,
     encode_uint8,
+    round_limits,
 )
 
 
@@ -114,7 +115,9 @@ def test_viewer_state_matches_the_data(ds: xr.Dataset) -> None:
     assert v.shape == [40, 40] and v.downsample_factor == 1 and v.note == ""
     assert v.phi == [0.0, 90.0] and v.t1 == pytest.approx(ds["t1"].values.tolist())
     assert v.time_unit == "s" and v.colormap == "viridis"
-    assert (v.vmin, v.vmax) == pytest.approx(display_limits(ds["c2"].values))
+    assert (v.vmin, v.vmax) == pytest.approx(round_limits(*display_limits(ds["c2"].values)))
+    lo, hi = display_limits(ds["c2"].values)
+    assert v.vmin <= lo and v.vmax >= hi  # rounded outward
     # exact hover values: float32 of angle 0; the image encodes the same angle
     vals = np.frombuffer(v.values, np.float32).reshape(40, 40)
     np.testing.assert_array_equal(vals, ds["c2"].values[0].astype(np.float32))
@@ -222,3 +225,64 @@ def test_2d_matrix_with_scalar_phi(ds: xr.Dataset) -> None:
 def test_bad_inputs_are_named(ds: xr.Dataset, make, err, match) -> None:
     with pytest.raises(err, match=match):
         make(ds)
+
+
+# ---------------------------------------------------------------- figure polish (issue 17)
+@pytest.mark.parametrize(("lo", "hi", "expected"), [
+    (1.0123, 1.3456, (1.0, 1.36)), (-0.0371, 0.0371, (-0.04, 0.04)), (0.0, 1.0, (0.0, 1.0)),
+    (1003.0, 1187.0, (1000.0, 1190.0)),
+])
+def test_round_limits_widen_outward_to_round_steps(lo, hi, expected) -> None:
+    got = round_limits(lo, hi)
+    assert got == pytest.approx(expected) and got[0] <= lo and got[1] >= hi
+
+
+def test_colour_bar_label_unit_and_title_with_phi_and_q(ds: xr.Dataset) -> None:
+    v = C2View(ds)
+    assert v.label == "c2" and v.time_unit == "s" and v.q == pytest.approx(0.0054)
+    assert v.full_title().endswith("φ = 0°, q = 0.0054 Å⁻¹")
+    r = ds["c2"].copy()
+    r.attrs["units"] = "Å^2"
+    assert C2View(r).unit == "Å²"
+
+
+def test_zoom_resamples_the_visible_window_at_full_detail() -> None:
+    n = 300
+    t = 0.01 * np.arange(n)
+    c2 = 1.0 + 0.3 * np.exp(-np.abs(t[:, None] - t[None, :]) / 0.2) + 1e-3 * np.arange(n)[:, None]
+    v = C2View(twotime(c2, dt=0.01, phi=0.0, q=0.01), max_size=100)
+    assert v.downsample_factor == 3 and v.shape == [100, 100] and "zoom in for full detail" in v.note
+    v.zoom(t1=(0.5, 1.0), t2=(1.0, 1.5))
+    assert v.window == [50, 101, 100, 151] and v.downsample_factor == 1 and v.note == ""
+    np.testing.assert_allclose(v.displayed(), c2[50:101, 100:151])
+    np.testing.assert_allclose(v.t1, t[50:101])
+    assert v.image == encode_uint8(c2[50:101, 100:151], v.vmin, v.vmax)
+    v.window = [-5, 10**6, 7, 7]  # from the page: clipped into the data, never below 2 × 2
+    assert v.window[0] == 0 and v.window[1] == n and v.window[3] - v.window[2] == 2
+    v.reset_zoom()
+    assert v.window == [0, n, 0, n] and v.shape == [100, 100]
+    with pytest.raises(ValueError, match="fewer than 2 frames"):
+        v.zoom(t1=(0.501, 0.502))
+
+
+def test_limit_requests_from_the_page(ds: xr.Dataset) -> None:
+    v = C2View(ds)
+    auto = (v.vmin, v.vmax)
+    v.limit_request = {"vmin": 1.0, "vmax": 1.1, "n": 1}
+    assert (v.vmin, v.vmax) == (1.0, 1.1) and v.image == encode_uint8(ds["c2"].values[0], 1.0, 1.1)
+    v.limit_request = {"vmin": 2.0, "vmax": 1.0, "n": 2}
+    assert (v.vmin, v.vmax) == (1.0, 1.1) and "vmin < vmax" in v.note
+    v.limit_request = {"auto": True, "n": 3}
+    assert (v.vmin, v.vmax) == pytest.approx(auto) and v.note == ""
+    with pytest.raises(ValueError, match="percentiles"):
+        v.auto_limits((99, 1))
+
+
+def test_save_png_writes_a_figure(ds: xr.Dataset, tmp_path) -> None:
+    import matplotlib.image
+
+    v = C2View(ds)
+    path = tmp_path / "view.png"
+    v.save_png(str(path), dpi=50)
+    img = matplotlib.image.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 100 and len(np.unique(img.reshape(-1, img.shape[2]), axis=0)) > 20

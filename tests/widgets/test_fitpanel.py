@@ -1,190 +1,220 @@
-"""Kernel-side tests of the parameter editor and the fit dashboard (clicks via ``button.click()``)."""
+"""Kernel-side tests of the workbench (FitPanel): background fits, Cancel, one fit at a time,
+out-of-date marks, selectors, the flagged result table, correlation matrix, exports, g2 cuts.
+
+Clicks go through ``button.click()``; the fit runs in a worker process, ``panel.wait()`` waits for it.
+"""
 
 from __future__ import annotations
+
+import csv
+import io
+import json
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from xpcsnb.datasets import DEMO_TRUTH
 from xpcsnb.fit.nlsq import fit_nlsq
-from xpcsnb.models import registry
-from xpcsnb.forward import simulate
-from xpcsnb.widgets import FitPanel, ParameterEditor, explore
-from xpcsnb.widgets.editor import validate_row
-
-T = 0.1 * np.arange(40)  # 40 frames, dt = 0.1 s
-
-
-@pytest.fixture(scope="module")
-def static_ds() -> xr.Dataset:
-    return simulate("static", dict(DEMO_TRUTH["static"]), T, phi=[0.0, 90.0], q=0.0054,
-                    contrast=[0.3, 0.25], offset=[1.0, 1.002], noise=0.01, seed=11)
+from xpcsnb.widgets.cuts import g2_svg, lag_average, nice_ticks
+from xpcsnb.widgets.fitpanel import FitPanel, explore, residual
+from xpcsnb.widgets.table import (
+    correlation_matrix,
+    flag_parameters,
+    parameters_csv,
+    parameters_json,
+    result_table_html,
+)
 
 
 @pytest.fixture(scope="module")
-def flow_ds() -> xr.Dataset:
-    return simulate("laminar_flow", dict(DEMO_TRUTH["laminar_flow"]), T, phi=[0.0, 90.0], q=0.0054, L=2e6,
-                    contrast=[0.3, 0.25], offset=[1.0, 1.002], noise=0.01, seed=12)
-
-
-# ---------------------------------------------------------------- editor
-def test_validate_row_rules() -> None:
-    assert validate_row(1.0, 0.0, 2.0, False) == ""
-    assert validate_row(0.0, 0.0, 2.0, False) == ""  # on a bound is allowed (registry f3 = 0 in [0, 1])
-    assert "lower (2) must be < upper (1)" in validate_row(1.5, 2.0, 1.0, False)
-    assert "above upper" in validate_row(3.0, 0.0, 2.0, False)
-    assert "below lower" in validate_row(-1.0, 0.0, 2.0, False)
-    assert "finite" in validate_row(np.nan, 0.0, 2.0, False)
-    assert "finite" in validate_row(1.0, -np.inf, 2.0, False)
-    assert validate_row(5.0, 2.0, 1.0, True) == ""  # a fixed value ignores the bounds
-    assert validate_row(None, 0.0, 1.0, False) == ""  # data-based start
-
-
-@pytest.mark.parametrize("model", [n for n in registry.MODELS if registry.get_model(n).kind == "twotime"])
-def test_editor_rows_come_from_the_registry(model: str) -> None:
-    ed = ParameterEditor(model, n_phi=3)
-    physics = registry.MODELS[model]
-    assert list(ed.rows) == [p.name for p in physics] + ["contrast", "offset"]
-    default_fixed = {"heterodyne": {"f2"}}.get(model, set())
-    for p in physics:
-        row = ed.rows[p.name]
-        assert (row.lower.value, row.upper.value, row.unit) == (p.lower, p.upper, p.unit)
-        assert row.fixed.value == (p.name in default_fixed)
-        if p.name not in default_fixed:
-            assert row.initial.value == p.initial
-    assert ed.valid and ed.check() == {}
-    assert ed.rows["contrast"].initial is None  # start from the data
-
-
-def test_editor_validates_inline_and_maps_to_fit_options() -> None:
-    ed = ParameterEditor("static", n_phi=2)
-    ed.rows["alpha"].lower.value = 3.0
-    assert not ed.valid
-    assert "lower (3) must be &lt; upper (2)" in ed.rows["alpha"].error.value
-    with pytest.raises(ValueError, match="alpha: lower"):
-        ed.fit_options()
-    ed.rows["alpha"].lower.value = -1.0
-    ed.rows["alpha"].initial.value = -0.5
-    ed.rows["D_offset"].fixed.value = True
-    ed.rows["D_offset"].initial.value = 50.0
-    ed.rows["contrast"].upper.value = 0.6
-    assert ed.valid and ed.rows["alpha"].error.value == ""
-    assert ed.rows["D_offset"].lower.disabled  # bounds of a fixed parameter are not used
-    opts = ed.fit_options()
-    assert opts["fixed"] == {"D_offset": 50.0} and opts["free"] == []
-    assert opts["initial"] == {"D0": 1e3, "alpha": -0.5}
-    assert opts["bounds"]["alpha"] == (-1.0, 2.0) and "D_offset" not in opts["bounds"]
-    assert opts["bounds"]["contrast_0"] == opts["bounds"]["contrast_1"] == (0.0, 0.6)
-    assert opts["bounds"]["offset_1"] == (0.5, 1.5)
-    ed.reset()
-    assert ed.rows["alpha"].lower.value == -2.0 and not ed.rows["D_offset"].fixed.value
-
-
-def test_editor_default_fixed_parameter_can_be_freed() -> None:
-    ed = ParameterEditor("heterodyne", n_phi=1)
-    assert ed.fit_options()["fixed"] == {"f2": 0.0}
-    ed.rows["f2"].fixed.value = False
-    opts = ed.fit_options()
-    assert opts["free"] == ["f2"] and "f2" in opts["bounds"] and "f2" not in opts["fixed"]
-
-
-def test_editor_set_initial_rejects_unknown_names() -> None:
-    ed = ParameterEditor("static", n_phi=1)
-    ed.set_initial({"D0": 2e3})
-    assert ed.rows["D0"].initial.value == 2e3
-    with pytest.raises(KeyError, match="gamma_dot_t0"):
-        ed.set_initial({"gamma_dot_t0": 1e-3})
-    with pytest.raises(KeyError):
-        ed.set_initial({"contrast": 0.2})
-
-
-# ---------------------------------------------------------------- panel
-def test_click_fit_recovers_truth_and_shows_result_and_residual(static_ds: xr.Dataset) -> None:
-    panel = FitPanel(static_ds, "static", progress=False)
-    assert panel.result is None and panel.residual_view is None and not panel.fit_button.disabled
+def fitted(static_set: xr.Dataset) -> tuple[FitPanel, xr.Dataset]:
+    """A panel after one fit from the panel (2 of 3 angles selected)."""
+    panel = FitPanel(static_set, "static")
+    panel.phi_select.value = (0, 2)
+    assert panel.editor.n_phi == 2
     panel.fit_button.click()
-    res = panel.result
-    assert res is not None and bool(res["c2_nlsq_success"]) and panel.error == ""
-    # same numbers as calling fit_nlsq with the editor's options
-    ref = fit_nlsq(static_ds, "static", **panel.editor.fit_options(), return_model=True)
-    np.testing.assert_allclose(res["c2_nlsq_coefficients"].values, ref["c2_nlsq_coefficients"].values, rtol=1e-10)
-    # known parameters recovered within 5 standard errors
-    for name, truth in DEMO_TRUTH["static"].items():
+    assert panel.running  # returned at once: the fit runs in the background
+    panel.fit_button.click()  # a double click runs one fit
+    assert panel.ignored_clicks == 1
+    res = panel.wait(timeout=300)
+    assert res is not None, panel.error
+    return panel, res
+
+
+# ---------------------------------------------------------------- the fit
+def test_panel_fit_matches_fit_nlsq_and_recovers_truth(fitted, static_set: xr.Dataset, truths) -> None:
+    panel, res = fitted
+    assert not panel.running and panel.fit_button.description == "Fit" and not panel.fit_button.disabled
+    assert bool(res["c2_nlsq_success"]) and panel.error == "" and res.sizes["phi"] == 2
+    data = static_set.isel(phi=[0, 2])
+    ref = fit_nlsq(data, "static", **panel.editor.fit_options(), return_model=True)
+    np.testing.assert_allclose(res["c2_nlsq_coefficients"].values, ref["c2_nlsq_coefficients"].values, rtol=1e-8)
+    for name in ("D0", "alpha"):
         v, e = float(res["c2_nlsq_coefficients"].sel(param=name)), float(res["c2_nlsq_stderr"].sel(param=name))
-        assert abs(v - truth) < 5 * e, (name, v, e, truth)
-    assert float(res["c2_nlsq_chi2_red"]) == pytest.approx(1.0, abs=0.15)
-    # busy state is over, the table and status are shown
-    assert panel.fit_button.description == "Fit" and not panel.fit_button.disabled
-    assert panel.progress.value == panel.progress.max and panel.progress.bar_style == "success"
-    assert "NLSQ fit: success" in panel.result_html.value and "D0" in panel.result_html.value
-    assert "succeeded" in panel.status.value
-    # residual view = data − model (unweighted), same angle as the data view
+        assert abs(v - truths["static"][name]) < 5 * e, (name, v, e)
+    assert panel.progress.bar_style in ("success", "warning") and "succeeded" in panel.status.value
+    assert "NLSQ fit: success" in panel.result_html.value and "correlation matrix" in panel.result_html.value
+    assert "parameters.csv" in panel.exports.value and "parameters.json" in panel.exports.value
+
+
+def test_diagnostics_show_data_model_and_weighted_residual(fitted, static_set: xr.Dataset) -> None:
+    panel, res = fitted
+    data = static_set.isel(phi=[0, 2])
+    assert panel._views.children == (panel._fit_viewer, panel.model_view, panel.residual_view)
+    expected = (data["c2"].values - res["c2_model"].values) / data["sigma"].values
     rv = panel.residual_view
-    assert rv is not None and panel._views.children == (panel.viewer, rv)
-    expected = static_ds["c2"].values - res["c2_model"].values
-    np.testing.assert_allclose(np.frombuffer(rv.values, np.float32).reshape(40, 40), expected[0], atol=1e-6)
-    assert rv.vmin == -rv.vmax
-    panel.viewer.phi_index = 1
-    assert rv.phi_index == 1
-    np.testing.assert_allclose(np.frombuffer(rv.values, np.float32).reshape(40, 40), expected[1], atol=1e-6)
+    np.testing.assert_allclose(np.frombuffer(rv.values, np.float32).reshape(40, 40), expected[0], atol=1e-4)
+    assert rv.vmin == -rv.vmax and "weighted" in rv.title
+    panel._fit_viewer.phi_index = 1  # the three maps follow one angle
+    assert rv.phi_index == panel.model_view.phi_index == 1
+    np.testing.assert_allclose(np.frombuffer(rv.values, np.float32).reshape(40, 40), expected[1], atol=1e-4)
+    assert "φ = 90°" in panel.fit_g2.value and "xpcsnb-g2-model" in panel.fit_g2.value
+    np.testing.assert_allclose(residual(data, res).values, data["c2"].values - res["c2_model"].values)
 
 
-def test_fixed_parameter_and_start_from_result(static_ds: xr.Dataset) -> None:
-    panel = FitPanel(static_ds, "static", progress=False)
-    panel.editor.rows["D_offset"].fixed.value = True
-    panel.editor.rows["D_offset"].initial.value = 100.0
+def test_cmc_tab_is_seeded_from_the_nlsq_fit(fitted, static_set: xr.Dataset) -> None:
+    panel, res = fitted
+    assert not panel.cmc_button.disabled
+    cmc = panel.setup_cmc()
+    assert cmc in panel._cmc_box.children and cmc._nlsq is res and cmc._ds.sizes["phi"] == 2
+    with pytest.raises(ValueError, match="fit with NLSQ first"):
+        FitPanel(static_set, "static").setup_cmc()
+
+
+def test_edit_marks_the_result_out_of_date(static_set: xr.Dataset, fitted) -> None:
+    _, res = fitted
+    panel = FitPanel(static_set, "static")
+    panel._show(res, static_set.isel(phi=[0, 2]), 1.0)  # the display of a finished fit
+    assert not panel.stale and "out of date" not in panel.result_html.value
+    panel.editor.rows["D0"].initial.value = "5e3"
+    assert panel.stale and "out of date" in panel.result_html.value and "out of date" in panel.status.value
+    assert panel.residual_view.title.endswith("out of date (settings changed since this fit)")
+    panel._show(res, static_set.isel(phi=[0, 2]), 1.0)
+    assert not panel.stale
+    panel.reset_button.click()
+    assert panel.stale
+    panel._show(res, static_set.isel(phi=[0, 2]), 1.0)
+    panel.n_starts.value = 2
+    assert panel.stale
+
+
+def test_cancel_stops_the_worker_and_reenables_fit(static_set: xr.Dataset) -> None:
+    panel = FitPanel(static_set, "static")
     panel.fit_button.click()
-    res = panel.result
-    assert res is not None and not bool(res["c2_nlsq_vary"].sel(param="D_offset"))
-    assert float(res["c2_nlsq_coefficients"].sel(param="D_offset")) == 100.0
-    assert not panel.use_result_button.disabled
-    panel.use_result_button.click()
-    assert panel.editor.rows["D0"].initial.value == float(res["c2_nlsq_coefficients"].sel(param="D0"))
-    assert panel.editor.rows["D_offset"].initial.value == 100.0  # fixed: unchanged
-    # a second fit from the result lands on the same optimum and updates the residual view in place
-    view = panel.residual_view
-    panel.fit_button.click()
-    assert panel.residual_view is view
-    np.testing.assert_allclose(panel.result["c2_nlsq_coefficients"].values, res["c2_nlsq_coefficients"].values,
-                               rtol=1e-5)
+    assert panel.running and not panel.cancel_button.disabled and panel.job.running
+    panel.cancel_button.click()
+    assert panel.cancel_button.disabled and "cancelling" in panel.status.value
+    assert panel.wait(timeout=120) is None and panel.result is None and panel.job.state == "cancelled"
+    assert not panel.job._proc.is_alive()  # the worker process is gone
+    assert "cancelled" in panel.status.value and panel.progress.bar_style == "warning"
+    assert not panel.fit_button.disabled and panel.fit_button.description == "Fit" and not panel.running
 
 
-def test_invalid_settings_block_the_fit_and_say_why(static_ds: xr.Dataset) -> None:
-    panel = FitPanel(static_ds, "static", progress=False)
-    panel.fit_button.click()
-    assert panel.result is not None
-    panel.editor.rows["D0"].initial.value = 1e6
-    assert panel.fit_button.disabled and "fix the highlighted" in panel.status.value
-    assert "above upper bound" in panel.editor.rows["D0"].error.value
+def test_invalid_settings_block_the_fit_and_say_why(static_set: xr.Dataset) -> None:
+    panel = FitPanel(static_set, "static")
+    panel.editor.rows["D0"].initial.value = "1e"
+    assert panel.fit_button.disabled and "highlighted in red" in panel.status.value
     panel.fit_button.click()  # a programmatic click runs the handler even when disabled
-    assert panel.result is None and "D0: initial 1e+06 is above upper" in panel.error
-    assert panel.progress.bar_style == "danger" and panel.result_html.value == ""
+    assert panel.result is None and not panel.running and "D0: initial" in panel.error
+    assert panel.progress.bar_style == "danger"
     panel.reset_button.click()
     assert not panel.fit_button.disabled
 
 
-def test_default_model_laminar_flow(flow_ds: xr.Dataset) -> None:
-    panel = explore(flow_ds, progress=False)
-    assert panel.model == "laminar_flow" and "gamma_dot_t0" in panel.editor.rows
-    panel.fit_button.click()
-    res = panel.result
-    assert res is not None and bool(res["c2_nlsq_success"]), panel.status.value
-    assert float(res["c2_nlsq_chi2_red"]) == pytest.approx(1.0, abs=0.15)
-    # angles 0° and 90°: the shear term sees cos²φ0 and sin²φ0 only, so the sign of φ0 is not
-    # identifiable; the fit recovers |φ0| and says that the mirror minimum fits as well
-    phi0 = res["c2_nlsq_coefficients"].sel(param="phi0")
-    assert abs(abs(float(phi0)) - DEMO_TRUTH["laminar_flow"]["phi0"]) < 5 * float(
-        res["c2_nlsq_stderr"].sel(param="phi0"))
-    assert "distinct minimum" in str(res["c2_nlsq_message"].values)
+def test_selectors(static_set: xr.Dataset, multiq_set: xr.Dataset, laminar_set: xr.Dataset) -> None:
+    panel = FitPanel(static_set, "static")
+    assert "laminar_flow" not in panel.model_select.options  # no gap L in the data
+    panel.scaling_select.value = "shared"
+    assert panel.editor.fit_options()["bounds"]["contrast"] == (0.0, 1.0)
+    panel.scaling_select.value = "individual"
+    panel.per_angle.value = True
+    assert "contrast_2" in panel.editor.rows
+    panel.phi_select.value = ()
+    assert panel.fit_button.disabled and "at least one angle" in panel.status.value
+    mq = FitPanel(multiq_set, "static")
+    assert len(mq.q_select.options) == 3 and not mq.q_select.disabled
+    mq.q_select.value = 2
+    assert mq.viewer.q == pytest.approx(0.007) and "q = 0.007" in mq.header.value
+    assert mq._fit_data().attrs["q"] == pytest.approx(0.007)
+    flow = explore(laminar_set)
+    assert flow.model == "laminar_flow" and "gamma_dot_t0" in flow.editor.rows
+    flow.model_select.value = "static"
+    assert "gamma_dot_t0" not in flow.editor.rows and flow.editor.model == "static"
 
 
-def test_panel_input_errors(static_ds: xr.Dataset) -> None:
+def test_panel_input_errors(static_set: xr.Dataset) -> None:
     with pytest.raises(ValueError, match="needs the gap L"):
-        FitPanel(static_ds, "laminar_flow")
+        FitPanel(static_set, "laminar_flow")
     with pytest.raises(ValueError, match="unknown model"):
-        FitPanel(static_ds, "ballistic")
-    multi = xr.concat([static_ds, static_ds], dim="q").assign_coords(q=("q", [0.005, 0.006]))
-    with pytest.raises(Exception, match="q"):
-        FitPanel(multi, "static")
-    assert explore(static_ds).model == "static"
+        FitPanel(static_set, "ballistic")
+    assert explore(static_set).model == "static"
+
+
+# ---------------------------------------------------------------- result table
+def _with(res: xr.Dataset, name: str, **fields: float) -> xr.Dataset:
+    out = res.copy(deep=True)
+    for f, v in fields.items():
+        out[f"c2_nlsq_{f}"].loc[{"param": name}] = v
+    return out
+
+
+def test_flags_at_bound_and_badly_determined(fitted) -> None:
+    _, res = fitted
+    d0, lo = float(res["c2_nlsq_coefficients"].sel(param="D0")), float(res["c2_nlsq_lower"].sel(param="D0"))
+    flagged = _with(_with(res, "D0", coefficients=lo), "alpha", stderr=2.3 * abs(
+        float(res["c2_nlsq_coefficients"].sel(param="alpha"))))
+    flags = flag_parameters(flagged)
+    assert flags["D0"][0] == "at lower bound"
+    assert flags["alpha"] == ["badly determined (relative error 230 %)"]
+    huge = _with(res, "D0", stderr=45 * d0)
+    assert "badly determined (relative error 4500 %)" in flag_parameters(huge)["D0"]
+    assert "D0" not in flag_parameters(res) and "alpha" not in flag_parameters(res)
+    html = result_table_html(flagged)
+    assert "at lower bound" in html and "relative error 230 %" in html and "xpcsnb-flagged" in html
+    assert "Å²·s⁻⁽¹⁺ᵅ⁾" in html and "^(" not in html
+    with pytest.raises(ValueError, match="rel_err_limit"):
+        flag_parameters(res, rel_err_limit=0)
+
+
+def test_correlation_matrix_and_highlight(fitted) -> None:
+    _, res = fitted
+    r = correlation_matrix(res)
+    free = [str(n) for n, f in zip(res["param"].values, res["c2_nlsq_vary"].values) if f]
+    assert list(r["cov_i"].values) == free
+    np.testing.assert_allclose(np.diag(r.values), 1.0)
+    np.testing.assert_allclose(r.values, r.values.T)
+    assert np.all(np.abs(r.values) <= 1 + 1e-9)
+    cov = res["c2_nlsq_covariance"].copy()
+    s = np.sqrt(float(cov.sel(cov_i="D0", cov_j="D0")) * float(cov.sel(cov_i="alpha", cov_j="alpha")))
+    hot = res.copy(deep=True)
+    for a, b in (("D0", "alpha"), ("alpha", "D0")):
+        hot["c2_nlsq_covariance"].loc[{"cov_i": a, "cov_j": b}] = 0.99 * s
+    assert correlation_matrix(hot).sel(cov_i="D0", cov_j="alpha") == pytest.approx(0.99)
+    assert result_table_html(hot).count("xpcsnb-corr-high") >= 2
+
+
+def test_parameter_exports(fitted) -> None:
+    _, res = fitted
+    rows = list(csv.DictReader(io.StringIO(parameters_csv(res))))
+    assert [r["parameter"] for r in rows] == [str(n) for n in res["param"].values]
+    assert float(rows[0]["coefficients"]) == pytest.approx(float(res["c2_nlsq_coefficients"][0]))
+    doc = json.loads(parameters_json(res))
+    assert doc["fit"]["model"] == "static" and len(doc["parameters"]) == res.sizes["param"]
+
+
+# ---------------------------------------------------------------- g2 cuts
+def test_lag_average_of_an_exponential_map_is_g2() -> None:
+    t = 0.05 * np.arange(30)
+    c2 = 1.0 + 0.3 * np.exp(-2 * 1.5 * np.abs(t[:, None] - t[None, :]))
+    tau, g2 = lag_average(c2, t)
+    np.testing.assert_allclose(tau, t[1:])
+    np.testing.assert_allclose(g2, 1.0 + 0.3 * np.exp(-3.0 * tau))
+    with pytest.raises(ValueError, match="square"):
+        lag_average(c2[:, :5], t)
+    svg = g2_svg(tau, g2, g2, title="cut")
+    assert svg.startswith("<svg") and "τ [s]" in svg and "xpcsnb-g2-model" in svg and svg.count("<circle") == 29
+
+
+def test_nice_ticks() -> None:
+    assert nice_ticks(0.0, 1.0, 5) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(1.03, 1.27, 4) == pytest.approx([1.1, 1.2])

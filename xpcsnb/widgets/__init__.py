@@ -1,12 +1,16 @@
 """Jupyter widgets: a C2 canvas viewer, a fit dashboard, a priors editor and a CMC dashboard.
 
 ``C2View``
-    anywidget canvas viewer of C2(t1, t2): uint8 image + colour table in the browser,
-    hover read-out of t1, t2 and C2, angle picker, downsampling above ``max_size``.
+    anywidget canvas viewer of C2(t1, t2): axes with ticks and units, a labelled colour bar
+    with colour-limit controls, wheel zoom and drag pan (the kernel re-samples the window;
+    block means for display only), hover read-out, angle picker, PNG export.
 ``ParameterEditor``
     bounds / initial / fixed editor generated from :mod:`xpcsnb.models.registry`.
 ``FitPanel`` / ``explore(ds)``
-    dashboard: viewer, editor, Fit button (NLSQ), result table and residual view.
+    the workbench: tabs for data, fit (editor, NLSQ in a worker process with Cancel, a
+    result table flagging parameters at a bound or badly determined, the correlation
+    matrix, CSV/JSON export), diagnostics (data | model | residual, g2 cut with the fit)
+    and CMC.
 ``PriorEditor``
     CMC priors, one row per free parameter (family, numbers, live density, checks);
     ``editor.priors`` is what ``fit_cmc(priors=...)`` takes.
@@ -43,6 +47,9 @@ _LAZY = {
     "CMCPanel": ".cmcpanel",
     "Diagnostics": ".diagnostics",
     "BackgroundJob": ".background",
+    "flag_parameters": ".table",
+    "correlation_matrix": ".table",
+    "pretty_unit": ".editor",
 }
 
 __all__ = list(_LAZY)

@@ -15,6 +15,15 @@ Matrices larger than ``max_size`` (default 1024) along an axis are shown as mean
 f × f blocks, ``f = ceil(N / max_size)``; blocks at the far edges are partial, so every
 frame contributes. The widget says so in its note line. The data are never changed.
 
+Zoom and pan (wheel / drag / double-click to reset in the page, or :meth:`C2View.zoom`)
+set ``window`` = [row0, row1, col0, col1] (data indices, half-open); the kernel then
+re-samples only the visible window, so a 2000² map shows full detail once zoomed in.
+Axes carry round ticks and labels ``t1 [s]``, ``t2 [s]``; the colour bar has ticks and
+its label with the unit (Unicode, :func:`~xpcsnb.widgets.editor.pretty_unit`); the
+default limits are rounded outward (:func:`round_limits`). The size follows the window
+up to ``size`` CSS px. :meth:`C2View.save_png` writes the figure (matplotlib); the page
+has its own PNG button.
+
 Hover read-out: t1, t2 and the value under the mouse. The value is exact (a float32
 copy of the displayed matrix is sent along) when the displayed matrix has at most
 ``EXACT_HOVER_PIXELS`` pixels, otherwise it is the quantised value (shown with "≈").
@@ -32,6 +41,8 @@ import numpy as np
 import traitlets
 import xarray as xr
 
+from .editor import pretty_unit
+
 __all__ = [
     "C2View",
     "COLORMAPS",
@@ -41,6 +52,7 @@ __all__ = [
     "decode_uint8",
     "display_limits",
     "encode_uint8",
+    "round_limits",
 ]
 
 #: Colour tables offered in the viewer (matplotlib names).
@@ -99,6 +111,16 @@ def display_limits(values: np.ndarray, *, symmetric: bool = False) -> tuple[floa
         pad = max(abs(lo) * 1e-6, 1e-12)
         lo, hi = lo - pad, hi + pad
     return lo, hi
+
+
+def round_limits(lo: float, hi: float) -> tuple[float, float]:
+    """``(lo, hi)`` widened outward to a round step (1, 2, 2.5 or 5 × 10^k, about a twentieth of the range)."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return float(lo), float(hi)
+    raw = (hi - lo) / 20
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    return float(np.round(math.floor(lo / step + 1e-9) * step, 12)), float(np.round(math.ceil(hi / step - 1e-9) * step, 12))
 
 
 def block_mean(a: np.ndarray, factor: int) -> np.ndarray:
@@ -205,7 +227,7 @@ class C2View(anywidget.AnyWidget):
         Send float32 values for an exact hover read-out; default: when the displayed
         matrix has at most :data:`EXACT_HOVER_PIXELS` pixels.
     size : int
-        On-screen edge of the image [CSS pixels].
+        Largest on-screen edge of the image [CSS pixels]; smaller when the window is narrow.
 
     Examples
     --------
@@ -234,7 +256,13 @@ class C2View(anywidget.AnyWidget):
     title = traitlets.Unicode("").tag(sync=True)
     label = traitlets.Unicode("C2", help="name of the value in the hover read-out").tag(sync=True)
     note = traitlets.Unicode("", help="display remarks: downsampling, NaN count").tag(sync=True)
-    size = traitlets.Int(360, help="on-screen edge [CSS px]").tag(sync=True)
+    size = traitlets.Int(360, help="largest on-screen edge [CSS px]").tag(sync=True)
+    full_shape = traitlets.List(traitlets.Int(), [0, 0], help="(t1, t2) size of the data").tag(sync=True)
+    window = traitlets.List(traitlets.Int(), [0, 0, 0, 0],
+                            help="visible [row0, row1, col0, col1] in data indices (half-open)").tag(sync=True)
+    unit = traitlets.Unicode("", help="unit of the values (Unicode), shown on the colour bar").tag(sync=True)
+    q = traitlets.Float(None, allow_none=True, help="q [1/Å], shown in the title").tag(sync=True)
+    limit_request = traitlets.Dict({}, help="page → kernel: {'vmin', 'vmax'} or {'auto': True}").tag(sync=True)
 
     def __init__(
         self,
@@ -256,6 +284,7 @@ class C2View(anywidget.AnyWidget):
         self._stack: np.ndarray = np.zeros((1, 2, 2))
         self._factor = 1
         self._quiet = False
+        self._symmetric = symmetric
         super().__init__(luts=colormap_luts(), size=int(size), **kwargs)
         self.set_data(data, var=var, title=title, symmetric=symmetric,
                       colormap=colormap or ("RdBu_r" if symmetric else "viridis"))
@@ -276,19 +305,16 @@ class C2View(anywidget.AnyWidget):
         n_finite = int(np.isfinite(stack).sum())
         if n_finite == 0:
             raise ValueError("every value is NaN/inf: nothing to show")
-        vmin, vmax = display_limits(stack, symmetric=symmetric)
+        vmin, vmax = round_limits(*display_limits(stack, symmetric=symmetric))
         h, w = stack.shape[1:]
-        factor = max(1, math.ceil(max(h, w) / self._max_size))
-        t1 = block_mean(np.asarray(da["t1"].values, dtype=float), factor)
-        t2 = block_mean(np.asarray(da["t2"].values, dtype=float), factor)
-        self._stack, self._factor = stack, factor
-        notes = []
-        if factor > 1:
-            notes.append(f"downsampled for display: {h}×{w} → {t1.size}×{t2.size} "
-                         f"({factor}×{factor} block means); the data are unchanged")
+        self._stack, self._symmetric = stack, symmetric
+        self._t1_all = np.asarray(da["t1"].values, dtype=float)
+        self._t2_all = np.asarray(da["t2"].values, dtype=float)
         n_bad = stack.size - n_finite
-        if n_bad:
-            notes.append(f"{n_bad} non-finite value(s) shown grey")
+        self._nan_note = f"{n_bad} non-finite value(s) shown grey" if n_bad else ""
+        q = da.attrs.get("q", data.attrs.get("q") if isinstance(data, xr.Dataset) else None)
+        if q is None and "q" in da.coords and da["q"].ndim == 0:
+            q = float(da["q"].values)
         name = str(da.attrs.get("long_name") or da.name or var)
         self._quiet = True
         try:
@@ -296,12 +322,15 @@ class C2View(anywidget.AnyWidget):
                 self.phi = [float(p) for p in da["phi"].values]
                 if self.phi_index >= len(self.phi):
                     self.phi_index = 0
-                self.t1, self.t2 = t1.tolist(), t2.tolist()
-                self.time_unit = str(da["t1"].attrs.get("units", ""))
+                self.full_shape = [h, w]
+                self.window = [0, h, 0, w]
+                self.time_unit = pretty_unit(str(da["t1"].attrs.get("units", ""))) or str(
+                    da["t1"].attrs.get("units", ""))
+                self.unit = pretty_unit(str(da.attrs.get("units", "1")))
+                self.q = None if q is None else float(q)
                 self.vmin, self.vmax = vmin, vmax
                 self.title = name if title is None else title
                 self.label = str(da.name or var)
-                self.note = "; ".join(notes)
                 if colormap is not None:
                     self.colormap = colormap
         finally:
@@ -320,14 +349,81 @@ class C2View(anywidget.AnyWidget):
             self._quiet = False
         self._refresh()
 
+    def auto_limits(self, percentiles: tuple[float, float] = (1.0, 99.0)) -> tuple[float, float]:
+        """Colour limits from percentiles (off the diagonal, all angles), rounded; applied and returned.
+
+        For a symmetric view the upper percentile of ``|x|`` sets ``(−a, a)``.
+        """
+        lo_p, hi_p = (float(p) for p in percentiles)
+        if not 0 <= lo_p < hi_p <= 100:
+            raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles}")
+        n, m = self._stack.shape[1:]
+        off = ~np.eye(n, m, dtype=bool) if n > 1 or m > 1 else np.ones((n, m), dtype=bool)
+        x = self._stack[:, off].ravel()
+        x = x[np.isfinite(x)]
+        if self._symmetric:
+            a = float(np.percentile(np.abs(x), hi_p)) or float(np.max(np.abs(x))) or 1.0
+            lo, hi = round_limits(-a, a)
+            a = max(-lo, hi)
+            lo, hi = -a, a
+        else:
+            lo, hi = (float(v) for v in np.percentile(x, [lo_p, hi_p]))
+            if hi <= lo:
+                lo, hi = display_limits(self._stack)
+            lo, hi = round_limits(lo, hi)
+        self.set_limits(lo, hi)
+        return lo, hi
+
+    def zoom(self, t1: tuple[float, float] | None = None, t2: tuple[float, float] | None = None) -> None:
+        """Show the time ranges ``t1``/``t2`` [time unit] (None: the whole axis); re-samples that window."""
+        def rng(t: np.ndarray, lim: tuple[float, float] | None) -> tuple[int, int]:
+            if lim is None:
+                return 0, t.size
+            lo, hi = sorted(float(v) for v in lim)
+            i0, i1 = int(np.searchsorted(t, lo, "left")), int(np.searchsorted(t, hi, "right"))
+            if i1 - i0 < 2:
+                raise ValueError(f"the range {lim} holds fewer than 2 frames of the axis [{t[0]:g}, {t[-1]:g}]")
+            return i0, i1
+        self.window = [*rng(self._t1_all, t1), *rng(self._t2_all, t2)]
+
+    def reset_zoom(self) -> None:
+        """Show the whole map."""
+        h, w = self._stack.shape[1:]
+        self.window = [0, h, 0, w]
+
     @property
     def downsample_factor(self) -> int:
-        """Edge of the averaged blocks (1: shown at full resolution)."""
+        """Edge of the averaged blocks of the current window (1: shown at full resolution)."""
         return self._factor
 
     def displayed(self) -> np.ndarray:
-        """The matrix of the current angle as displayed (block means when downsampled), float64."""
-        return block_mean(self._stack[self.phi_index], self._factor)
+        """The visible window of the current angle as displayed (block means when downsampled), float64."""
+        r0, r1, c0, c1 = self.window
+        return block_mean(self._stack[self.phi_index, r0:r1, c0:c1], self._factor)
+
+    def save_png(self, path: str, *, dpi: int = 150) -> None:
+        """Write the current view as a PNG figure (image, labelled axes and colour bar; matplotlib)."""
+        from matplotlib.figure import Figure
+
+        r0, r1, c0, c1 = self.window
+        fig = Figure(figsize=(5.2, 4.4), dpi=dpi)
+        ax = fig.add_subplot()
+        t1, t2 = self._t1_all[r0:r1], self._t2_all[c0:c1]
+        im = ax.imshow(self.displayed(), origin="lower", cmap=self.colormap, vmin=self.vmin, vmax=self.vmax,
+                       extent=(t2[0], t2[-1], t1[0], t1[-1]), aspect="auto", interpolation="nearest")
+        u = f" [{self.time_unit}]" if self.time_unit else ""
+        ax.set_xlabel(f"t2{u}")
+        ax.set_ylabel(f"t1{u}")
+        ax.set_title(self.full_title())
+        fig.colorbar(im, ax=ax, label=self.label + (f" [{self.unit}]" if self.unit else ""))
+        fig.savefig(path)
+
+    def full_title(self) -> str:
+        """The title with the angle and q, as shown in the page."""
+        parts = [self.title, f"φ = {self.phi[self.phi_index]:g}°" if self.phi else ""]
+        if self.q is not None:
+            parts.append(f"q = {self.q:.4g} Å⁻¹")
+        return ", ".join(p for p in parts if p)
 
     # ------------------------------------------------------------------ sync
     @traitlets.validate("phi_index")
@@ -349,15 +445,58 @@ class C2View(anywidget.AnyWidget):
                 raise traitlets.TraitError(f"need vmin < vmax, got ({lo}, {hi}); use set_limits() to set both")
         return v
 
-    @traitlets.observe("phi_index", "vmin", "vmax")
+    @traitlets.validate("window")
+    def _check_window(self, proposal: Any) -> list[int]:
+        w = [int(v) for v in proposal["value"]]
+        h, wd = self._stack.shape[1:]
+        if len(w) != 4:
+            raise traitlets.TraitError(f"window must be [row0, row1, col0, col1], got {w}")
+        r0, r1 = max(0, min(w[0], h - 1)), min(h, max(w[1], 0))
+        c0, c1 = max(0, min(w[2], wd - 1)), min(wd, max(w[3], 0))
+        if r1 - r0 < 2 or c1 - c0 < 2:  # never a window below 2 × 2 (or a reversed one)
+            r0, r1 = (max(0, min(r0, h - 2)), max(0, min(r0, h - 2)) + min(2, h)) if r1 - r0 < 2 else (r0, r1)
+            c0, c1 = (max(0, min(c0, wd - 2)), max(0, min(c0, wd - 2)) + min(2, wd)) if c1 - c0 < 2 else (c0, c1)
+        return [r0, r1, c0, c1]
+
+    @traitlets.observe("limit_request")
+    def _on_limit_request(self, change: Any) -> None:
+        req = change["new"] or {}
+        try:
+            if req.get("auto"):
+                self.auto_limits()
+            elif "vmin" in req and "vmax" in req:
+                self.set_limits(float(req["vmin"]), float(req["vmax"]))
+            else:
+                return
+            self.note = self._notes()
+        except (TypeError, ValueError) as exc:
+            self.note = f"colour limits not changed: {exc}"
+
+    @traitlets.observe("phi_index", "vmin", "vmax", "window")
     def _on_view_change(self, change: Any) -> None:
         if not self._quiet:
             self._refresh()
 
+    def _notes(self) -> str:
+        r0, r1, c0, c1 = self.window
+        notes = []
+        if self._factor > 1:
+            notes.append(f"downsampled for display: {r1 - r0}×{c1 - c0} → {len(self.t1)}×{len(self.t2)} "
+                         f"({self._factor}×{self._factor} block means; zoom in for full detail); "
+                         "the data are unchanged")
+        if self._nan_note:
+            notes.append(self._nan_note)
+        return "; ".join(notes)
+
     def _refresh(self) -> None:
+        r0, r1, c0, c1 = self.window
+        self._factor = max(1, math.ceil(max(r1 - r0, c1 - c0) / self._max_size))
         shown = self.displayed()
         send_values = (shown.size <= EXACT_HOVER_PIXELS) if self._exact_hover is None else self._exact_hover
         with self.hold_sync():
+            self.t1 = block_mean(self._t1_all[r0:r1], self._factor).tolist()
+            self.t2 = block_mean(self._t2_all[c0:c1], self._factor).tolist()
+            self.note = self._notes()
             self.shape = list(shown.shape)
             self.image = encode_uint8(shown, self.vmin, self.vmax)
             self.values = shown.astype(np.float32).tobytes() if send_values else b""
