@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xpcsnb.io.diagonal import apply_diagonal_mode, correct_diagonal, neighbour_mean_diagonal
+from xpcsnb.core.diagonal import apply_diagonal_mode, correct_diagonal, neighbour_mean_diagonal
 
 
 def brute_force(c: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 import xpcsnb
-from xpcsnb.io.twotime import TwoTimeError, validate_twotime
+from xpcsnb.core.twotime import TwoTimeError, validate_twotime
 
 
 def _c2(n_phi=2, n=6):

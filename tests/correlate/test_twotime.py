@@ -11,7 +11,7 @@ import xpcsnb.correlate as xc
 from xpcsnb.correlate import CorrelatorError
 from xpcsnb.core.g2 import valid_points, validate_g2
 from xpcsnb.io.frames import frames_from_array, open_frames
-from xpcsnb.io.twotime import validate_twotime
+from xpcsnb.core.twotime import validate_twotime
 
 
 @lru_cache

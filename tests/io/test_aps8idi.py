@@ -9,8 +9,8 @@ import pytest
 import xarray as xr
 
 from xpcsnb.io.aps8idi import ApsFileError, full_from_upper, open_aps, open_twotime
-from xpcsnb.io.diagonal import correct_diagonal
-from xpcsnb.io.twotime import validate_twotime
+from xpcsnb.core.diagonal import correct_diagonal
+from xpcsnb.core.twotime import validate_twotime
 
 N = 24
 C2_BINS = [2, 4, 5, 6, 8, 9]  # bins with C2 (bins 1, 3, 7 have none)

@@ -8,7 +8,7 @@ import pytest
 import traitlets
 import xarray as xr
 
-from xpcsnb.io.twotime import twotime
+from xpcsnb.core.twotime import twotime
 from xpcsnb.widgets.c2view import (
     COLORMAPS,
     EXACT_HOVER_PIXELS,
