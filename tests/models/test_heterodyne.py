@@ -12,12 +12,12 @@ from scipy.integrate import cumulative_trapezoid
 import xpcsnb
 from xpcsnb.models import get_model, make_grid, registry
 from xpcsnb.models.heterodyne import combine_terms, diagnose, sample_fraction, smooth_clip
+from conftest import TRUTHS
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "heterodyne_reference.npz"
 NAMES = ["D0_ref", "alpha_ref", "D_offset_ref", "D0_sample", "alpha_sample", "D_offset_sample",
          "v0", "beta", "v_offset", "f0", "f1", "f2", "f3", "phi0"]
-TRUTH = dict(D0_ref=2e4, alpha_ref=0.5, D_offset_ref=50.0, D0_sample=5e4, alpha_sample=0.3, D_offset_sample=10.0,
-             v0=800.0, beta=0.2, v_offset=5.0, f0=0.5, f1=0.1, f2=0.0, f3=0.1, phi0=3.0)
+TRUTH = dict(TRUTHS["heterodyne"])  # the suite's shared heterodyne truth (tests/conftest.py)
 HET = get_model("heterodyne")
 
 
