@@ -10,6 +10,12 @@ data model's fits decide what to do with it). This equals scikit-beam's and
 xpcs-correlator's ⟨I(t1)I(t2)⟩_p / (⟨I(t1)⟩_p⟨I(t2)⟩_p) and boost-corr's formula
 without static smoothing.
 
+Time axis: ``t1 = t2`` are the start times [s] of the (averaged) frames, taken from the
+frames' own ``t`` coordinate (frame·frame_time plus any start offset of the stack, e.g.
+``frames[100:]`` starts at 100·frame_time): the absolute sample age that ageing models
+need is kept, never restarted at 0. The time step is the coordinates' step
+(:func:`xpcsnb.core.twotime.time_step`).
+
 Algorithm: the frames are streamed in chunks and only the pixels of the selected ROIs
 are kept (N × n_pix values: float32 for integer counts while every (summed) count is
 below 2^24, else float64); C2 of each ROI is then formed from the
@@ -19,6 +25,7 @@ that is exact, else float64; or, for photon-sparse ROIs on the CPU, a SciPy CSR 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _jax  # noqa: F401  (float64)
-from ..core.twotime import twotime
+from ..core.twotime import q_value, time_step, twotime
 from .gram import (
     InexactStore,
     PixelBlocks,
@@ -40,6 +47,7 @@ from .multitau import _known, _roi_coords
 from .pages import mapped_empty
 from ..core.partition import Partition
 from .stream import CorrelatorError, check_int, read_roi_chunk, resolve_input, roi_layout
+from ..core.errors import XpcsError
 
 __all__ = ["c2_at_q", "g2_age_resolved", "g2_from_c2", "roi_rings", "two_time"]
 
@@ -101,7 +109,7 @@ def two_time(
     *,
     frame_time: float | None = None,
     select: Any | None = None,
-    q: float | None = None,
+    q: float | Sequence[float] | str | None = None,
     mask: Any | None = None,
     average: int = 1,
     chunk: int = 256,
@@ -120,17 +128,18 @@ def two_time(
     frame_time : float, optional
         Frame period [s]; default the frames' ``frame_time`` attribute.
     select : sequence of int, optional
-        ROI labels (1-based) to correlate; default all (or, with ``q``, the ring that
-        holds ``q``).
-    q : float, optional
-        If given, correlate the ROIs of the q ring that holds ``q`` [1/Å] (as chosen by
-        :func:`c2_at_q`; a q outside every ring raises) and return the fit-ready
-        two-time Dataset of the data model.
+        ROI labels (1-based) to correlate; default all (or, with ``q``, the rings that
+        hold ``q``).
+    q : float, sequence of float or "all", optional
+        If given, correlate only the ROIs of the q ring(s) that hold ``q`` [1/Å] (as
+        chosen by :func:`c2_at_q`; a q outside every ring raises) and return the
+        fit-ready two-time Dataset of the data model: ``c2(phi, t1, t2)`` for one q,
+        ``c2(q, phi, t1, t2)`` for a sequence or ``"all"`` (every ring).
     mask : array_like of bool (H, W), optional
         True = pixel used.
     average : int
-        Sum this many consecutive frames into one (dt = frame_time·average); N must
-        be a multiple of it.
+        Sum this many consecutive frames into one (dt = frame_time·average; its time is
+        that of its first frame); N must be a multiple of it.
     chunk : int
         Frames read per block (by two threads). Memory: two raw chunks + N/average × (selected pixels,
         padded to whole blocks) × 4 bytes for integer counts below 2^24 (8 bytes for
@@ -150,9 +159,11 @@ def two_time(
     -------
     xarray.Dataset
         ``c2(roi, t1, t2)`` and ``intensity(roi, t1)`` (mean counts per pixel per
-        averaged frame), coords ``t1 = t2 = k·dt`` [s], ``q(roi)``, ``phi(roi)``,
-        ``npix(roi)``, ``ring(roi)``; or, with ``q``, the data model's
-        ``c2(phi, t1, t2)`` Dataset.
+        averaged frame), coords ``t1 = t2 = t_0 + k·dt`` [s] (``t_0`` the first frame's
+        ``t``, see the module doc), ``q(roi)``, ``phi(roi)``, ``npix(roi)``,
+        ``ring(roi)``, attrs ``frame_time`` and ``average`` (no ``dt`` attribute: use
+        :func:`~xpcsnb.core.twotime.time_step`); or, with ``q``, the data model's
+        ``c2(phi, t1, t2)`` (``c2(q, phi, t1, t2)``) Dataset.
 
     Raises
     ------
@@ -162,7 +173,8 @@ def two_time(
         ROIs or mask that do not fit the frames, or an ROI without pixels.
     CorrelatorError
         NaN/inf or negative counts in an ROI, an ROI without counts in a frame, a q
-        outside every ring, or an invalid ``select``, ``average``, ``chunk`` or ``sparse``.
+        outside every ring, frames whose ``t`` coordinate is not uniform with step
+        ``frame_time``, or an invalid ``select``, ``average``, ``chunk`` or ``sparse``.
     """
     if not (sparse is True or sparse is False or (isinstance(sparse, str) and sparse == "auto")):
         raise CorrelatorError(f"sparse must be 'auto', True or False, got {sparse!r}")
@@ -180,10 +192,11 @@ def two_time(
     n = n_raw // average
     if n < 2:
         raise CorrelatorError(f"two-time needs at least 2 (averaged) frames, got {n}")
+    t = _frame_times(da, ft, average, n)
     rings = roi_rings(part)
     if q is not None:
-        ring, ring_q = _nearest_ring(part.q, rings, part.npix, part.q_edges, q)
-        sel = np.flatnonzero(rings == ring)
+        picked = _pick_rings(part.q, rings, part.npix, part.q_edges, q)
+        sel = np.flatnonzero(np.isin(rings, [r for r, _, _ in picked]))
     elif select is None:
         sel = np.arange(part.n_roi)
     else:
@@ -212,17 +225,14 @@ def two_time(
                 "use a larger ROI, average frames (average=) or remove those frames"
             )
     inten = s_t / lay.npix[:, None]
-    dt = ft * average
-    t = dt * np.arange(n)
     coords = {k: (d, v[sel], a) for k, (d, v, a) in _roi_coords(part).items()}
     coords["ring"] = ("roi", rings[sel], {"long_name": "q ring index (0-based)", "units": "1"})
-    coords["t1"] = ("t1", t, {"long_name": "frame time t1", "units": "s"})
-    coords["t2"] = ("t2", t.copy(), {"long_name": "frame time t2", "units": "s"})
+    coords["t1"] = ("t1", t, {"long_name": "frame time t1 (start of the averaged frame)", "units": "s"})
+    coords["t2"] = ("t2", t.copy(), {"long_name": "frame time t2 (start of the averaged frame)", "units": "s"})
     attrs = {
         "correlator": "xpcsnb.correlate.two_time",
         "definition": "C2 = n_p sum_p I_p(t1) I_p(t2) / (sum_p I_p(t1) sum_p I_p(t2)), full matrix, raw diagonal",
-        "frame_time": ft, "frame_time_units": "s", "average": average,
-        "dt": dt, "dt_units": "s", "n_frames": n_raw,
+        "frame_time": ft, "frame_time_units": "s", "average": average, "n_frames": n_raw,
         "exposure": float(da.attrs.get("exposure", ft)), "exposure_units": "s",
     }
     if part.q_edges is not None:
@@ -238,7 +248,30 @@ def two_time(
         coords=coords,
         attrs=attrs,
     )
-    return _ring_twotime(ds, ring, ring_q, float(q)) if q is not None else ds
+    return _rings_twotime(ds, picked, multi=_is_multi(q)) if q is not None else ds
+
+
+def _frame_times(da: xr.DataArray, ft: float, average: int, n: int) -> np.ndarray:
+    """Start time [s] of each of the ``n`` (averaged) frames: ``t_0 + k·ft·average``.
+
+    ``t_0`` is the first value of the frames' ``t`` coordinate (0 without one), which
+    must step uniformly by ``ft`` (a strided or gappy stack would make the time axis
+    wrong silently)."""
+    if "t" not in da.coords or da["t"].dims != ("frame",):
+        return ft * average * np.arange(n, dtype=float)
+    t_raw = np.asarray(da["t"].values, dtype=float)
+    if not np.all(np.isfinite(t_raw)):
+        raise CorrelatorError("the frames' t coordinate holds non-finite times; give finite frame times [s]")
+    steps = np.diff(t_raw)
+    if steps.size and np.max(np.abs(steps - ft)) > 1e-6 * ft + 4 * np.finfo(float).eps * np.max(np.abs(t_raw)):
+        k = int(np.argmax(np.abs(steps - ft)))
+        raise CorrelatorError(
+            f"the frames' t coordinate steps by {steps[k]!r} s between frames {k} and {k + 1}, but frame_time is "
+            f"{ft!r} s: the frames are strided or have gaps. Two-time needs a uniform frame grid: pass the "
+            "consecutive frames (sum them with average=), or set the real period with "
+            "frames.assign_attrs(frame_time=...) for a uniformly strided stack"
+        )
+    return float(t_raw[0]) + ft * average * np.arange(n, dtype=float)
 
 
 def _ring_q(q: np.ndarray, rings: np.ndarray, npix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -283,54 +316,117 @@ def _nearest_ring(q_roi: np.ndarray, rings: np.ndarray, npix: np.ndarray, q_edge
     return int(ring_ids[k]), float(ring_q[k])
 
 
-def c2_at_q(ds: xr.Dataset, q: float) -> xr.Dataset:
-    """The fit-ready two-time Dataset ``c2(phi, t1, t2)`` of the q ring that holds ``q``.
+def _is_multi(q: Any) -> bool:
+    """Whether ``q`` asks for a multi-q Dataset (a sequence of values or ``"all"``)."""
+    return isinstance(q, str) or np.ndim(q) > 0
+
+
+def _pick_rings(q_roi: np.ndarray, rings: np.ndarray, npix: np.ndarray, q_edges: Any | None,
+                q: Any) -> list[tuple[int, float, float | None]]:
+    """``(ring id, ring mean q, requested q or None)`` for a q, a sequence of q or ``"all"``."""
+    if isinstance(q, str):
+        if q != "all":
+            raise CorrelatorError(f"q must be a finite scattering vector > 0 [1/Å], a sequence of them or 'all', "
+                                  f"got {q!r}")
+        ring_ids, ring_q = _ring_q(q_roi, rings, npix)
+        return [(int(r), float(v), None) for r, v in zip(ring_ids, ring_q)]
+    if np.ndim(q) == 0:
+        return [(*_nearest_ring(q_roi, rings, npix, q_edges, q), float(q))]
+    values = list(np.asarray(q, dtype=object).ravel()) if np.ndim(q) == 1 else None
+    if not values:
+        raise CorrelatorError(f"q must be a finite scattering vector > 0 [1/Å], a non-empty 1-D sequence of them "
+                              f"or 'all', got {q!r}")
+    picked = [(*_nearest_ring(q_roi, rings, npix, q_edges, v), float(v)) for v in values]
+    seen: dict[int, float] = {}
+    for ring, _, req in picked:
+        if ring in seen:
+            raise CorrelatorError(f"q={seen[ring]:.6g} and q={req:.6g} 1/Å select the same ring {ring}; give each "
+                                  "ring once")
+        seen[ring] = req
+    return picked
+
+
+def c2_at_q(ds: xr.Dataset, q: float | Sequence[float] | str) -> xr.Dataset:
+    """The fit-ready two-time Dataset of the q ring(s) that hold ``q``.
 
     Parameters
     ----------
     ds : Dataset
         Output of :func:`two_time` (dims ``roi, t1, t2``).
-    q : float
+    q : float, sequence of float, or "all"
         Requested q [1/Å], finite and > 0. With ring edges (``attrs["q_edges"]``, from
         :func:`~xpcsnb.core.partition.partition`) the ring whose edges enclose it; without,
         the ring of nearest pixel-weighted mean q within half the spacing to its
-        neighbour (10 % of its q for a single ring). Recorded as ``attrs["q"]`` (the
-        ring's mean q) and ``attrs["q_requested"]``.
+        neighbour (10 % of its q for a single ring). A sequence picks one ring per
+        value (each ring once, order kept); ``"all"`` takes every ring.
 
     Returns
     -------
     xarray.Dataset
-        Built by :func:`xpcsnb.core.twotime.twotime`: ``c2(phi, t1, t2)``, t from 0
-        in steps of ``dt``. A ring without azimuthal sectors gets ``phi = 0``.
+        Built by :func:`xpcsnb.core.twotime.twotime`. One q: ``c2(phi, t1, t2)`` with
+        ``attrs["q"]`` the ring's mean q and ``attrs["q_requested"]``, ``ring``,
+        ``rois``, ``npix``. A sequence or ``"all"``: ``c2(q, phi, t1, t2)`` with the
+        coordinates ``q`` (ring mean q), ``ring(q)``, ``q_requested(q)`` (NaN for
+        ``"all"``), ``roi_label(q, phi)`` and ``npix(q, phi)``; every ring must have the
+        same angles. The times are ``ds``'s own ``t1`` (real frame times, not restarted
+        at 0). A ring without azimuthal sectors gets ``phi = 0``.
 
     Raises
     ------
     CorrelatorError
-        A q that is not finite and > 0 or that no ring holds (the rings are listed).
+        A q that is not finite and > 0 or that no ring holds (the rings are listed),
+        two q values in one ring, or rings with different angles.
     """
-    if "c2" not in ds or ds["c2"].dims != ("roi", "t1", "t2"):
+    if not isinstance(ds, xr.Dataset) or "c2" not in ds or ds["c2"].dims != ("roi", "t1", "t2"):
         raise CorrelatorError("c2_at_q needs the (roi, t1, t2) Dataset returned by two_time()")
-    ring, ring_q = _nearest_ring(ds["q"].values, ds["ring"].values, ds["npix"].values, ds.attrs.get("q_edges"), q)
-    return _ring_twotime(ds, ring, ring_q, float(q))
+    picked = _pick_rings(ds["q"].values, ds["ring"].values, ds["npix"].values, ds.attrs.get("q_edges"), q)
+    return _rings_twotime(ds, picked, multi=_is_multi(q))
 
 
-def _ring_twotime(ds: xr.Dataset, ring: int, ring_q: float, q: float) -> xr.Dataset:
-    """The data model's two-time Dataset of ring ``ring`` (mean q ``ring_q``) of ``ds``."""
+def _ring_rois(ds: xr.Dataset, ring: int) -> tuple[xr.Dataset, np.ndarray]:
+    """The ROIs of ring ``ring`` of ``ds`` and their angles [deg] (0 for one ROI without an angle)."""
     sub = ds.isel(roi=np.flatnonzero(ds["ring"].values == ring))
     phi = sub["phi"].values.astype(float)
     if np.any(~np.isfinite(phi)):
         if sub.sizes["roi"] > 1:
             raise CorrelatorError(f"ring {ring} has {sub.sizes['roi']} ROIs without phi values")
         phi = np.zeros(1)
+    return sub, phi
+
+
+def _rings_twotime(ds: xr.Dataset, picked: list[tuple[int, float, float | None]], multi: bool) -> xr.Dataset:
+    """The data model's two-time Dataset of the rings ``picked`` (see :func:`_pick_rings`) of ``ds``."""
+    time_step(ds)  # a uniform time axis, t1 == t2
     attrs = {
-        "q_requested": q, "ring": ring, "rois": sub["roi"].values.tolist(),
-        "npix": sub["npix"].values.tolist(), "correlator": ds.attrs.get("correlator", ""),
-        "definition": ds.attrs.get("definition", ""), "frame_time": ds.attrs.get("frame_time"),
-        "average": ds.attrs.get("average", 1), "diagonal": "raw (shot-noise spike kept)",
+        "correlator": ds.attrs.get("correlator", ""), "definition": ds.attrs.get("definition", ""),
+        "frame_time": ds.attrs.get("frame_time"), "average": ds.attrs.get("average", 1),
+        "diagonal": "raw (shot-noise spike kept)",
     }
     if "source" in ds.attrs:
         attrs["source"] = ds.attrs["source"]
-    return twotime(sub["c2"].values, phi=phi, q=ring_q, dt=float(ds.attrs["dt"]), attrs=attrs)
+    t = ds["t1"].values
+    parts = [_ring_rois(ds, ring) for ring, _, _ in picked]
+    if not multi:
+        (ring, ring_q, req), (sub, phi) = picked[0], parts[0]
+        attrs.update(q_requested=req, ring=ring, rois=sub["roi"].values.tolist(), npix=sub["npix"].values.tolist())
+        return twotime(sub["c2"].values, t, phi=phi, q=ring_q, attrs=attrs)
+    for (ring, _, _), (_, phi) in zip(picked[1:], parts[1:]):
+        if not np.array_equal(phi, parts[0][1]):
+            raise CorrelatorError(
+                f"ring {ring} has the angles {phi.tolist()} deg but ring {picked[0][0]} has {parts[0][1].tolist()} deg: "
+                "a multi-q Dataset needs the same phi sectors in every ring; take the rings one at a time"
+            )
+    out = twotime(np.stack([sub["c2"].values for sub, _ in parts]), t, phi=parts[0][1],
+                  q=[rq for _, rq, _ in picked], attrs=attrs)
+    req = np.array([np.nan if r is None else r for _, _, r in picked])
+    return out.assign_coords(
+        ring=("q", np.array([r for r, _, _ in picked]), {"long_name": "q ring index (0-based)", "units": "1"}),
+        q_requested=("q", req, {"long_name": "requested q (NaN: every ring)", "units": "1/Å"}),
+        roi_label=(("q", "phi"), np.stack([sub["roi"].values for sub, _ in parts]),
+                   {"long_name": "ROI label (1-based)", "units": "1"}),
+        npix=(("q", "phi"), np.stack([sub["npix"].values for sub, _ in parts]),
+              {"long_name": "pixels per ROI", "units": "1"}),
+    )
 
 
 def _selected_rois(select: Any, n_roi: int) -> np.ndarray:
@@ -348,45 +444,60 @@ def _diagonal_means(c2: np.ndarray) -> np.ndarray:
     return np.stack([np.diagonal(c2, offset=k, axis1=-2, axis2=-1).mean(axis=-1) for k in range(n)], axis=-1)
 
 
-def _lead_dim(ds: xr.Dataset) -> str:
-    if "c2" not in ds:
+def _flat_rois(ds: xr.Dataset) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
+    """C2 as ``(n_roi, N, N)``, the g2 ROI keywords (roi, q, phi) and the other per-ROI coordinates.
+
+    ``(roi, t1, t2)`` (the output of :func:`two_time`) keeps its labels and coordinates;
+    ``(phi, t1, t2)`` gives one ROI per angle (``roi = 0 … n_phi − 1``, ``q(roi)`` its q);
+    ``(q, phi, t1, t2)`` one ROI per (q, φ), q-major (``roi = a·n_phi + k``). Coordinates
+    along the leading dims (``npix``, ``ring``, ``bin``, ...) follow their ROIs.
+    """
+    if not isinstance(ds, xr.Dataset) or "c2" not in ds:
         raise CorrelatorError("expected a Dataset with a 'c2' variable")
     dims = ds["c2"].dims
-    if len(dims) != 3 or dims[1:] != ("t1", "t2"):
-        raise CorrelatorError(f"c2 must have dims (roi or phi, t1, t2), got {dims}")
-    return dims[0]
+    if dims not in (("roi", "t1", "t2"), ("phi", "t1", "t2"), ("q", "phi", "t1", "t2")):
+        raise CorrelatorError(f"c2 must have dims (roi, t1, t2), (phi, t1, t2) or (q, phi, t1, t2), got {dims}")
+    time_step(ds)  # a uniform time axis, t1 == t2
+    c2 = ds["c2"].values
+    lead = dims[:-2]
+    n_roi = int(np.prod([ds.sizes[d] for d in lead]))
+
+    def flat(da: xr.DataArray) -> np.ndarray:  # a coordinate over some of the leading dims, per ROI
+        return da.broadcast_like(ds["c2"].isel(t1=0, t2=0, drop=True)).transpose(*lead).values.reshape(n_roi)
+
+    def known(name: str, positive: bool = False) -> np.ndarray | None:
+        ok = name in ds.coords and set(ds[name].dims) <= set(lead) and ds[name].ndim > 0
+        return _known(flat(ds[name]), positive) if ok else None
+
+    if lead == ("roi",):
+        labels = ds["roi"].values
+        rois = {"roi": labels if labels.dtype.kind in "iu" else np.arange(n_roi),
+                "q": known("q", positive=True), "phi": known("phi")}
+    else:
+        q = known("q", positive=True)
+        if q is None:
+            try:
+                q = _known(np.full(n_roi, q_value(ds)), positive=True)
+            except XpcsError:
+                q = None
+        rois = {"roi": np.arange(n_roi), "q": q, "phi": known("phi")}
+    extra = {k: ("roi", flat(v), v.attrs) for k, v in ds.coords.items()
+             if k not in ("roi", "q", "phi", "t1", "t2") and v.ndim > 0 and set(v.dims) <= set(lead)}
+    return c2.reshape((n_roi,) + c2.shape[-2:]), rois, extra
 
 
-def _g2_from_means(ds: xr.Dataset, lead: str, means: np.ndarray, t_age: Any, attrs: dict[str, Any]) -> xr.Dataset:
-    """The g2 Dataset of the data model from diagonal means ``(..., lead, τ = 0 … N−1)``.
+def _g2_from_means(ds: xr.Dataset, rois: dict[str, Any], extra: dict[str, Any], means: np.ndarray, t_age: Any,
+                   attrs: dict[str, Any]) -> xr.Dataset:
+    """The g2 Dataset of the data model from diagonal means ``(..., roi, τ = 0 … N−1)``.
 
     τ = 0 (the raw diagonal, shot noise included) is not a g2 lag: it is kept as
-    ``c2_diagonal(..., roi)``. A (phi, t1, t2) two-time Dataset gives one ROI per angle
-    (``roi`` = 0 … n_phi − 1, ``phi(roi)``, ``q(roi)`` = its ``q``); another leading
-    dim (the ``roi`` of :func:`two_time`) keeps its integer labels and its other
-    coordinates (``npix``, ``ring``) along ``roi``.
+    ``c2_diagonal(..., roi)``; ``rois`` and ``extra`` come from :func:`_flat_rois`.
     """
     t = ds["t1"].values
-    n_lead = ds.sizes[lead]
-
-    def along(name: str, positive: bool = False) -> np.ndarray | None:
-        ok = name in ds.coords and ds[name].dims == (lead,)
-        return _known(ds[name].values, positive) if ok else None
-
-    if lead == "phi":
-        roi, phi = np.arange(n_lead), ds["phi"].values
-        q_attr = ds.attrs.get("q")
-        q = None if q_attr is None else _known(np.full(n_lead, float(q_attr)), positive=True)
-    else:
-        labels = ds[lead].values
-        roi = labels if labels.dtype.kind in "iu" else np.arange(n_lead)
-        q, phi = along("q", positive=True), along("phi")
-    out = make_g2(means[..., 1:], tau=t[1:] - t[0], q=q, phi=phi, roi=roi, t_age=t_age, attrs=attrs)
+    out = make_g2(means[..., 1:], tau=t[1:] - t[0], t_age=t_age, attrs=attrs, **rois)
     dims = out["g2"].dims[:-1]
     out["c2_diagonal"] = (dims, means[..., 0], {"long_name": "mean of the C2 diagonal (tau = 0, shot noise included)",
                                                 "units": "1"})
-    extra = {k: ("roi", v.values, v.attrs) for k, v in ds.coords.items()
-             if v.dims == (lead,) and k not in (lead, "q", "phi")}
     return out.assign_coords(extra)
 
 
@@ -394,19 +505,20 @@ def g2_from_c2(ds: xr.Dataset) -> xr.Dataset:
     """g2(τ) as the mean of C2 over each diagonal |t1 − t2| = τ, τ = 1 … N−1 frames.
 
     Works on the (roi, t1, t2) output of :func:`two_time` and on the data model's
-    (phi, t1, t2) Dataset.
+    (phi, t1, t2) and multi-q (q, phi, t1, t2) Datasets.
 
     Returns
     -------
     xarray.Dataset
         The g2 Dataset of the data model (:func:`xpcsnb.core.g2.g2`): ``g2(roi, tau)``,
         ``tau`` = t − t0 from the first lag [s], ``q(roi)`` [1/Å] and ``phi(roi)`` [deg]
-        where known (one ROI per angle of a (phi, t1, t2) Dataset); the τ = 0 raw diagonal
+        where known (one ROI per angle of a (phi, t1, t2) Dataset, one per (q, φ) pair,
+        q-major, of a multi-q one); the τ = 0 raw diagonal
         mean (shot noise included) as ``c2_diagonal(roi)``.
     """
-    lead = _lead_dim(ds)
-    means = _diagonal_means(ds["c2"].values)
-    return _g2_from_means(ds, lead, means, None, {"source_definition": "mean of C2 over |t1 - t2| = tau"})
+    c2, rois, extra = _flat_rois(ds)
+    return _g2_from_means(ds, rois, extra, _diagonal_means(c2), None,
+                          {"source_definition": "mean of C2 over |t1 - t2| = tau"})
 
 
 def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = None) -> xr.Dataset:
@@ -418,7 +530,7 @@ def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = Non
     Parameters
     ----------
     ds : Dataset
-        ``c2(roi or phi, t1, t2)``.
+        ``c2(roi, t1, t2)``, ``c2(phi, t1, t2)`` or ``c2(q, phi, t1, t2)``.
     n_ages : int
         Number of equal-width age bins over [t_0, t_{N−1}] (ignored with ``age_edges``).
     age_edges : array_like, optional
@@ -433,8 +545,7 @@ def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = Non
         NaN marks (age, τ) combinations that have no element (large τ at early or late
         ages) and is excluded by :func:`xpcsnb.core.g2.valid_points`.
     """
-    lead = _lead_dim(ds)
-    c2 = ds["c2"].values
+    c2, rois, extra = _flat_rois(ds)
     t = ds["t1"].values
     n = t.size
     if age_edges is None:
@@ -458,6 +569,6 @@ def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = Non
             s = np.bincount(b[ok], weights=diag[li, ok], minlength=nb)
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[li, :, k] = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
-    return _g2_from_means(ds, lead, np.moveaxis(out, 1, 0), 0.5 * (edges[:-1] + edges[1:]),
+    return _g2_from_means(ds, rois, extra, np.moveaxis(out, 1, 0), 0.5 * (edges[:-1] + edges[1:]),
                           {"age_edges": edges, "age_edges_units": "s",
                            "source_definition": "mean of C2 over |t1 - t2| = tau within (t1 + t2)/2 age bins"})
