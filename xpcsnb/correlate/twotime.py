@@ -237,6 +237,8 @@ def two_time(
     }
     if part.q_edges is not None:
         attrs["q_edges"] = np.asarray(part.q_edges, dtype=float)
+    if part.phi_edges is not None:
+        attrs["phi_edges"] = np.asarray(part.phi_edges, dtype=float)
     for key in ("source", "dataset"):
         if key in da.attrs:
             attrs[key] = da.attrs[key]
@@ -266,7 +268,7 @@ def _frame_times(da: xr.DataArray, ft: float, average: int, n: int) -> np.ndarra
     if steps.size and np.max(np.abs(steps - ft)) > 1e-6 * ft + 4 * np.finfo(float).eps * np.max(np.abs(t_raw)):
         k = int(np.argmax(np.abs(steps - ft)))
         raise CorrelatorError(
-            f"the frames' t coordinate steps by {steps[k]!r} s between frames {k} and {k + 1}, but frame_time is "
+            f"the frames' t coordinate steps by {float(steps[k]):.6g} s between frames {k} and {k + 1}, but frame_time is "
             f"{ft!r} s: the frames are strided or have gaps. Two-time needs a uniform frame grid: pass the "
             "consecutive frames (sum them with average=), or set the real period with "
             "frames.assign_attrs(frame_time=...) for a uniformly strided stack"
@@ -367,9 +369,11 @@ def c2_at_q(ds: xr.Dataset, q: float | Sequence[float] | str) -> xr.Dataset:
         ``attrs["q"]`` the ring's mean q and ``attrs["q_requested"]``, ``ring``,
         ``rois``, ``npix``. A sequence or ``"all"``: ``c2(q, phi, t1, t2)`` with the
         coordinates ``q`` (ring mean q), ``ring(q)``, ``q_requested(q)`` (NaN for
-        ``"all"``), ``roi_label(q, phi)`` and ``npix(q, phi)``; every ring must have the
-        same angles. The times are ``ds``'s own ``t1`` (real frame times, not restarted
-        at 0). A ring without azimuthal sectors gets ``phi = 0``.
+        ``"all"``), ``roi_label(q, phi)``, ``npix(q, phi)`` and ``phi_roi(q, phi)`` (each
+        ROI's own mean angle); every ring must have the same sectors (the k-th angles
+        within half the sector spacing), ``phi`` is their pixel-weighted circular mean.
+        The times are ``ds``'s own ``t1`` (real frame times, not restarted at 0). A ring
+        without azimuthal sectors gets ``phi = 0``.
 
     Raises
     ------
@@ -410,16 +414,15 @@ def _rings_twotime(ds: xr.Dataset, picked: list[tuple[int, float, float | None]]
         (ring, ring_q, req), (sub, phi) = picked[0], parts[0]
         attrs.update(q_requested=req, ring=ring, rois=sub["roi"].values.tolist(), npix=sub["npix"].values.tolist())
         return twotime(sub["c2"].values, t, phi=phi, q=ring_q, attrs=attrs)
-    for (ring, _, _), (_, phi) in zip(picked[1:], parts[1:]):
-        if not np.array_equal(phi, parts[0][1]):
-            raise CorrelatorError(
-                f"ring {ring} has the angles {phi.tolist()} deg but ring {picked[0][0]} has {parts[0][1].tolist()} deg: "
-                "a multi-q Dataset needs the same phi sectors in every ring; take the rings one at a time"
-            )
-    out = twotime(np.stack([sub["c2"].values for sub, _ in parts]), t, phi=parts[0][1],
+    phi_roi = _matched_angles([ring for ring, _, _ in picked], [phi for _, phi in parts], ds.attrs.get("phi_edges"))
+    w = np.stack([sub["npix"].values for sub, _ in parts]).astype(float)
+    rad = np.deg2rad(phi_roi)  # the sector angle: pixel-weighted circular mean over the rings
+    phi = np.rad2deg(np.arctan2((w * np.sin(rad)).sum(0), (w * np.cos(rad)).sum(0)))
+    out = twotime(np.stack([sub["c2"].values for sub, _ in parts]), t, phi=phi,
                   q=[rq for _, rq, _ in picked], attrs=attrs)
     req = np.array([np.nan if r is None else r for _, _, r in picked])
     return out.assign_coords(
+        phi_roi=(("q", "phi"), phi_roi, {"long_name": "azimuthal angle of each ROI", "units": "deg"}),
         ring=("q", np.array([r for r, _, _ in picked]), {"long_name": "q ring index (0-based)", "units": "1"}),
         q_requested=("q", req, {"long_name": "requested q (NaN: every ring)", "units": "1/Å"}),
         roi_label=(("q", "phi"), np.stack([sub["roi"].values for sub, _ in parts]),
@@ -427,6 +430,30 @@ def _rings_twotime(ds: xr.Dataset, picked: list[tuple[int, float, float | None]]
         npix=(("q", "phi"), np.stack([sub["npix"].values for sub, _ in parts]),
               {"long_name": "pixels per ROI", "units": "1"}),
     )
+
+
+def _matched_angles(rings: list[int], angles: list[np.ndarray], phi_edges: Any | None) -> np.ndarray:
+    """The ROI angles of several rings as ``(n_q, n_phi)``, checked to be the same sectors.
+
+    The k-th angle of every ring must lie within half the smallest spacing of the first
+    ring's angles (modulo 360°); a single sector within half its width (``phi_edges``)."""
+    first = angles[0]
+    if first.size > 1:
+        gaps = np.abs((np.diff(np.sort(first)) + 180.0) % 360.0 - 180.0)
+        tol = 0.5 * min(float(gaps.min()), 360.0 - float(np.ptp(first)))
+    elif phi_edges is not None and len(phi_edges) == 2:
+        tol = 0.5 * float(np.diff(phi_edges)[0])
+    else:
+        tol = 1e-6
+    for ring, phi in zip(rings[1:], angles[1:]):
+        off = np.abs((phi - first + 180.0) % 360.0 - 180.0) if phi.size == first.size else None
+        if off is None or np.any(off > tol):
+            raise CorrelatorError(
+                f"ring {ring} has the angles {np.round(phi, 3).tolist()} deg but ring {rings[0]} has "
+                f"{np.round(first, 3).tolist()} deg (tolerance {tol:.3g} deg): a multi-q Dataset needs the same "
+                "phi sectors in every ring; take the rings one at a time"
+            )
+    return np.stack(angles)
 
 
 def _selected_rois(select: Any, n_roi: int) -> np.ndarray:
