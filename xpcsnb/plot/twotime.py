@@ -48,10 +48,15 @@ def _rows(ds: xr.Dataset, q: Any, max_q: int) -> tuple[xr.Dataset, list[str], st
     avail = ds["q"].values
     if q is None:
         idx = np.arange(min(avail.size, max_q))
+    elif isinstance(q, str) and q == "all":
+        idx = np.arange(avail.size)
     else:
-        req = np.atleast_1d(np.asarray(q, dtype=float))
+        try:
+            req = np.atleast_1d(np.asarray(q, dtype=float))
+        except (TypeError, ValueError):
+            req = np.array([np.nan])
         if req.ndim != 1 or req.size == 0 or not np.all(np.isfinite(req)):
-            raise XpcsError(f"q must be a q value [1/Å] or a list of them, got {q!r}")
+            raise XpcsError(f"q must be a q value [1/Å], a list of them or 'all', got {q!r}")
         idx = np.array([int(np.argmin(np.abs(avail - v))) for v in req])
         gaps = np.diff(np.sort(avail))
         tol = 0.5 * gaps.min() if gaps.size else 0.1 * avail[0]
@@ -72,8 +77,9 @@ def plot_c2(ds: xr.Dataset, *, q: Any = None, max_angles: int = 6, max_q: int = 
     ----------
     ds : Dataset
         Two-time Dataset ``c2(phi, t1, t2)`` or ``c2(q, phi, t1, t2)``.
-    q : float or sequence of float, optional
-        q values [1/Å] to draw (the nearest of the Dataset's); default the first ``max_q``.
+    q : float, sequence of float or "all", optional
+        q values [1/Å] to draw (the nearest of the Dataset's, within half their
+        spacing); default the first ``max_q``.
     max_angles, max_q : int
         At most this many angles (columns) and q values (rows).
     cmap : str
