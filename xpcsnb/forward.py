@@ -258,13 +258,13 @@ def evaluate(ds: xr.Dataset, model: str | Model, params: Mapping[str, float] | x
     """
     validate_twotime(ds)
     mdl = get_model(model)
-    if isinstance(params, xr.Dataset) and "q" in params[nlsq_name(nlsq_var(params), "coefficients")].dims:
-        return _evaluate_per_q(ds, mdl, params)
     if isinstance(params, xr.Dataset):
         res = params
         fitted = res.attrs.get("model")
         if fitted is not None and fitted != mdl.name:
             raise ModelError(f"params is a fit of model {fitted!r}, not {mdl.name!r}")
+        if "q" in res[nlsq_name(nlsq_var(res), "coefficients")].dims:
+            return _evaluate_per_q(ds, mdl, res)
         vals: dict[str, Any] = parameter_values(res)
         if "q" in res.dims and "q" in ds["c2"].dims:  # a joint multi-q fit: its rows are (q, φ) of its own q
             _same_q(ds["q"].values, res["q"].values)
