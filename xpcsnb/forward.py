@@ -102,8 +102,9 @@ def simulate(
         Physics parameters by name (e.g. ``D0``, ``alpha``, ``D_offset``, ...), one real
         number each, in the units of ``model.parameters``.
     t : array_like, shape (N,)
-        Absolute frame times [s], uniform and increasing (the homodyne convention is
-        ``t = dt·arange(N)``; the heterodyne package's is ``dt·(arange(N) + 1)``).
+        Absolute frame times [s] (the sample ages; they need not start at 0), uniform
+        and increasing (the homodyne package's grid is ``t = dt·arange(N)``; the
+        heterodyne package's ``dt·(arange(N) + 1)``).
     phi : float or sequence
         Angles [deg].
     q : float or sequence
