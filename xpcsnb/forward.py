@@ -17,8 +17,8 @@ import xarray as xr
 
 from . import _jax  # noqa: F401
 from .core.errors import XpcsError
-from .core.twotime import twotime, validate_twotime, q_value
-from .fit.result import parameter_values
+from .core.twotime import concat_q, twotime, validate_twotime, q_value
+from .fit.result import nlsq_name, nlsq_var, parameter_values
 from .models import get_model, make_grid
 from .models.base import Grid, Model, ModelError
 from .models.scaling import model_c2, parse_scaling_name, per_angle
@@ -102,8 +102,9 @@ def simulate(
         Physics parameters by name (e.g. ``D0``, ``alpha``, ``D_offset``, ...), one real
         number each, in the units of ``model.parameters``.
     t : array_like, shape (N,)
-        Absolute frame times [s], uniform and increasing (the homodyne convention is
-        ``t = dt·arange(N)``; the heterodyne package's is ``dt·(arange(N) + 1)``).
+        Absolute frame times [s] (the sample ages; they need not start at 0), uniform
+        and increasing (the homodyne package's grid is ``t = dt·arange(N)``; the
+        heterodyne package's ``dt·(arange(N) + 1)``).
     phi : float or sequence
         Angles [deg].
     q : float or sequence
@@ -238,7 +239,10 @@ def evaluate(ds: xr.Dataset, model: str | Model, params: Mapping[str, float] | x
     params : dict or NLSQ result Dataset
         Physics parameters by name plus the scaling: ``contrast``/``offset`` (a scalar
         or one value per angle), per angle ``contrast_<k>``/``offset_<k>``, or per row
-        of a multi-q Dataset ``contrast_q<a>_<k>``/``offset_q<a>_<k>``; or a fit result.
+        of a multi-q Dataset ``contrast_q<a>_<k>``/``offset_q<a>_<k>``; or a fit result:
+        single-q, joint multi-q (shared physics, per-(q, φ) scaling) or independent
+        multi-q (one fit per q, ``coefficients(q, param)``; its q values must be those
+        of ``ds``).
 
     Returns
     -------
@@ -260,7 +264,11 @@ def evaluate(ds: xr.Dataset, model: str | Model, params: Mapping[str, float] | x
         fitted = res.attrs.get("model")
         if fitted is not None and fitted != mdl.name:
             raise ModelError(f"params is a fit of model {fitted!r}, not {mdl.name!r}")
+        if "q" in res[nlsq_name(nlsq_var(res), "coefficients")].dims:
+            return _evaluate_per_q(ds, mdl, res)
         vals: dict[str, Any] = parameter_values(res)
+        if "q" in res.dims and "q" in ds["c2"].dims:  # a joint multi-q fit: its rows are (q, φ) of its own q
+            _same_q(ds["q"].values, res["q"].values)
         if "contrast_fixed" in res:
             vals["contrast"] = res["contrast_fixed"].values
             vals["offset"] = res["offset_fixed"].values
@@ -289,3 +297,21 @@ def evaluate(ds: xr.Dataset, model: str | Model, params: Mapping[str, float] | x
     c2 = c2.reshape(ds["c2"].shape if multi_q else (n_phi,) + c2.shape[-2:])
     return twotime(c2, t, phi, q.tolist() if multi_q else float(q[0]), L=L,
                    attrs={"source": f"model {mdl.name!r}"})
+
+
+def _evaluate_per_q(ds: xr.Dataset, mdl: Model, res: xr.Dataset) -> xr.Dataset:
+    """:func:`evaluate` of an independent multi-q fit: each q of ``ds`` with its own fit."""
+    if "q" not in ds["c2"].dims:
+        raise XpcsError(f"params is a fit per q ({res.sizes['q']} q values); evaluate it on the multi-q Dataset it "
+                        "was fitted to, or select one fit with params.sel(q=...)")
+    q_ds = ds["q"].values
+    _same_q(q_ds, res["q"].values)
+    parts = [evaluate(ds.isel(q=a), mdl, res.isel(q=a)) for a in range(q_ds.size)]
+    return concat_q(parts)
+
+
+def _same_q(q_ds: np.ndarray, q_res: np.ndarray) -> None:
+    """Refuse a multi-q fit result whose q values are not those of the Dataset."""
+    if q_ds.shape != q_res.shape or not np.allclose(q_ds, q_res, rtol=1e-9, atol=0):
+        raise XpcsError(f"params is a fit at q = {q_res.tolist()} 1/Å but the Dataset has q = {q_ds.tolist()} 1/Å; "
+                        "evaluate a multi-q fit on the q values it was fitted to")

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 import xpcsnb
-from xpcsnb.core.twotime import TwoTimeError, validate_twotime
+from xpcsnb.core.twotime import TwoTimeError, time_step, validate_twotime
 
 
 def _c2(n_phi=2, n=6):
@@ -18,7 +18,7 @@ def test_constructs_labelled_dataset_with_units():
     ds = xpcsnb.twotime(_c2(), dt=0.5, phi=[0, 90], q=0.005, L=2e6, sigma=0.01 * np.ones((2, 6, 6)))
     assert ds["c2"].dims == ("phi", "t1", "t2")
     np.testing.assert_allclose(ds["t1"].values, 0.5 * np.arange(6))
-    assert ds.attrs["q"] == 0.005 and ds.attrs["dt"] == 0.5 and ds.attrs["L"] == 2e6
+    assert ds.attrs["q"] == 0.005 and time_step(ds) == 0.5 and ds.attrs["L"] == 2e6 and "dt" not in ds.attrs
     assert ds["t1"].attrs["units"] == "s" and ds["phi"].attrs["units"] == "deg"
     assert ds["c2"].attrs["units"] == "1" and ds["sigma"].attrs["units"] == "1"
     assert ds.attrs["q_units"] == "1/Å" and ds.attrs["L_units"] == "Å"
@@ -27,7 +27,7 @@ def test_constructs_labelled_dataset_with_units():
 def test_2d_matrix_is_one_angle_and_t_gives_dt():
     ds = xpcsnb.twotime(_c2(1, 5)[0], t=1.0 + 0.2 * np.arange(5), q=0.01)
     assert ds.sizes == {"phi": 1, "t1": 5, "t2": 5}
-    assert ds.attrs["dt"] == pytest.approx(0.2)
+    assert time_step(ds) == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize(

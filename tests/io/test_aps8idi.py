@@ -10,7 +10,7 @@ import xarray as xr
 
 from xpcsnb.io.aps8idi import ApsFileError, full_from_upper, open_aps, open_twotime
 from xpcsnb.core.diagonal import correct_diagonal
-from xpcsnb.core.twotime import validate_twotime
+from xpcsnb.core.twotime import time_step, validate_twotime
 
 N = 24
 C2_BINS = [2, 4, 5, 6, 8, 9]  # bins with C2 (bins 1, 3, 7 have none)
@@ -58,7 +58,7 @@ def test_nexus_reconstruction_mapping_and_dt(nexus_file, aps):
         assert phi == phi_exp and q_exp == ds.attrs["q"]
         np.testing.assert_array_equal(ds["c2"].sel(phi=phi).values, c2[b])
     # dt = frame_time * stride * avg = 1e-3 * 2 * 3; t from 0
-    assert ds.attrs["dt"] == pytest.approx(6e-3)
+    assert time_step(ds) == pytest.approx(6e-3)
     np.testing.assert_allclose(ds["t1"].values, 6e-3 * np.arange(N))
     assert ds.attrs["dt_source"].startswith("file")
     assert ds.attrs["layout"] == "nexus"
@@ -91,7 +91,7 @@ def test_frame_window(nexus_file):
     ds = open_twotime(path, q=0.002, start_frame=3, end_frame=12, diagonal="raw")
     assert ds.sizes["t1"] == 10
     np.testing.assert_array_equal(ds["c2"].sel(phi=0.0).values, c2[2][2:12, 2:12])
-    assert ds["t1"].values[0] == 0.0
+    np.testing.assert_allclose(ds["t1"].values, 6e-3 * np.arange(2, 12))  # the window keeps its sample age
     assert (ds.attrs["start_frame"], ds.attrs["end_frame"], ds.attrs["n_frames_file"]) == (3, 12, N)
     corr = open_twotime(path, q=0.002, start_frame=3, end_frame=12)
     np.testing.assert_array_equal(corr["c2"].sel(phi=0.0).values, correct_diagonal(c2[2][2:12, 2:12]))
@@ -109,7 +109,7 @@ def test_dt_override_and_missing_frame_time(tmp_path, aps):
     with pytest.raises(ApsFileError, match="dt="):
         open_twotime(path)
     ds = open_twotime(path, dt=0.5)
-    assert ds.attrs["dt"] == 0.5 and ds.attrs["dt_source"] == "user"
+    assert time_step(ds) == 0.5 and ds.attrs["dt_source"] == "user"
     assert "dt_file" not in ds.attrs
     np.testing.assert_allclose(ds["t2"].values, 0.5 * np.arange(8))
     # a single q with C2: q may be omitted
@@ -117,7 +117,7 @@ def test_dt_override_and_missing_frame_time(tmp_path, aps):
     # with a frame time, the file value is still recorded next to the override
     path2 = aps.write_nexus(tmp_path / "ft_results.hdf", c2=c2)
     ds2 = open_twotime(path2, dt=0.5)
-    assert ds2.attrs["dt_file"] == pytest.approx(6e-3) and ds2.attrs["dt"] == 0.5
+    assert ds2.attrs["dt_file"] == pytest.approx(6e-3) and time_step(ds2) == 0.5
 
 
 def test_q_and_phi_selection_errors(nexus_file):
@@ -207,7 +207,7 @@ def test_legacy(tmp_path, aps, per_bin):
         assert ds["phi"].values.tolist() == aps.PHI_GRID.tolist()
     for b in ds["bin"].values:
         np.testing.assert_array_equal(ds["c2"].where(ds["bin"] == b, drop=True).values[0], c2[b])
-    assert ds.attrs["dt"] == pytest.approx(2e-3 * 1 * 4)  # exposure_period * stride_frames * avg_frames
+    assert time_step(ds) == pytest.approx(2e-3 * 1 * 4)  # exposure_period * stride_frames * avg_frames
     assert ds.attrs["distance"] == pytest.approx(4.0) and ds.attrs["distance_units"] == "m"
     assert ds.attrs["pixel_size_x"] == pytest.approx(75e-6)
     assert ds.attrs["energy"] == 7.35
@@ -224,7 +224,7 @@ def test_2023_variant(tmp_path, aps):
     path = aps.write_legacy(tmp_path / "C.hdf", c2=c2, variant="2023")
     ds = open_twotime(path, q=0.004, phi=45.0)
     assert (ds.attrs["layout"], ds.attrs["variant"]) == ("legacy", "2023")
-    assert ds.attrs["dt"] == pytest.approx(2e-3 * 4)
+    assert time_step(ds) == pytest.approx(2e-3 * 4)
     assert ds.attrs["beam_center_x"] == 110.0 and ds.attrs["energy"] == 12.0
     # bluesky det_dist has no units attribute: reported, not converted
     assert ds.attrs["distance"] == 8000.0 and ds.attrs["distance_units"] == "unspecified"

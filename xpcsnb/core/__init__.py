@@ -24,12 +24,15 @@ from .partition import Geometry as Geometry
 from .partition import Partition as Partition
 from .partition import from_labels as from_labels
 from .partition import partition as partition
+from .twotime import concat_q as concat_q
+from .twotime import q_value as q_value
+from .twotime import time_step as time_step
 from .twotime import twotime as twotime
 from .twotime import validate_twotime as validate_twotime
 
 __all__ = [
     "DIAGONAL_MODES", "FRAME_DIMS", "ApsFileError", "CorrelatorError", "FramesError", "G2Error", "Geometry", "Partition",
-    "PartitionError", "TwoTimeError", "XpcsError", "XsvsError", "as_frames", "correct_diagonal",
-    "frames_from_array", "from_labels", "g2", "partition", "twotime", "valid_points",
+    "PartitionError", "TwoTimeError", "XpcsError", "XsvsError", "as_frames", "concat_q", "correct_diagonal",
+    "frames_from_array", "from_labels", "g2", "partition", "q_value", "time_step", "twotime", "valid_points",
     "validate_g2", "validate_twotime", "ValidPoints",
 ]

@@ -2,9 +2,17 @@
 
 A two-time Dataset holds ``c2`` with dims ``(phi, t1, t2)`` (row index ↔ t1, column
 index ↔ t2), an optional ``sigma`` of the same shape, coordinates ``phi`` [deg],
-``t1`` and ``t2`` [s], and attributes ``q`` [1/Å], ``dt`` [s] and ``L`` [Å].
+``t1`` and ``t2`` [s], and attributes ``q`` [1/Å] and ``L`` [Å].
 A multi-q Dataset carries an extra leading ``q`` dimension, ``(q, phi, t1, t2)``,
 with ``q`` a coordinate instead of an attribute.
+
+Time axis: the coordinates ``t1 = t2`` are the one source of truth. They are the
+absolute frame times [s] (the sample age, when the producer knows it; the start
+of the first frame of each averaged frame), uniform but not necessarily starting
+at 0. The time step is their step, read with :func:`time_step`; no ``dt``
+attribute is stored, so frame averaging with xarray (``ds.coarsen(t1=2, t2=2).mean()``,
+a strided ``ds.isel(t1=slice(None, None, 2), t2=slice(None, None, 2))``) keeps a valid
+Dataset. An ``attrs["dt"]`` left by older versions is ignored, never read.
 
 Every constructor and reader of this package goes through :func:`twotime`, which
 validates its input and never repairs it silently. A single-q Dataset may carry q as a
@@ -23,8 +31,8 @@ import xarray as xr
 from .._warn import warn
 from .errors import TwoTimeError, UnitsWarning
 
-__all__ = ["twotime", "validate_twotime", "uniform_time_step", "q_value", "concat_q", "TwoTimeError",
-           "UnitsWarning"]
+__all__ = ["twotime", "validate_twotime", "uniform_time_step", "time_step", "q_value", "concat_q",
+           "TwoTimeError", "UnitsWarning"]
 
 #: Relative tolerance used to decide that a time axis is uniform (added to the
 #: floating-point resolution of the times, see :func:`uniform_time_step`).
@@ -186,21 +194,25 @@ def twotime(
         is refused); row index ↔ t1, column index ↔ t2. A 2-D matrix is taken as a
         single angle.
     t : array_like, shape (N,), optional
-        Absolute frame times [s], strictly increasing and uniform. Default
-        ``t_k = k·dt`` (k = 0 … N−1), which needs ``dt``.
+        Absolute frame times [s] (the sample age where known; need not start at 0),
+        strictly increasing and uniform. Default ``t_k = k·dt`` (k = 0 … N−1), which
+        needs ``dt``.
     phi : float or array_like, shape (n_phi,)
         Azimuthal angles [deg], distinct modulo 360.
     q : float or array_like, shape (n_q,)
         Scattering vector magnitude [1/Å], > 0. A sequence of several values needs a
         4-D ``c2``.
     dt : float, optional
-        Frame time step [s], > 0. Must agree with ``t`` when both are given.
+        Frame time step [s], > 0, used to build ``t`` when it is not given; must agree
+        with the step of ``t`` when both are. Not stored: the coordinates carry the
+        time axis (read the step with :func:`time_step`).
     L : float, optional
         Stator–rotor gap [Å] of a shear cell (laminar-flow model), > 0.
     sigma : array_like, optional
         Standard deviation of each ``c2`` value, same shape, finite and > 0.
     attrs : dict, optional
-        Extra attributes (provenance) copied onto the Dataset.
+        Extra attributes (provenance) copied onto the Dataset; a ``dt`` key is refused
+        (the time step is the step of ``t``).
     units_check : bool
         Warn (:class:`~xpcsnb.core.errors.UnitsWarning`) when phi looks like radians,
         q like 1/nm or 1/m, or dt like ms (heuristics in the module's ``_units_check``:
@@ -210,7 +222,9 @@ def twotime(
     Returns
     -------
     xarray.Dataset
-        ``c2`` (and ``sigma``) with dims ``(phi, t1, t2)`` (or ``(q, phi, t1, t2)``).
+        ``c2`` (and ``sigma``) with dims ``(phi, t1, t2)`` (or ``(q, phi, t1, t2)``),
+        coordinates ``t1 = t2 = t`` [s], ``phi`` [deg] (and ``q`` [1/Å]), attributes
+        ``q`` (single q), ``L`` and ``attrs``.
 
     Raises
     ------
@@ -306,13 +320,17 @@ def twotime(
         "t2": ("t2", t_arr.copy(), {"long_name": "frame time t2", "units": "s"}),
     }
     out_attrs: dict[str, Any] = dict(attrs or {})
+    if "dt" in out_attrs:
+        raise TwoTimeError(
+            f"attrs['dt'] = {out_attrs['dt']!r} is not stored: the time step is the step of the t1/t2 coordinates "
+            "(one source of truth; read it with xpcsnb.core.twotime.time_step(ds)). Drop the 'dt' key, or record "
+            "a provenance value under another name (e.g. 'dt_file')"
+        )
     if multi_q:
         coords["q"] = ("q", q_arr, {"long_name": "scattering vector", "units": "1/Å"})
     else:
         out_attrs["q"] = float(q_arr[0])
     out_attrs["q_units"] = "1/Å"
-    out_attrs["dt"] = float(dt)
-    out_attrs["dt_units"] = "s"
     if L is not None:
         out_attrs["L"] = L
         out_attrs["L_units"] = "Å"
@@ -326,7 +344,9 @@ def validate_twotime(ds: xr.Dataset) -> xr.Dataset:
     Datasets made by hand or read from NetCDF (the units heuristics are not rerun:
     they belong to where the numbers enter). A single-q Dataset has q as an attribute
     or as a scalar coordinate (``mq.isel(q=i)``); a multi-q one as a coordinate along
-    the ``q`` dimension, and no q attribute.
+    the ``q`` dimension, and no q attribute. The time axis is the ``t1``/``t2``
+    coordinates alone: an ``attrs["dt"]`` (older versions) is not read, so frame
+    averaging by ``coarsen`` or a strided ``isel`` keeps the Dataset valid.
     """
     if not isinstance(ds, xr.Dataset):
         raise TwoTimeError(f"expected an xarray.Dataset, got {type(ds).__name__}")
@@ -352,14 +372,46 @@ def validate_twotime(ds: xr.Dataset) -> xr.Dataset:
         q: Any = ds["q"].values
     else:
         q = q_value(ds)
-    if not np.array_equal(ds["t1"].values, ds["t2"].values):
-        raise TwoTimeError("t1 and t2 coordinates must be identical")
+    _time_coords(ds)
     sigma = ds["sigma"].transpose(*expected).values if "sigma" in ds else None
     twotime(
         ds["c2"].values, ds["t1"].values, ds["phi"].values, q,
-        dt=ds.attrs.get("dt"), L=ds.attrs.get("L"), sigma=sigma, units_check=False,
+        L=ds.attrs.get("L"), sigma=sigma, units_check=False,
     )
     return ds
+
+
+def _time_coords(ds: xr.Dataset) -> np.ndarray:
+    """The ``t1`` values [s] of ``ds``, checked to equal ``t2`` (when present)."""
+    if "t1" not in ds.coords:
+        raise TwoTimeError(f"the Dataset has no t1 coordinate (coordinates: {list(ds.coords)}); a two-time "
+                           "Dataset carries its frame times [s] as t1 and t2")
+    t1 = np.asarray(ds["t1"].values)
+    if t1.ndim != 1:
+        raise TwoTimeError(f"t1 must be one-dimensional, got dims {ds['t1'].dims}")
+    if "t2" in ds.coords and not np.array_equal(t1, ds["t2"].values):
+        raise TwoTimeError("t1 and t2 coordinates must be identical (select or average both axes alike, "
+                           "e.g. ds.coarsen(t1=2, t2=2).mean())")
+    return t1
+
+
+def time_step(ds: xr.Dataset | xr.DataArray) -> float:
+    """The time step dt [s] of a two-time Dataset: the step of its ``t1`` coordinate.
+
+    The coordinates are the one source of truth for the time axis (an ``attrs["dt"]``
+    is never read). Works on every Dataset or DataArray with ``t1`` (and ``t2``)
+    coordinates: the data model's, a multi-q one, the ``(roi, t1, t2)`` output of
+    :func:`xpcsnb.correlate.two_time`, and after ``coarsen`` or a strided ``isel``.
+
+    Raises
+    ------
+    TwoTimeError
+        If ``t1`` is missing, differs from ``t2``, or is not strictly increasing and
+        uniform (see :func:`uniform_time_step`).
+    """
+    if not isinstance(ds, xr.Dataset | xr.DataArray):
+        raise TwoTimeError(f"time_step needs an xarray Dataset or DataArray, got {type(ds).__name__}")
+    return uniform_time_step(_time_coords(ds), name="t1")
 
 
 def q_value(ds: xr.Dataset) -> float:
@@ -416,10 +468,10 @@ def concat_q(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
         validate_twotime(d)
         multi = "q" in d["c2"].dims
         t = d["t1"].values
-        if t.shape != t0.shape or not np.allclose(t, t0, rtol=0, atol=_time_tol(t0, float(first.attrs["dt"]))):
+        if t.shape != t0.shape or not np.allclose(t, t0, rtol=0, atol=_time_tol(t0, time_step(first))):
             raise TwoTimeError(f"dataset {i} has another time grid ({t.size} frames from {float(t[0])!r} s, "
-                               f"dt {d.attrs['dt']!r} s) than dataset 0 ({t0.size} frames from {float(t0[0])!r} s, "
-                               f"dt {first.attrs['dt']!r} s); concat_q needs the same t grid")
+                               f"dt {time_step(d)!r} s) than dataset 0 ({t0.size} frames from {float(t0[0])!r} s, "
+                               f"dt {time_step(first)!r} s); concat_q needs the same t grid")
         if not np.array_equal(d["phi"].values, first["phi"].values):
             raise TwoTimeError(f"dataset {i} has phi {d['phi'].values.tolist()} deg but dataset 0 has "
                                f"{first['phi'].values.tolist()} deg")
@@ -437,10 +489,8 @@ def concat_q(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
     skip = {"q", "q_units", "dt", "dt_units", "L", "L_units"}
     attrs = {k: v for k, v in first.attrs.items()
              if k not in skip and all(k in d.attrs and _equal(d.attrs[k], v) for d in dss[1:])}
-    out = twotime(np.concatenate(c2s), t0, first["phi"].values, qs, L=first.attrs.get("L"),
-                  sigma=np.concatenate(sigmas) if sigmas else None, attrs=attrs, units_check=False)
-    out.attrs["dt"] = float(first.attrs["dt"])  # the inputs' own value (t gives it only to rounding)
-    return out
+    return twotime(np.concatenate(c2s), t0, first["phi"].values, qs, L=first.attrs.get("L"),
+                   sigma=np.concatenate(sigmas) if sigmas else None, attrs=attrs, units_check=False)
 
 
 def _equal(a: Any, b: Any) -> bool:

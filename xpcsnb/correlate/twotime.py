@@ -1,4 +1,7 @@
-"""Two-time correlation C2(roi, t1, t2) from detector frames, and cuts of it.
+"""Two-time correlation C2(roi, t1, t2) from detector frames, and its q rings as data-model Datasets.
+
+The g2 cuts (:func:`g2_from_c2`, :func:`g2_age_resolved`) live in
+:mod:`xpcsnb.correlate.cuts` and are re-exported here.
 
 Definition (P an ROI of n_P pixels, I_p(t) the counts of pixel p in frame t, or the
 sum over ``average`` consecutive frames)::
@@ -10,6 +13,12 @@ data model's fits decide what to do with it). This equals scikit-beam's and
 xpcs-correlator's ⟨I(t1)I(t2)⟩_p / (⟨I(t1)⟩_p⟨I(t2)⟩_p) and boost-corr's formula
 without static smoothing.
 
+Time axis: ``t1 = t2`` are the start times [s] of the (averaged) frames, taken from the
+frames' own ``t`` coordinate (frame·frame_time plus any start offset of the stack, e.g.
+``frames[100:]`` starts at 100·frame_time): the absolute sample age that ageing models
+need is kept, never restarted at 0. The time step is the coordinates' step
+(:func:`xpcsnb.core.twotime.time_step`).
+
 Algorithm: the frames are streamed in chunks and only the pixels of the selected ROIs
 are kept (N × n_pix values: float32 for integer counts while every (summed) count is
 below 2^24, else float64); C2 of each ROI is then formed from the
@@ -19,6 +28,7 @@ that is exact, else float64; or, for photon-sparse ROIs on the CPU, a SciPy CSR 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,7 +36,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _jax  # noqa: F401  (float64)
-from ..core.twotime import twotime
+from ..core.twotime import time_step, twotime
 from .gram import (
     InexactStore,
     PixelBlocks,
@@ -35,9 +45,9 @@ from .gram import (
     pixel_block,
     store_dtype,
 )
-from ..core.g2 import g2 as make_g2
 from .badframes import DEFAULT_THRESHOLD, resolve_exclusions
-from .multitau import _known, _roi_coords
+from .cuts import g2_age_resolved, g2_from_c2
+from .multitau import _roi_coords
 from .pages import mapped_empty
 from ..core.partition import Partition
 from .stream import CorrelatorError, check_int, read_roi_chunk, resolve_input, roi_layout
@@ -102,7 +112,7 @@ def two_time(
     *,
     frame_time: float | None = None,
     select: Any | None = None,
-    q: float | None = None,
+    q: float | Sequence[float] | str | None = None,
     mask: Any | None = None,
     average: int = 1,
     chunk: int = 256,
@@ -124,17 +134,18 @@ def two_time(
     frame_time : float, optional
         Frame period [s]; default the frames' ``frame_time`` attribute.
     select : sequence of int, optional
-        ROI labels (1-based) to correlate; default all (or, with ``q``, the ring that
-        holds ``q``).
-    q : float, optional
-        If given, correlate the ROIs of the q ring that holds ``q`` [1/Å] (as chosen by
-        :func:`c2_at_q`; a q outside every ring raises) and return the fit-ready
-        two-time Dataset of the data model.
+        ROI labels (1-based) to correlate; default all (or, with ``q``, the rings that
+        hold ``q``).
+    q : float, sequence of float or "all", optional
+        If given, correlate only the ROIs of the q ring(s) that hold ``q`` [1/Å] (as
+        chosen by :func:`c2_at_q`; a q outside every ring raises) and return the
+        fit-ready two-time Dataset of the data model: ``c2(phi, t1, t2)`` for one q,
+        ``c2(q, phi, t1, t2)`` for a sequence or ``"all"`` (every ring).
     mask : array_like of bool (H, W), optional
         True = pixel used.
     average : int
-        Sum this many consecutive frames into one (dt = frame_time·average); N must
-        be a multiple of it.
+        Sum this many consecutive frames into one (dt = frame_time·average; its time is
+        that of its first frame); N must be a multiple of it.
     chunk : int
         Frames read per block (by two threads). Memory: two raw chunks + N/average × (selected pixels,
         padded to whole blocks) × 4 bytes for integer counts below 2^24 (8 bytes for
@@ -159,9 +170,11 @@ def two_time(
     -------
     xarray.Dataset
         ``c2(roi, t1, t2)`` and ``intensity(roi, t1)`` (mean counts per pixel per
-        averaged frame), coords ``t1 = t2 = k·dt`` [s], ``q(roi)``, ``phi(roi)``,
-        ``npix(roi)``, ``ring(roi)``; or, with ``q``, the data model's
-        ``c2(phi, t1, t2)`` Dataset.
+        averaged frame), coords ``t1 = t2 = t_0 + k·dt`` [s] (``t_0`` the first frame's
+        ``t``, see the module doc), ``q(roi)``, ``phi(roi)``, ``npix(roi)``,
+        ``ring(roi)``, attrs ``frame_time`` and ``average`` (no ``dt`` attribute: use
+        :func:`~xpcsnb.core.twotime.time_step`); or, with ``q``, the data model's
+        ``c2(phi, t1, t2)`` (``c2(q, phi, t1, t2)``) Dataset.
 
     Raises
     ------
@@ -171,7 +184,8 @@ def two_time(
         ROIs or mask that do not fit the frames, or an ROI without pixels.
     CorrelatorError
         NaN/inf or negative counts in an ROI, an ROI without counts in a frame, a q
-        outside every ring, or an invalid ``select``, ``average``, ``chunk`` or ``sparse``.
+        outside every ring, frames whose ``t`` coordinate is not uniform with step
+        ``frame_time``, or an invalid ``select``, ``average``, ``chunk`` or ``sparse``.
     """
     if not (sparse is True or sparse is False or (isinstance(sparse, str) and sparse == "auto")):
         raise CorrelatorError(f"sparse must be 'auto', True or False, got {sparse!r}")
@@ -195,10 +209,11 @@ def two_time(
     n = n_raw // average
     if n < 2:
         raise CorrelatorError(f"two-time needs at least 2 (averaged) frames, got {n}")
+    t = _frame_times(da, ft, average, n)
     rings = roi_rings(part)
     if q is not None:
-        ring, ring_q = _nearest_ring(part.q, rings, part.npix, part.q_edges, q)
-        sel = np.flatnonzero(rings == ring)
+        picked = _pick_rings(part.q, rings, part.npix, part.q_edges, q)
+        sel = np.flatnonzero(np.isin(rings, [r for r, _, _ in picked]))
     elif select is None:
         sel = np.arange(part.n_roi)
     else:
@@ -232,21 +247,20 @@ def two_time(
         c2[:, ~used, :] = np.nan
         c2[:, :, ~used] = np.nan
         inten[:, ~used] = np.nan
-    dt = ft * average
-    t = dt * np.arange(n)
     coords = {k: (d, v[sel], a) for k, (d, v, a) in _roi_coords(part).items()}
     coords["ring"] = ("roi", rings[sel], {"long_name": "q ring index (0-based)", "units": "1"})
-    coords["t1"] = ("t1", t, {"long_name": "frame time t1", "units": "s"})
-    coords["t2"] = ("t2", t.copy(), {"long_name": "frame time t2", "units": "s"})
+    coords["t1"] = ("t1", t, {"long_name": "frame time t1 (start of the averaged frame)", "units": "s"})
+    coords["t2"] = ("t2", t.copy(), {"long_name": "frame time t2 (start of the averaged frame)", "units": "s"})
     attrs = {
         "correlator": "xpcsnb.correlate.two_time",
         "definition": "C2 = n_p sum_p I_p(t1) I_p(t2) / (sum_p I_p(t1) sum_p I_p(t2)), full matrix, raw diagonal",
-        "frame_time": ft, "frame_time_units": "s", "average": average,
-        "dt": dt, "dt_units": "s", "n_frames": n_raw,
+        "frame_time": ft, "frame_time_units": "s", "average": average, "n_frames": n_raw,
         "exposure": float(da.attrs.get("exposure", ft)), "exposure_units": "s",
     }
     if part.q_edges is not None:
         attrs["q_edges"] = np.asarray(part.q_edges, dtype=float)
+    if part.phi_edges is not None:
+        attrs["phi_edges"] = np.asarray(part.phi_edges, dtype=float)
     for key in ("source", "dataset"):
         if key in da.attrs:
             attrs[key] = da.attrs[key]
@@ -261,7 +275,30 @@ def two_time(
     if excl is not None:
         ds["frame_excluded"] = ("t1", ~used, {"long_name": "(averaged) frame excluded from the correlation"})
         ds.attrs.update(excl.attrs())
-    return _ring_twotime(ds, ring, ring_q, float(q)) if q is not None else ds
+    return _rings_twotime(ds, picked, multi=_is_multi(q)) if q is not None else ds
+
+
+def _frame_times(da: xr.DataArray, ft: float, average: int, n: int) -> np.ndarray:
+    """Start time [s] of each of the ``n`` (averaged) frames: ``t_0 + k·ft·average``.
+
+    ``t_0`` is the first value of the frames' ``t`` coordinate (0 without one), which
+    must step uniformly by ``ft`` (a strided or gappy stack would make the time axis
+    wrong silently)."""
+    if "t" not in da.coords or da["t"].dims != ("frame",):
+        return ft * average * np.arange(n, dtype=float)
+    t_raw = np.asarray(da["t"].values, dtype=float)
+    if not np.all(np.isfinite(t_raw)):
+        raise CorrelatorError("the frames' t coordinate holds non-finite times; give finite frame times [s]")
+    steps = np.diff(t_raw)
+    if steps.size and np.max(np.abs(steps - ft)) > 1e-6 * ft + 4 * np.finfo(float).eps * np.max(np.abs(t_raw)):
+        k = int(np.argmax(np.abs(steps - ft)))
+        raise CorrelatorError(
+            f"the frames' t coordinate steps by {float(steps[k]):.6g} s between frames {k} and {k + 1}, but frame_time is "
+            f"{ft!r} s: the frames are strided or have gaps. Two-time needs a uniform frame grid: pass the "
+            "consecutive frames (sum them with average=), or set the real period with "
+            "frames.assign_attrs(frame_time=...) for a uniformly strided stack"
+        )
+    return float(t_raw[0]) + ft * average * np.arange(n, dtype=float)
 
 
 def _ring_q(q: np.ndarray, rings: np.ndarray, npix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,54 +343,142 @@ def _nearest_ring(q_roi: np.ndarray, rings: np.ndarray, npix: np.ndarray, q_edge
     return int(ring_ids[k]), float(ring_q[k])
 
 
-def c2_at_q(ds: xr.Dataset, q: float) -> xr.Dataset:
-    """The fit-ready two-time Dataset ``c2(phi, t1, t2)`` of the q ring that holds ``q``.
+def _is_multi(q: Any) -> bool:
+    """Whether ``q`` asks for a multi-q Dataset (a sequence of values or ``"all"``)."""
+    return isinstance(q, str) or np.ndim(q) > 0
+
+
+def _pick_rings(q_roi: np.ndarray, rings: np.ndarray, npix: np.ndarray, q_edges: Any | None,
+                q: Any) -> list[tuple[int, float, float | None]]:
+    """``(ring id, ring mean q, requested q or None)`` for a q, a sequence of q or ``"all"``."""
+    if isinstance(q, str):
+        if q != "all":
+            raise CorrelatorError(f"q must be a finite scattering vector > 0 [1/Å], a sequence of them or 'all', "
+                                  f"got {q!r}")
+        ring_ids, ring_q = _ring_q(q_roi, rings, npix)
+        return [(int(r), float(v), None) for r, v in zip(ring_ids, ring_q)]
+    if np.ndim(q) == 0:
+        return [(*_nearest_ring(q_roi, rings, npix, q_edges, q), float(q))]
+    values = list(np.asarray(q, dtype=object).ravel()) if np.ndim(q) == 1 else None
+    if not values:
+        raise CorrelatorError(f"q must be a finite scattering vector > 0 [1/Å], a non-empty 1-D sequence of them "
+                              f"or 'all', got {q!r}")
+    picked = [(*_nearest_ring(q_roi, rings, npix, q_edges, v), float(v)) for v in values]
+    seen: dict[int, float] = {}
+    for ring, _, req in picked:
+        if ring in seen:
+            raise CorrelatorError(f"q={seen[ring]:.6g} and q={req:.6g} 1/Å select the same ring {ring}; give each "
+                                  "ring once")
+        seen[ring] = req
+    return picked
+
+
+def c2_at_q(ds: xr.Dataset, q: float | Sequence[float] | str) -> xr.Dataset:
+    """The fit-ready two-time Dataset of the q ring(s) that hold ``q``.
 
     Parameters
     ----------
     ds : Dataset
         Output of :func:`two_time` (dims ``roi, t1, t2``).
-    q : float
+    q : float, sequence of float, or "all"
         Requested q [1/Å], finite and > 0. With ring edges (``attrs["q_edges"]``, from
         :func:`~xpcsnb.core.partition.partition`) the ring whose edges enclose it; without,
         the ring of nearest pixel-weighted mean q within half the spacing to its
-        neighbour (10 % of its q for a single ring). Recorded as ``attrs["q"]`` (the
-        ring's mean q) and ``attrs["q_requested"]``.
+        neighbour (10 % of its q for a single ring). A sequence picks one ring per
+        value (each ring once, order kept); ``"all"`` takes every ring.
 
     Returns
     -------
     xarray.Dataset
-        Built by :func:`xpcsnb.core.twotime.twotime`: ``c2(phi, t1, t2)``, t from 0
-        in steps of ``dt``. A ring without azimuthal sectors gets ``phi = 0``.
+        Built by :func:`xpcsnb.core.twotime.twotime`. One q: ``c2(phi, t1, t2)`` with
+        ``attrs["q"]`` the ring's mean q and ``attrs["q_requested"]``, ``ring``,
+        ``rois``, ``npix``. A sequence or ``"all"``: ``c2(q, phi, t1, t2)`` with the
+        coordinates ``q`` (ring mean q), ``ring(q)``, ``q_requested(q)`` (NaN for
+        ``"all"``), ``roi_label(q, phi)``, ``npix(q, phi)`` and ``phi_roi(q, phi)`` (each
+        ROI's own mean angle); every ring must have the same sectors (the k-th angles
+        within half the sector spacing), ``phi`` is their pixel-weighted circular mean.
+        The times are ``ds``'s own ``t1`` (real frame times, not restarted at 0). A ring
+        without azimuthal sectors gets ``phi = 0``.
 
     Raises
     ------
     CorrelatorError
-        A q that is not finite and > 0 or that no ring holds (the rings are listed).
+        A q that is not finite and > 0 or that no ring holds (the rings are listed),
+        two q values in one ring, or rings with different angles.
     """
-    if "c2" not in ds or ds["c2"].dims != ("roi", "t1", "t2"):
+    if not isinstance(ds, xr.Dataset) or "c2" not in ds or ds["c2"].dims != ("roi", "t1", "t2"):
         raise CorrelatorError("c2_at_q needs the (roi, t1, t2) Dataset returned by two_time()")
-    ring, ring_q = _nearest_ring(ds["q"].values, ds["ring"].values, ds["npix"].values, ds.attrs.get("q_edges"), q)
-    return _ring_twotime(ds, ring, ring_q, float(q))
+    picked = _pick_rings(ds["q"].values, ds["ring"].values, ds["npix"].values, ds.attrs.get("q_edges"), q)
+    return _rings_twotime(ds, picked, multi=_is_multi(q))
 
 
-def _ring_twotime(ds: xr.Dataset, ring: int, ring_q: float, q: float) -> xr.Dataset:
-    """The data model's two-time Dataset of ring ``ring`` (mean q ``ring_q``) of ``ds``."""
+def _ring_rois(ds: xr.Dataset, ring: int) -> tuple[xr.Dataset, np.ndarray]:
+    """The ROIs of ring ``ring`` of ``ds`` and their angles [deg] (0 for one ROI without an angle)."""
     sub = ds.isel(roi=np.flatnonzero(ds["ring"].values == ring))
     phi = sub["phi"].values.astype(float)
     if np.any(~np.isfinite(phi)):
         if sub.sizes["roi"] > 1:
             raise CorrelatorError(f"ring {ring} has {sub.sizes['roi']} ROIs without phi values")
         phi = np.zeros(1)
+    return sub, phi
+
+
+def _rings_twotime(ds: xr.Dataset, picked: list[tuple[int, float, float | None]], multi: bool) -> xr.Dataset:
+    """The data model's two-time Dataset of the rings ``picked`` (see :func:`_pick_rings`) of ``ds``."""
+    time_step(ds)  # a uniform time axis, t1 == t2
     attrs = {
-        "q_requested": q, "ring": ring, "rois": sub["roi"].values.tolist(),
-        "npix": sub["npix"].values.tolist(), "correlator": ds.attrs.get("correlator", ""),
-        "definition": ds.attrs.get("definition", ""), "frame_time": ds.attrs.get("frame_time"),
-        "average": ds.attrs.get("average", 1), "diagonal": "raw (shot-noise spike kept)",
+        "correlator": ds.attrs.get("correlator", ""), "definition": ds.attrs.get("definition", ""),
+        "frame_time": ds.attrs.get("frame_time"), "average": ds.attrs.get("average", 1),
+        "diagonal": "raw (shot-noise spike kept)",
     }
     if "source" in ds.attrs:
         attrs["source"] = ds.attrs["source"]
-    return twotime(sub["c2"].values, phi=phi, q=ring_q, dt=float(ds.attrs["dt"]), attrs=attrs)
+    t = ds["t1"].values
+    parts = [_ring_rois(ds, ring) for ring, _, _ in picked]
+    if not multi:
+        (ring, ring_q, req), (sub, phi) = picked[0], parts[0]
+        attrs.update(q_requested=req, ring=ring, rois=sub["roi"].values.tolist(), npix=sub["npix"].values.tolist())
+        return twotime(sub["c2"].values, t, phi=phi, q=ring_q, attrs=attrs)
+    phi_roi = _matched_angles([ring for ring, _, _ in picked], [phi for _, phi in parts], ds.attrs.get("phi_edges"))
+    w = np.stack([sub["npix"].values for sub, _ in parts]).astype(float)
+    rad = np.deg2rad(phi_roi)  # the sector angle: pixel-weighted circular mean over the rings
+    phi = np.rad2deg(np.arctan2((w * np.sin(rad)).sum(0), (w * np.cos(rad)).sum(0)))
+    out = twotime(np.stack([sub["c2"].values for sub, _ in parts]), t, phi=phi,
+                  q=[rq for _, rq, _ in picked], attrs=attrs)
+    req = np.array([np.nan if r is None else r for _, _, r in picked])
+    return out.assign_coords(
+        phi_roi=(("q", "phi"), phi_roi, {"long_name": "azimuthal angle of each ROI", "units": "deg"}),
+        ring=("q", np.array([r for r, _, _ in picked]), {"long_name": "q ring index (0-based)", "units": "1"}),
+        q_requested=("q", req, {"long_name": "requested q (NaN: every ring)", "units": "1/Å"}),
+        roi_label=(("q", "phi"), np.stack([sub["roi"].values for sub, _ in parts]),
+                   {"long_name": "ROI label (1-based)", "units": "1"}),
+        npix=(("q", "phi"), np.stack([sub["npix"].values for sub, _ in parts]),
+              {"long_name": "pixels per ROI", "units": "1"}),
+    )
+
+
+def _matched_angles(rings: list[int], angles: list[np.ndarray], phi_edges: Any | None) -> np.ndarray:
+    """The ROI angles of several rings as ``(n_q, n_phi)``, checked to be the same sectors.
+
+    The k-th angle of every ring must lie within half the smallest spacing of the first
+    ring's angles (modulo 360°); a single sector within half its width (``phi_edges``)."""
+    first = angles[0]
+    if first.size > 1:
+        gaps = np.abs((np.diff(np.sort(first)) + 180.0) % 360.0 - 180.0)
+        tol = 0.5 * min(float(gaps.min()), 360.0 - float(np.ptp(first)))
+    elif phi_edges is not None and len(phi_edges) == 2:
+        tol = 0.5 * float(np.diff(phi_edges)[0])
+    else:
+        tol = 1e-6
+    for ring, phi in zip(rings[1:], angles[1:]):
+        off = np.abs((phi - first + 180.0) % 360.0 - 180.0) if phi.size == first.size else None
+        if off is None or np.any(off > tol):
+            raise CorrelatorError(
+                f"ring {ring} has the angles {np.round(phi, 3).tolist()} deg but ring {rings[0]} has "
+                f"{np.round(first, 3).tolist()} deg (tolerance {tol:.3g} deg): a multi-q Dataset needs the same "
+                "phi sectors in every ring; take the rings one at a time"
+            )
+    return np.stack(angles)
 
 
 def _selected_rois(select: Any, n_roi: int) -> np.ndarray:
@@ -363,124 +488,3 @@ def _selected_rois(select: Any, n_roi: int) -> np.ndarray:
     if not ok or np.any(lab != np.round(lab)) or lab.min() < 1 or lab.max() > n_roi:
         raise CorrelatorError(f"select must hold ROI labels (integers) in 1 … {n_roi}, got {select!r}")
     return np.unique(lab.astype(int)) - 1
-
-
-def _diagonal_means(c2: np.ndarray) -> np.ndarray:
-    """Mean of each upper diagonal k = 0 … N−1 of the last two axes."""
-    n = c2.shape[-1]
-    return np.stack([np.diagonal(c2, offset=k, axis1=-2, axis2=-1).mean(axis=-1) for k in range(n)], axis=-1)
-
-
-def _lead_dim(ds: xr.Dataset) -> str:
-    if "c2" not in ds:
-        raise CorrelatorError("expected a Dataset with a 'c2' variable")
-    dims = ds["c2"].dims
-    if len(dims) != 3 or dims[1:] != ("t1", "t2"):
-        raise CorrelatorError(f"c2 must have dims (roi or phi, t1, t2), got {dims}")
-    return dims[0]
-
-
-def _g2_from_means(ds: xr.Dataset, lead: str, means: np.ndarray, t_age: Any, attrs: dict[str, Any]) -> xr.Dataset:
-    """The g2 Dataset of the data model from diagonal means ``(..., lead, τ = 0 … N−1)``.
-
-    τ = 0 (the raw diagonal, shot noise included) is not a g2 lag: it is kept as
-    ``c2_diagonal(..., roi)``. A (phi, t1, t2) two-time Dataset gives one ROI per angle
-    (``roi`` = 0 … n_phi − 1, ``phi(roi)``, ``q(roi)`` = its ``q``); another leading
-    dim (the ``roi`` of :func:`two_time`) keeps its integer labels and its other
-    coordinates (``npix``, ``ring``) along ``roi``.
-    """
-    t = ds["t1"].values
-    n_lead = ds.sizes[lead]
-
-    def along(name: str, positive: bool = False) -> np.ndarray | None:
-        ok = name in ds.coords and ds[name].dims == (lead,)
-        return _known(ds[name].values, positive) if ok else None
-
-    if lead == "phi":
-        roi, phi = np.arange(n_lead), ds["phi"].values
-        q_attr = ds.attrs.get("q")
-        q = None if q_attr is None else _known(np.full(n_lead, float(q_attr)), positive=True)
-    else:
-        labels = ds[lead].values
-        roi = labels if labels.dtype.kind in "iu" else np.arange(n_lead)
-        q, phi = along("q", positive=True), along("phi")
-    out = make_g2(means[..., 1:], tau=t[1:] - t[0], q=q, phi=phi, roi=roi, t_age=t_age, attrs=attrs)
-    dims = out["g2"].dims[:-1]
-    out["c2_diagonal"] = (dims, means[..., 0], {"long_name": "mean of the C2 diagonal (tau = 0, shot noise included)",
-                                                "units": "1"})
-    extra = {k: ("roi", v.values, v.attrs) for k, v in ds.coords.items()
-             if v.dims == (lead,) and k not in (lead, "q", "phi")}
-    return out.assign_coords(extra)
-
-
-def g2_from_c2(ds: xr.Dataset) -> xr.Dataset:
-    """g2(τ) as the mean of C2 over each diagonal ``|t1 − t2| = τ``, τ = 1 … N−1 frames.
-
-    Works on the (roi, t1, t2) output of :func:`two_time` and on the data model's
-    (phi, t1, t2) Dataset.
-
-    Returns
-    -------
-    xarray.Dataset
-        The g2 Dataset of the data model (:func:`xpcsnb.core.g2.g2`): ``g2(roi, tau)``,
-        ``tau`` = t − t0 from the first lag [s], ``q(roi)`` [1/Å] and ``phi(roi)`` [deg]
-        where known (one ROI per angle of a (phi, t1, t2) Dataset); the τ = 0 raw diagonal
-        mean (shot noise included) as ``c2_diagonal(roi)``.
-    """
-    lead = _lead_dim(ds)
-    means = _diagonal_means(ds["c2"].values)
-    return _g2_from_means(ds, lead, means, None, {"source_definition": "mean of C2 over |t1 - t2| = tau"})
-
-
-def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = None) -> xr.Dataset:
-    """Age-resolved g2: C2(t_a − τ/2, t_a + τ/2) averaged over age bins.
-
-    The age of the element (i, j) is ``(t_i + t_j)/2``; for each lag ``τ = |t_i − t_j|``
-    the elements of the upper triangle are averaged within each age bin.
-
-    Parameters
-    ----------
-    ds : Dataset
-        ``c2(roi or phi, t1, t2)``.
-    n_ages : int
-        Number of equal-width age bins over [t_0, t_{N−1}] (ignored with ``age_edges``).
-    age_edges : array_like, optional
-        Increasing age bin edges [s].
-
-    Returns
-    -------
-    xarray.Dataset
-        The g2 Dataset of the data model with a leading age dimension:
-        ``g2(t_age, roi, tau)``, ``t_age`` the bin centres [s], τ from the first lag
-        (ROIs as in :func:`g2_from_c2`; the τ = 0 means as ``c2_diagonal(t_age, roi)``);
-        NaN marks (age, τ) combinations that have no element (large τ at early or late
-        ages) and is excluded by :func:`xpcsnb.core.g2.valid_points`.
-    """
-    lead = _lead_dim(ds)
-    c2 = ds["c2"].values
-    t = ds["t1"].values
-    n = t.size
-    if age_edges is None:
-        if int(n_ages) != n_ages or n_ages < 1:
-            raise CorrelatorError(f"n_ages must be an integer >= 1, got {n_ages!r}")
-        edges = np.linspace(t[0], t[-1], int(n_ages) + 1)
-        edges[-1] = np.nextafter(edges[-1], np.inf)
-    else:
-        edges = np.asarray(age_edges, dtype=float)
-        if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
-            raise CorrelatorError("age_edges must be at least two strictly increasing values [s]")
-    nb = edges.size - 1
-    out = np.full((c2.shape[0], nb, n), np.nan)
-    for k in range(n):
-        diag = np.diagonal(c2, offset=k, axis1=1, axis2=2)  # (lead, n − k)
-        age = 0.5 * (t[: n - k] + t[k:])
-        b = np.digitize(age, edges) - 1
-        ok = (b >= 0) & (b < nb)
-        cnt = np.bincount(b[ok], minlength=nb)
-        for li in range(c2.shape[0]):
-            s = np.bincount(b[ok], weights=diag[li, ok], minlength=nb)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[li, :, k] = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
-    return _g2_from_means(ds, lead, np.moveaxis(out, 1, 0), 0.5 * (edges[:-1] + edges[1:]),
-                          {"age_edges": edges, "age_edges_units": "s",
-                           "source_definition": "mean of C2 over |t1 - t2| = tau within (t1 + t2)/2 age bins"})

@@ -41,7 +41,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _jax  # noqa: F401
-from ..core.twotime import q_value, validate_twotime
+from ..core.twotime import q_value, time_step, validate_twotime
 from ..models import get_model, make_grid
 from ..models.base import Grid, Model
 from ..models.parameters import SCALING
@@ -398,7 +398,7 @@ def build_problem(
         support=support,
         shape=(n_rows, n, n),
         info={"phi": phi.tolist(), "q": q_values.tolist() if multi_q else q_value(ds),
-              "dt": float(ds.attrs["dt"]), "L": None if L is None else float(L),
+              "dt": time_step(ds), "L": None if L is None else float(L),
               "default_fixed": sorted(n_ for n_ in mdl.default_fixed if n_ in fixed)},
         n_q=n_q,
     )

@@ -12,6 +12,9 @@ Conventions (identical to the homodyne package 2.23.3, ``core/jax_backend.py``),
 on the same grid the result agrees with it to machine precision:
 
 * Times are the Dataset's own absolute times ``t`` [s] (the package uses t_k = k·dt).
+  A grid that does not start at 0 (a frame window, a stack with a start offset; the
+  correlators and readers keep the real frame times) gives D(t) and γ̇(t) at those
+  real sample ages, as the ageing laws require.
   Rates are evaluated at ``t_safe = t`` where ``t > ε`` else ``ε``, with
   ``ε = max(dt/2, 1e-8)``: the frame at t = 0 is evaluated at dt/2.
 * D and γ̇ are floored at 1e-10 (``where(x > 1e-10, x, 1e-10)``).
@@ -130,7 +133,7 @@ STATIC = register(Model(
     parameters=STATIC_PARAMETERS,
     needs_L=False,
     symmetric=True,
-    time_convention="homodyne 2.23.3: t_k = k·dt from 0, rates at max(t, dt/2)",
+    time_convention="the Dataset's absolute t1 (homodyne 2.23.3: t_k = k·dt from 0), rates at max(t, dt/2)",
     rate_laws=(_DIFFUSION,),
 ))
 
@@ -140,7 +143,7 @@ LAMINAR_FLOW = register(Model(
     parameters=LAMINAR_FLOW_PARAMETERS,
     needs_L=True,
     symmetric=True,
-    time_convention="homodyne 2.23.3: t_k = k·dt from 0, rates at max(t, dt/2)",
+    time_convention="the Dataset's absolute t1 (homodyne 2.23.3: t_k = k·dt from 0), rates at max(t, dt/2)",
     rate_laws=(_DIFFUSION, _SHEAR),
     start_symmetries=(Mirror("phi0"),),
 ))

@@ -3,7 +3,8 @@
 C2 is stored as its upper triangle (diagonal included); the full matrix is
 ``C = U + Uᵀ − diag(U)``. Names ``c2_NNNNN`` are sorted numerically. The time step
 ``dt = t0 · stride · avg`` comes from the file (``twotime/config``), never guessed;
-``t_k = k·dt`` from 0 at the first frame of the analysis window (the homodyne convention).
+``t_k = (start_frame − 1 + k)·dt``: 0 at the first stored C2 frame, so that a frame window
+keeps its sample age (the file records no earlier start).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .bins import read_bins
 from .layout import detect_layout, existing_file, find, open_file, read_array, require_numeric
 from .meta import metadata_attrs, time_step_attrs
 from .paths import C2_NAME, paths_of
-from .select import frame_window, select_phi, select_q
+from .select import frame_window, select_phi, select_qs
 
 __all__ = ["C2Entry", "DIAGONAL_METHOD_CORRECT", "c2_frames", "full_from_upper", "list_c2", "load_c2", "open_twotime"]
 
@@ -178,7 +179,7 @@ def load_c2(path: str, entry: C2Entry, diagonal: str, allow_external: bool = Fal
 
 def open_twotime(
     path: str | os.PathLike[str],
-    q: float | None = None,
+    q: float | Sequence[float] | str | None = None,
     *,
     phi: float | Sequence[float] | None = None,
     dt: float | None = None,
@@ -189,16 +190,18 @@ def open_twotime(
     q_tol: float | None = None,
     allow_external: bool = False,
 ) -> xr.Dataset:
-    """Read the two-time correlations of one q (all its φ bins) from an 8-ID-I file.
+    """Read the two-time correlations of one q (all its φ bins), or of several, from an 8-ID-I file.
 
     Parameters
     ----------
     path : str or os.PathLike
         APS 8-ID-I result file (current NeXus, legacy or 2023 layout).
-    q : float, optional
+    q : float, sequence of float or "all", optional
         Requested scattering vector [1/Å]; the nearest q that has C2 is used and must
         lie within half the q-grid spacing (or ``q_tol``). May be omitted when the
-        file holds C2 at exactly one q.
+        file holds C2 at exactly one q. A sequence (each stored q once) or ``"all"``
+        (every q with C2) gives a multi-q Dataset; every q must then have the same
+        angles (choose common ones with ``phi``).
     phi : float or sequence of float, optional
         Angles [deg] to keep (nearest φ bins); default all φ bins of the selected q.
     dt : float, optional
@@ -220,10 +223,14 @@ def open_twotime(
     Returns
     -------
     xarray.Dataset
-        Built by :func:`xpcsnb.core.twotime.twotime`: ``c2(phi, t1, t2)`` with
-        ``t_k = k·dt`` [s] from 0 at ``start_frame``, attrs ``q``, ``dt`` and the
-        provenance (source, layout, bins, diagonal, frame window, geometry), and a
-        ``bin`` coordinate along ``phi`` with the 1-based dynamic bin ids.
+        Built by :func:`xpcsnb.core.twotime.twotime`: ``c2(phi, t1, t2)`` with the
+        frame times ``t_k = (start_frame − 1 + k)·dt`` [s] (0 at the first stored C2
+        frame, so a window keeps its sample age; the step is
+        :func:`~xpcsnb.core.twotime.time_step`), attrs ``q`` and the provenance (source,
+        layout, bins, diagonal, frame window, ``dt_source``, geometry), and a ``bin``
+        coordinate along ``phi`` with the 1-based dynamic bin ids. With several q:
+        ``c2(q, phi, t1, t2)``, coordinates ``q``, ``q_index(q)``, ``q_requested(q)``
+        (NaN for ``"all"``) and ``bin(q, phi)``.
 
     Raises
     ------
@@ -234,15 +241,18 @@ def open_twotime(
         frame time is missing and no ``dt`` is given, C2 is not stored as numbers,
         a link is dangling, cyclic or leaves the folder, or h5py cannot read an object.
     ValueError
-        For a q or φ that is not stored, or an invalid frame window or diagonal mode.
+        For a q or φ that is not stored, q values with other angles, or an invalid
+        frame window or diagonal mode.
 
     Examples
     --------
     >>> ds = open_twotime("A001_results.hdf", q=0.005)  # doctest: +SKIP
     >>> ds.c2.sel(phi=0.0, method="nearest")  # doctest: +SKIP
+    >>> every = open_twotime("A001_results.hdf", q="all")  # doctest: +SKIP
     """
     if diagonal not in DIAGONAL_MODES:
         apply_diagonal_mode(np.eye(2), diagonal)  # raises with the standard message
+    multi = isinstance(q, str) or np.ndim(q) > 0
     p = existing_file(path)
     with open_file(p, allow_external=allow_external) as f:
         layout, variant = detect_layout(f)
@@ -256,15 +266,20 @@ def open_twotime(
         if bins is None:
             raise ApsFileError(f"{p} has C2 maps but no dynamic bin centres (q, phi) to label them")
         pos = bins.positions([e.bin_id for e in entries])
-        iq_sel, q_info = select_q(bins, bins.iq[pos], q, q_tol)
-        mine = [k for k in range(len(entries)) if bins.iq[pos[k]] == iq_sel]
-        mine.sort(key=lambda k: bins.phi[pos[k]])
-        phi_avail = bins.phi[pos[mine]]
-        mine = [mine[k] for k in select_phi(phi_avail, bins.phi_grid, phi)]
-
-        sizes = {c2_frames(f, entries[k]) for k in mine}
+        picks = select_qs(bins, bins.iq[pos], q, q_tol)
+        groups = [_q_entries(bins, pos, iq, phi) for iq, _ in picks]
+        phis = [bins.phi[pos[g]] for g in groups]
+        for (iq, _), ph in zip(picks[1:], phis[1:]):
+            if not np.array_equal(ph, phis[0]):
+                raise ValueError(
+                    f"C2 at q={bins.q_grid[iq]:.6g} has the angles {ph.tolist()} deg but at "
+                    f"q={bins.q_grid[picks[0][0]]:.6g} {phis[0].tolist()} deg; a multi-q Dataset needs the same "
+                    "angles at every q: choose common ones with phi=[...]"
+                )
+        sizes = {c2_frames(f, entries[k]) for g in groups for k in g}
         if len(sizes) != 1:
-            raise ApsFileError(f"C2 maps of q={bins.q_grid[iq_sel]:.6g} differ in size: {sorted(sizes)}")
+            qs = ", ".join(f"{bins.q_grid[iq]:.6g}" for iq, _ in picks)
+            raise ApsFileError(f"C2 maps of q={qs} differ in size: {sorted(sizes)}")
         n_file = sizes.pop()
         start, end = frame_window(n_file, start_frame, end_frame)
         window = slice(start - 1, end)
@@ -282,27 +297,47 @@ def open_twotime(
 
         storages = set()
         mats = []
-        for k in mine:
-            full, storage = full_from_upper(_read_stored(f, entries[k], window), name=f"{p}:{entries[k].path}")
-            storages.add(storage)
-            mats.append(apply_diagonal_mode(full, diagonal))
+        for g in groups:
+            for k in g:
+                full, storage = full_from_upper(_read_stored(f, entries[k], window), name=f"{p}:{entries[k].path}")
+                storages.add(storage)
+                mats.append(apply_diagonal_mode(full, diagonal))
         attrs = metadata_attrs(f)
         attrs.update(
-            source=str(p), layout=layout, variant=variant, **q_info,
-            q_index=int(iq_sel), bin_mapping=bins.mapping,
-            bins=np.array([entries[k].bin_id for k in mine], dtype=np.int64),
-            c2_paths=[entries[k].path for k in mine],
+            source=str(p), layout=layout, variant=variant, bin_mapping=bins.mapping,
+            c2_paths=[entries[k].path for g in groups for k in g],
             c2_storage="upper triangle (C = U + U^T - diag U)" if storages == {"upper"} else "full symmetric",
             diagonal=diagonal,
             diagonal_method=(DIAGONAL_METHOD_CORRECT if diagonal == "correct"
                              else "stored diagonal (shot-noise spike kept)"),
             dt_source=dt_source, start_frame=start, end_frame=end, n_frames_file=n_file,
-            time_origin="t_k = k*dt, k = 0 at start_frame",
+            time_origin="t_k = (start_frame - 1 + k)*dt: 0 at the first frame of the stored C2",
         )
         attrs.update(t_attrs)
         if dt_file is not None:
             attrs["dt_file"] = dt_file
-    phis = bins.phi[pos[mine]]
-    ds = twotime(np.stack(mats), phi=phis, q=float(bins.q_grid[iq_sel]), dt=dt_used, L=L, attrs=attrs)
-    return ds.assign_coords(bin=("phi", attrs["bins"], {"long_name": "dynamic bin id (1-based)", "units": "1"}))
+    t = dt_used * (start - 1 + np.arange(end - start + 1, dtype=float))
+    bin_ids = np.array([[entries[k].bin_id for k in g] for g in groups], dtype=np.int64)
+    bin_attrs = {"long_name": "dynamic bin id (1-based)", "units": "1"}
+    if not multi:
+        iq, q_info = picks[0]
+        attrs.update(q_info, q_index=int(iq), bins=bin_ids[0])
+        ds = twotime(np.stack(mats), t, phi=phis[0], q=float(bins.q_grid[iq]), L=L, attrs=attrs)
+        return ds.assign_coords(bin=("phi", bin_ids[0], bin_attrs))
+    n_phi = phis[0].size
+    attrs["q_selection"] = picks[0][1]["q_selection"]
+    ds = twotime(np.stack(mats).reshape(len(groups), n_phi, t.size, t.size), t, phi=phis[0],
+                 q=[float(bins.q_grid[iq]) for iq, _ in picks], L=L, attrs=attrs)
+    return ds.assign_coords(
+        q_index=("q", np.array([iq for iq, _ in picks], dtype=np.int64), {"long_name": "q-grid index", "units": "1"}),
+        q_requested=("q", np.array([info.get("q_requested", np.nan) for _, info in picks], dtype=float),
+                     {"long_name": "requested q (NaN: every q)", "units": "1/Å"}),
+        bin=(("q", "phi"), bin_ids, bin_attrs),
+    )
 
+
+def _q_entries(bins: Any, pos: np.ndarray, iq: int, phi: Any) -> list[int]:
+    """Indices (into the C2 entries) of the selected φ bins of q-grid index ``iq``, by increasing φ."""
+    mine = [k for k in range(pos.size) if bins.iq[pos[k]] == iq]
+    mine.sort(key=lambda k: bins.phi[pos[k]])
+    return [mine[k] for k in select_phi(bins.phi[pos[mine]], bins.phi_grid, phi)]

@@ -8,7 +8,7 @@ import numpy as np
 
 from .bins import BinTable
 
-__all__ = ["frame_window", "select_phi", "select_q"]
+__all__ = ["frame_window", "select_phi", "select_q", "select_qs"]
 
 
 def _half_spacing(grid: np.ndarray, value: float) -> float | None:
@@ -61,6 +61,29 @@ def select_q(bins: BinTable, iq_c2: np.ndarray, q: Any, q_tol: float | None) -> 
             f"(tolerance {tol:.3g}); q values with C2: {listing}"
         )
     return int(avail[k]), {"q_requested": qr, "q_selection": "nearest stored q"}
+
+
+def select_qs(bins: BinTable, iq_c2: np.ndarray, q: Any, q_tol: float | None) -> list[tuple[int, dict[str, Any]]]:
+    """The q-grid indices (and how each was chosen) of a q request: one q (or None, see
+    :func:`select_q`), a sequence of q (each matched by :func:`select_q`, each stored q
+    once, order kept) or ``"all"`` (every q with C2, increasing)."""
+    if isinstance(q, str):
+        if q != "all":
+            raise ValueError(f"q must be a number, a sequence of numbers or 'all' [1/Å], got {q!r}")
+        return [(int(i), {"q_selection": "all q with C2 in the file"}) for i in np.unique(iq_c2)]
+    if q is None or np.ndim(q) == 0:
+        return [select_q(bins, iq_c2, q, q_tol)]
+    values = list(np.asarray(q, dtype=object).ravel()) if np.ndim(q) == 1 else []
+    if not values or any(v is None or isinstance(v, str) for v in values):
+        raise ValueError(f"q must be a number, a non-empty 1-D sequence of numbers or 'all' [1/Å], got {q!r}")
+    picked = [select_q(bins, iq_c2, v, q_tol) for v in values]
+    seen: dict[int, Any] = {}
+    for (iq, _), v in zip(picked, values):
+        if iq in seen:
+            raise ValueError(f"q={seen[iq]!r} and q={v!r} 1/Å select the same stored q {bins.q_grid[iq]:.6g}; "
+                             "give each q once")
+        seen[iq] = v
+    return picked
 
 
 def select_phi(phi_avail: np.ndarray, grid: np.ndarray, phi: Any) -> np.ndarray:
