@@ -36,6 +36,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
@@ -50,6 +51,7 @@ from .problem import FitProblem, build_problem
 from .projection import full_x, projectable, projected
 from .quality import fit_quality
 from .starts import coarse_problem, data_start, screen
+from .valley import LawMap, follow_laws, law_maps, unfollow_laws
 from .result import add_model, concat_q, solution_to_dataset
 from .solution import Solution, Status
 from .spec import FitSpec, as_spec
@@ -120,24 +122,45 @@ class _Objective:
 
     With ``projection`` (:mod:`~xpcsnb.fit.projection`) the solver's vector is the free
     physics only and every evaluation solves the per-row scaling in closed form; otherwise
-    it is the whole free vector. ``fun(x)`` returns ``r̃`` (p + 1,) and caches ``J̃`` for
-    ``jac(x)``; both come from one compiled pass.
+    it is the whole free vector. With ``laws`` (:class:`~xpcsnb.fit.valley.LawMap`) the
+    prefactor and offset of each fully free rate law are measured from its valley
+    (unbounded there; the parameters are clipped to their bounds). ``fun(x)`` returns
+    ``r̃`` (p + 1,) and caches ``J̃`` for ``jac(x)``; both come from one compiled pass.
     """
 
-    def __init__(self, problem: FitProblem, projection: bool) -> None:
+    def __init__(self, problem: FitProblem, projection: bool, laws: Sequence[LawMap] = ()) -> None:
         self.problem = problem
         self.projection = projection
+        self.laws = tuple(laws)
         self.m = problem.n_physics_free if projection else problem.n_free
-        self.lower, self.upper = problem.lower[:self.m], problem.upper[:self.m]
+        self.lower, self.upper = problem.lower[:self.m].copy(), problem.upper[:self.m].copy()
+        for law in self.laws:
+            self.lower[[law.pre, law.off]] = -np.inf
+            self.upper[[law.pre, law.off]] = np.inf
         self._cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
-    def _evaluate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = np.asarray(x, dtype=float).tobytes()
+    def _params(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Parameters (clipped to their bounds) of solver coordinates u, and d params/du (None: identity)."""
+        if not self.laws:
+            return np.asarray(u, dtype=float), None
+        lo, hi = jnp.asarray(self.problem.lower[:self.m]), jnp.asarray(self.problem.upper[:self.m])
+
+        def to_x(v: jnp.ndarray) -> jnp.ndarray:
+            return jnp.clip(follow_laws(v, self.laws), lo, hi)
+
+        u_j = jnp.asarray(u, dtype=jnp.float64)
+        return np.asarray(to_x(u_j)), np.asarray(jax.jacfwd(to_x)(u_j))
+
+    def _evaluate(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = np.asarray(u, dtype=float).tobytes()
         if key not in self._cache:
+            x, dxdu = self._params(u)
             if self.projection:
                 r_t, j_t, _, _ = projected(self.problem, x)
             else:
                 r_t, j_t = (np.asarray(a) for a in self.problem.compressed(jnp.asarray(x)))
+            if dxdu is not None:
+                j_t = j_t @ dxdu
             self._cache = {key: (r_t, j_t)}
         return self._cache[key]
 
@@ -148,12 +171,17 @@ class _Objective:
         return self._evaluate(x)[1]
 
     def reduce(self, x: np.ndarray) -> np.ndarray:
-        """The solver's part of full free vector(s) ``x``."""
-        return np.asarray(x)[..., :self.m]
+        """Solver coordinates of full free vector(s) ``x``."""
+        u = np.asarray(x, dtype=float)[..., :self.m]
+        if self.laws:
+            u = np.asarray(jax.vmap(lambda v: unfollow_laws(v, self.laws))(jnp.asarray(np.atleast_2d(u))))
+            u = u.reshape(np.shape(x)[:-1] + (self.m,))
+        return u
 
-    def full(self, x: np.ndarray) -> np.ndarray:
-        """The full free vector of the solver's vector ``x`` (scaling solved when projected)."""
-        return full_x(self.problem, x) if self.projection else np.asarray(x, dtype=float)
+    def full(self, u: np.ndarray) -> np.ndarray:
+        """The full free vector at solver coordinates ``u`` (scaling solved when projected)."""
+        x, _ = self._params(u)
+        return full_x(self.problem, x) if self.projection else x
 
 
 def _run_starts(objective: _Objective, starts: Any, *, ftol: float, xtol: float,
@@ -179,9 +207,11 @@ def _run_starts(objective: _Objective, starts: Any, *, ftol: float, xtol: float,
     return best, sols
 
 
-def _competing_minima(best: Any, sols: Sequence[Any], stderr: np.ndarray, names: Sequence[str]) -> list[str]:
+def _competing_minima(best: Any, sols: Sequence[Any], stderr: np.ndarray, names: Sequence[str],
+                      params: Any = np.asarray) -> list[str]:
     """Messages for other starts that ended at a distinct minimum whose χ² is within
-    :data:`COMPETING_DCHI2` of the best: some parameter differs by more than 3 stderr."""
+    :data:`COMPETING_DCHI2` of the best: some parameter differs by more than 3 stderr.
+    ``params`` maps a solver vector to the parameters."""
     out = []
     if not np.all(np.isfinite(stderr)) or np.any(stderr <= 0):
         return out
@@ -189,13 +219,28 @@ def _competing_minima(best: Any, sols: Sequence[Any], stderr: np.ndarray, names:
         if sol is None or sol is best or not np.isfinite(sol.cost):
             continue
         dchi2 = 2.0 * (float(sol.cost) - float(best.cost))
-        z = (np.asarray(sol.x) - np.asarray(best.x)) / stderr
+        xs, xb = params(sol.x), params(best.x)
+        z = (xs - xb) / stderr
         if dchi2 < COMPETING_DCHI2 and np.max(np.abs(z)) > 3.0:
             far = np.argsort(-np.abs(z))[:3]
-            diffs = ", ".join(f"{names[a]} = {sol.x[a]:.6g} vs {best.x[a]:.6g}" for a in far if abs(z[a]) > 3.0)
+            diffs = ", ".join(f"{names[a]} = {xs[a]:.6g} vs {xb[a]:.6g}" for a in far if abs(z[a]) > 3.0)
             out.append(f"start {k} ended at a distinct minimum only Δχ² = {dchi2:.3g} worse ({diffs}): the data "
                        "barely distinguish them; inspect both (initial=, n_starts=) or sample the posterior (CMC)")
     return out
+
+
+def _valley_maps(problem: FitProblem, x: np.ndarray) -> tuple[LawMap, ...]:
+    """:class:`~xpcsnb.fit.valley.LawMap` of every fully free rate law at ``x`` (full free vector), with
+    the ridge set by the stderr of ``problem`` there; () when they are not finite."""
+    r_t, j_t = (np.asarray(a) for a in problem.compressed(jnp.asarray(x)))
+    if not (np.all(np.isfinite(j_t)) and np.all(np.isfinite(r_t))):
+        return ()
+    cov = covariance(j_t.T @ j_t, problem.names)[0]
+    noise = None if problem.has_sigma else float(np.sqrt(r_t @ r_t / max(problem.n_data - problem.n_free, 1)))
+    if noise is not None:
+        cov = cov * noise**2
+    sd = np.sqrt(np.abs(np.diag(cov)))
+    return law_maps(problem, x, sd, noise)
 
 
 def _search(objective: _Objective, starts: np.ndarray, mirrors: Sequence[int], progress: bool,
@@ -233,6 +278,7 @@ def solve(
     scale_covar: bool | None = None,
     projection: bool = True,
     coarse: bool = True,
+    valley: bool = True,
     progress: bool = False,
 ) -> Solution:
     """Minimise ``Σ residuals²`` of ``problem`` in its bounds.
@@ -261,6 +307,9 @@ def solve(
         For large data, first run the whole start search on a coarse subset of the
         points (:func:`~xpcsnb.fit.starts.coarse_problem`) and start the full fit from its
         solution (:func:`~xpcsnb.fit.starts.data_start`).
+    valley : bool
+        After a coarse start search (with projection), move every fully free rate law in
+        valley coordinates (:mod:`~xpcsnb.fit.valley`) built at the coarse solution.
     progress : bool
         Show a tqdm bar over starts.
 
@@ -291,7 +340,11 @@ def solve(
             if objective.projection:
                 design = screen(small, design, seed=seed)
             c_best, c_sols, _ = _search(coarse_obj, design, mirrors, progress, **opts)
-            design, coarse_note = data_start(objective, c_best, c_sols, COMPETING_DCHI2)
+            scale = problem.n_data / small.n_data  # χ² differences grow with the number of points
+            design, coarse_note = data_start(coarse_obj, c_best, c_sols, COMPETING_DCHI2 / scale)
+            if valley and objective.projection:
+                objective = _Objective(problem, True, _valley_maps(small, coarse_obj.full(design[0])))
+            design = objective.reduce(np.array([coarse_obj.full(d) for d in design]))
             best, sols, starts = _search(objective, design, [], False, **opts)
         else:
             best, sols, starts = _search(objective, design, mirrors, progress, **opts)
@@ -360,11 +413,11 @@ def _assess(problem: FitProblem, objective: _Objective, best: Any, sols: Sequenc
     m = objective.m
     on_bound = np.zeros(p, dtype=bool)
     on_bound[:m] = best.active_mask != 0
-    on_bound[m:] = (x[m:] <= problem.lower[m:]) | (x[m:] >= problem.upper[m:])
+    on_bound |= (x <= problem.lower) | (x >= problem.upper)
     at_bound = [problem.names[k] for k in np.flatnonzero(on_bound)]
     if at_bound:
         msgs.append(f"at a bound: {at_bound} (stderr there is not meaningful)")
-    msgs.extend(_competing_minima(best, sols, stderr[:m], problem.names[:m]))
+    msgs.extend(_competing_minima(best, sols, stderr[:m], problem.names[:m], lambda u: objective._params(u)[0]))
     quality, note = fit_quality(chi2_red, dof, problem.has_sigma)
     if note:
         msgs.append(note)
