@@ -335,10 +335,10 @@ def solve(
         design = objective.reduce(_start_design(problem, n_starts, seed))
         small = coarse_problem(problem) if coarse else None
         coarse_note = ""
+        if objective.projection:  # data-driven starts: the best of many candidates by χ² (coarse data if large)
+            design = screen(problem if small is None else small, design, seed=seed)
         if small is not None:
             coarse_obj = _Objective(small, objective.projection)
-            if objective.projection:
-                design = screen(small, design, seed=seed)
             c_best, c_sols, _ = _search(coarse_obj, design, mirrors, progress, **opts)
             scale = problem.n_data / small.n_data  # χ² differences grow with the number of points
             design, coarse_note = data_start(coarse_obj, c_best, c_sols, COMPETING_DCHI2 / scale)

@@ -194,6 +194,7 @@ def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: s
         "elapsed_s": float(solution.elapsed_s),
         "q_units": "1/Å",
         "dt": problem.info["dt"], "dt_units": "s",
+        "t_range": [float(problem.grid.t[0]), float(problem.grid.t[-1])],
         "time_convention": problem.model.time_convention,
         "xpcsnb_version": _version(),
     }
