@@ -32,6 +32,7 @@ parameter's sign flipped (see :func:`solve`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -335,7 +336,7 @@ def solve(
         design = objective.reduce(_start_design(problem, n_starts, seed))
         small = coarse_problem(problem) if coarse else None
         coarse_note = ""
-        if objective.projection:  # data-driven starts: the best of many candidates by χ² (coarse data if large)
+        if objective.projection and n_starts is None:  # data-driven starts: the best of many candidates by χ² (coarse data if large)
             design = screen(problem if small is None else small, design, seed=seed)
         if small is not None:
             coarse_obj = _Objective(small, objective.projection)
@@ -357,11 +358,21 @@ def solve(
     sol = _assess(problem, objective, best, sols, x, x_start, r_t, j_t, scale_covar, max_nfev)
     all_cost = [float(s.cost) if s is not None else np.inf for s in sols]
     full_starts = np.array([np.concatenate([st, problem.x0[objective.m:]]) for st in starts])
-    return Solution(
+    out = Solution(
         names=problem.names, x=x, x_start=x_start, starts=full_starts, start_costs=np.asarray(all_cost),
         nfev=int(best.nfev), njev=int(best.njev) if best.njev is not None else 0, elapsed_s=elapsed,
         tolerances=opts, start_note=coarse_note or "the full fit ran every start", **sol,
     )
+    if objective.projection and (not out.success or out.fit_quality == "poor"):
+        # safety net: the projected path can end in a worse local minimum (seen for heterodyne from a
+        # user start); the previous engine (all parameters, no coarse search) from the same starts decides
+        other = solve(problem, n_starts=n_starts, seed=seed, max_nfev=max_nfev, ftol=ftol, xtol=xtol, gtol=gtol,
+                      scale_covar=scale_covar, projection=False, coarse=False, valley=False, progress=progress)
+        if other.chi2 < out.chi2 * (1.0 - 1e-9):
+            return dataclasses.replace(other, start_note="the projected fit ended worse (χ² = "
+                                       f"{out.chi2:.6g}); refitted without projection: {other.start_note}",
+                                       elapsed_s=out.elapsed_s + other.elapsed_s)
+    return out
 
 
 def _assess(problem: FitProblem, objective: _Objective, best: Any, sols: Sequence[Any], x: np.ndarray,
