@@ -11,7 +11,10 @@ for one-time fits) is named ``{var}_nlsq_<field>`` (:func:`nlsq_name`), in the s
 (NaN rows/columns for fixed parameters), and the scalars ``_chi2``, ``_chi2_red``,
 ``_n_data``, ``_n_params``, ``_success``, ``_status`` (a :class:`~xpcsnb.core.status.Status`
 code, its name in the ``meaning`` attribute), ``_message``, ``_n_iterations``,
-``_n_function_evals``; on demand ``{var}_model`` and ``{var}_residual`` (phi, t1, t2).
+``_n_function_evals``; since issue 20 also ``_fit_quality`` ("acceptable" / "poor" /
+"not assessed", :mod:`xpcsnb.fit.quality`), ``_starts(start, param)`` and
+``_start_chi2(start)`` (every start of the full-data fit; attribute ``start_method``) and
+the attribute ``t_range`` (first and last time [s]; these are optional when reading); on demand ``{var}_model`` and ``{var}_residual`` (phi, t1, t2).
 A ``scaling="fixed"`` fit also holds its inputs ``contrast_fixed`` and ``offset_fixed``.
 
 ``param`` lists the physics parameters (registry order, fixed ones included with
