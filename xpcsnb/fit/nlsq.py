@@ -22,6 +22,13 @@ Threads. The QR runs in LAPACK (OpenBLAS), whose own thread pool fights XLA's fo
 cores; :func:`solve` limits BLAS to one thread while it runs (``threadpoolctl``; XLA
 keeps all cores for the Jacobian).
 
+Fewer steps (issue 20). With ``individual`` scaling the per-row contrast/offset are
+solved in closed form inside each evaluation (:mod:`~xpcsnb.fit.projection`); for large
+data every start runs first on a coarse subset, with χ²-screened data-driven starts
+(:mod:`~xpcsnb.fit.starts`), and the full fit starts from its solution in rate-law valley
+coordinates (:mod:`~xpcsnb.fit.valley`). Results and covariances are always those of the
+full problem at the solution.
+
 Mirror starts. A model may declare start symmetries
 (:attr:`~xpcsnb.models.base.Model.start_symmetries`, a :class:`~xpcsnb.models.base.Mirror`
 per parameter in which it is even or nearly so); the engine knows no parameter by name.
