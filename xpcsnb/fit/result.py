@@ -65,6 +65,8 @@ KIND = "nlsq"
 #: The ``{var}_nlsq_<field>`` variables every NLSQ result holds.
 FIELDS = ("coefficients", "stderr", "initial", "lower", "upper", "vary", "covariance", "chi2", "chi2_red", "n_data",
           "n_params", "success", "status", "message", "n_iterations", "n_function_evals")
+#: Variables added by issue 20 (optional when reading older results).
+OPTIONAL_FIELDS = ("fit_quality", "starts", "start_chi2")
 #: Per-fit attributes that :func:`concat_q` turns into variables over q.
 _PER_FIT = ("condition_number", "elapsed_s", "n_starts", "start_method")
 
