@@ -12,6 +12,10 @@ Usage::
     python bench/nlsq.py --cases static-500 laminar-1000
     python bench/nlsq.py --list
 
+Issue 20 adds a second laminar truth set (``laminar2-*``), heterodyne from the registry
+defaults (``heterodyne-300-defaults``) and ``--compare``: the previous engine (no variable
+projection, no coarse start search) on the same data, its time, Jacobians and the χ² ratio.
+
 Targets (issue 2, 2-core machine): laminar 3×1000² warm ≤ 5 s with peak RSS ≤ 1 GiB;
 static 3×500² warm ≤ 0.5 s. Issue 4: heterodyne 3×300² warm ≤ 5 s (and 3×1000² reported);
 the joint multi-q laminar-flow fit of 4 q × 3 angles × 300² reported.
@@ -35,6 +39,9 @@ CASES: dict[str, dict] = {
     "static-1000": {"model": "static", "n": 1000, "n_phi": 3},
     "laminar-500": {"model": "laminar_flow", "n": 500, "n_phi": 3},
     "laminar-1000": {"model": "laminar_flow", "n": 1000, "n_phi": 3},
+    "laminar2-500": {"model": "laminar_flow", "n": 500, "n_phi": 3, "truth": "laminar_issue20"},
+    "laminar2-1000": {"model": "laminar_flow", "n": 1000, "n_phi": 3, "truth": "laminar_issue20"},
+    "heterodyne-300-defaults": {"model": "heterodyne", "n": 300, "n_phi": 3, "defaults": True},
     "heterodyne-300": {"model": "heterodyne", "n": 300, "n_phi": 3},
     "heterodyne-1000": {"model": "heterodyne", "n": 1000, "n_phi": 3},
     "laminar-multiq-300": {"model": "laminar_flow", "n": 300, "n_phi": 3, "q": [0.003, 0.0045, 0.006, 0.0075]},
@@ -44,6 +51,8 @@ TRUTH = {
     "static": {"D0": 1500.0, "alpha": -0.2, "D_offset": 20.0},
     "laminar_flow": {"D0": 1500.0, "alpha": -0.2, "D_offset": 20.0, "gamma_dot_t0": 3e-4, "beta": 0.3,
                      "gamma_dot_t_offset": 2e-5, "phi0": 4.0},
+    "laminar_issue20": {"D0": 1e4, "alpha": -0.5, "D_offset": 100.0, "gamma_dot_t0": 1e-4, "beta": 0.3,
+                        "gamma_dot_t_offset": 1e-5, "phi0": 5.0},
     "heterodyne": {"D0_ref": 2e4, "alpha_ref": 0.5, "D_offset_ref": 50.0, "D0_sample": 5e4, "alpha_sample": 0.3,
                    "D_offset_sample": 10.0, "v0": 800.0, "beta": 0.2, "v_offset": 5.0, "f0": 0.5, "f1": 0.1,
                    "f2": 0.0, "f3": 0.1, "phi0": 3.0},
@@ -53,7 +62,7 @@ HET_START = {"D0_ref": 1.5e4, "alpha_ref": 0.3, "D_offset_ref": 0.0, "D0_sample"
              "phi0": 0.0}
 
 
-def run_case(name: str) -> dict:
+def run_case(name: str, compare: bool = False) -> dict:
     """Run one case in this process; return the measurements."""
     import jax.numpy as jnp
     import numpy as np
@@ -62,11 +71,11 @@ def run_case(name: str) -> dict:
     from xpcsnb.fit.problem import build_problem
 
     c = CASES[name]
-    truth = TRUTH[c["model"]]
+    truth = TRUTH[c.get("truth", c["model"])]
     phi = list(np.linspace(0.0, 90.0, c["n_phi"]))
     heterodyne = c["model"] == "heterodyne"
     t = 6.0 / c["n"] * (np.arange(c["n"]) + 1) if heterodyne else 0.1 * np.arange(c["n"])
-    fit_kwargs = {"initial": HET_START} if heterodyne else {}
+    fit_kwargs = {"initial": HET_START} if heterodyne and not c.get("defaults") else {}
 
     def data(seed: int):
         return xpcsnb.simulate(c["model"], truth, t, phi=phi, q=c.get("q", 0.0054), L=2e6, contrast=0.3,
@@ -89,6 +98,13 @@ def run_case(name: str) -> dict:
         np.asarray(problem.residuals(x))
         np.asarray(problem.jacobian(x))
     one_eval = (time.perf_counter() - t0) / 3
+    reference = {}
+    if compare:  # the previous engine (no projection, no coarse start search) on the same data
+        t0 = time.perf_counter()
+        old = xpcsnb.fit_nlsq(ds1, c["model"], projection=False, coarse=False, **fit_kwargs)
+        reference = {"old_s": time.perf_counter() - t0, "old_chi2": float(old["c2_nlsq_chi2"]),
+                     "old_success": bool(old["c2_nlsq_success"]), "old_jacobians": int(old["c2_nlsq_n_iterations"]),
+                     "chi2_rel_diff": float(res["c2_nlsq_chi2"]) / float(old["c2_nlsq_chi2"]) - 1}
 
     coef = res["c2_nlsq_coefficients"]
     err = res["c2_nlsq_stderr"]
@@ -100,7 +116,8 @@ def run_case(name: str) -> dict:
         "warm_over_eval": warm / one_eval, "jacobian_evals": int(res["c2_nlsq_n_iterations"]),
         "n_starts": int(res.attrs["n_starts"]), "success": bool(res["c2_nlsq_success"]),
         "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rel_err": rel, "z": z,
+        "function_evals": int(res["c2_nlsq_n_function_evals"]), "chi2_red": float(res["c2_nlsq_chi2_red"]),
+        "rel_err": rel, "z": z, **reference,
     }
 
 
@@ -109,22 +126,28 @@ def main() -> None:
     parser.add_argument("--cases", nargs="*", default=list(CASES))
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--compare", action="store_true",
+                        help="also fit with the previous engine (projection=False, coarse=False) and compare chi2")
     args = parser.parse_args()
     if args.list:
         print("\n".join(CASES))
         return
     if args.one:
-        print(json.dumps(run_case(args.one)))
+        print(json.dumps(run_case(args.one, args.compare)))
         return
     for name in args.cases:
         if name not in CASES:
             raise SystemExit(f"unknown case {name!r}; --list shows them")
-        out = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True)
+        cmd = [sys.executable, __file__, "--one", name] + (["--compare"] if args.compare else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{r['case']:>14}: n_data={r['n_data']:>9}  cold {r['cold_s']:7.2f} s  warm {r['warm_s']:7.2f} s  "
               f"peak RSS {r['peak_rss_MiB']:7.0f} MiB  one residual+Jacobian {r['eval_s']:.3f} s  "
-              f"warm/eval {r['warm_over_eval']:5.1f}x  ({r['jacobian_evals']} Jacobians, {r['n_starts']} starts, "
-              f"success={r['success']})")
+              f"warm/eval {r['warm_over_eval']:5.1f}x  ({r['function_evals']} residuals, {r['jacobian_evals']} "
+              f"Jacobians, {r['n_starts']} full-data starts, success={r['success']}, chi2_red {r['chi2_red']:.4f})")
+        if "old_s" in r:
+            print(" " * 16 + f"previous engine: {r['old_s']:.2f} s, {r['old_jacobians']} Jacobians, success="
+                  f"{r['old_success']}; chi2 new/old - 1 = {r['chi2_rel_diff']:+.2e}")
         print(" " * 16 + "rel. error: " + ", ".join(f"{k} {v:+.2e}" for k, v in r["rel_err"].items()))
         print(" " * 16 + "(fit-truth)/stderr: " + ", ".join(f"{k} {v:+.2f}" for k, v in r["z"].items()))
 

@@ -185,3 +185,16 @@ class XpcsAccessor:
         from .widgets import explore
 
         return explore(self._obj, model, **kwargs)
+
+    def conf_interval(self, ds: xr.Dataset, params: Sequence[str] | str | None = None,
+                      sigma: Sequence[float] = (1.0, 2.0)) -> xr.DataArray:
+        """Profile-likelihood intervals of this NLSQ result of ``ds``; see :func:`xpcsnb.fit.profile.conf_interval`."""
+        from .fit.profile import conf_interval
+
+        return conf_interval(self._obj, ds, params, sigma)
+
+    def rates(self, t: Any = None) -> xr.Dataset:
+        """The rate laws D(t), γ̇(t), ... of this NLSQ result with stderr; see :func:`xpcsnb.fit.profile.rates`."""
+        from .fit.profile import rates
+
+        return rates(self._obj, t)

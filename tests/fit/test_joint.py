@@ -58,7 +58,7 @@ def test_laminar_flow_joint_scaling_four_angles_and_multistart():
                          contrast=contrast, offset=offset, noise=0.01, seed=11)
     res = fit_nlsq(ds, "laminar_flow", n_starts=3, seed=0)
     assert bool(res["c2_nlsq_success"]), str(res["c2_nlsq_message"].values)
-    assert res.attrs["n_starts"] == 3
+    assert res.attrs["n_starts"] == 3 == res.sizes["start"]
     for name, value in truth.items():
         v, e = _value(res, name)
         assert abs(v - value) < 3 * e, name

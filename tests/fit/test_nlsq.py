@@ -118,14 +118,19 @@ def test_multistart_is_seeded_and_reproducible():
 
 
 def test_unconstrained_parameters_fail_loudly():
-    """D floored everywhere: D0 and alpha do not enter the model → zero Jacobian columns → failure."""
+    """D floored everywhere: D0 and alpha do not enter the model → zero Jacobian columns → failure.
+
+    From the default start alone (``n_starts=1``). The default mode's screened starts find the
+    corner where D0·t^alpha exceeds 1e5 (a bound-limited fit): it is flagged as a poor fit."""
     ds = _sim("static", STATIC, seed=0, n=30)
-    res = ds.xpcs.fit_nlsq("static", fixed={"D_offset": -1e5})
+    res = ds.xpcs.fit_nlsq("static", fixed={"D_offset": -1e5}, n_starts=1)
     assert not bool(res["c2_nlsq_success"])
     assert int(res["c2_nlsq_status"]) == Status.ZERO_JACOBIAN_COLUMN
     assert "D0" in str(res["c2_nlsq_message"].values)
     with pytest.raises(RuntimeError, match="do not constrain"):
-        ds.xpcs.fit_nlsq("static", fixed={"D_offset": -1e5}, throw=True)
+        ds.xpcs.fit_nlsq("static", fixed={"D_offset": -1e5}, n_starts=1, throw=True)
+    screened = ds.xpcs.fit_nlsq("static", fixed={"D_offset": -1e5})
+    assert str(screened["c2_nlsq_fit_quality"].values) == "poor" and "D0" in str(screened["c2_nlsq_message"].values)
 
 
 def test_parameter_the_data_cannot_determine_within_its_bounds_is_a_failure():

@@ -13,7 +13,7 @@ from xpcsnb.fit import FitReport, FitSpec, Solution, Status, load_nlsq, save_nls
 from xpcsnb.fit import nlsq as nlsq_module
 from xpcsnb.fit.nlsq import _start_design, fit_nlsq, solve
 from xpcsnb.fit.problem import build_problem
-from xpcsnb.fit.result import FIELDS, nlsq_var, solution_to_dataset
+from xpcsnb.fit.result import FIELDS, OPTIONAL_FIELDS, nlsq_var, solution_to_dataset
 from xpcsnb.io.results import save_result
 from xpcsnb.models import get_model
 from xpcsnb.models.base import Mirror
@@ -206,11 +206,11 @@ def test_solve_returns_a_solution(static_ds):
 # --------------------------------------------------------------------- result naming, report, save/load
 def test_result_variables_follow_one_naming_rule(static_ds, static_fit):
     assert nlsq_var(static_fit) == "c2"
-    assert set(static_fit.data_vars) == {f"c2_nlsq_{f}" for f in FIELDS}
+    assert set(static_fit.data_vars) == {f"c2_nlsq_{f}" for f in FIELDS + OPTIONAL_FIELDS}
     assert static_fit["c2_nlsq_status"].attrs["meaning"] == "CONVERGED"
     problem = build_problem(static_ds, "static")
     g2 = solution_to_dataset(problem, _solution(problem), static_ds, var="g2")
-    assert set(g2.data_vars) == {f"g2_nlsq_{f}" for f in FIELDS}
+    assert set(g2.data_vars) == {f"g2_nlsq_{f}" for f in FIELDS + OPTIONAL_FIELDS}
     assert nlsq_var(g2) == "g2" and "[[NLSQ fit]]" in str(FitReport(g2))
 
 
@@ -266,12 +266,12 @@ def test_mirror_starts_follow_the_models_start_symmetries():
     # the same physics with no declared symmetry: no mirror, although a parameter is called phi0
     plain = build_problem(ds, dataclasses.replace(flow, start_symmetries=()), initial=start)
     np.testing.assert_array_equal(_start_design(plain, None, 0), plain.x0[None])
-    first = solve(plain)
+    first = solve(plain, projection=False)  # no screened data-driven starts: the declared ones only
     assert first.n_starts == 1 and first.starts[0, k] == 0.0
     # a symmetry declared on another parameter: the mirrored start is the first solution with alpha flipped
     on_alpha = build_problem(ds, dataclasses.replace(flow, start_symmetries=(Mirror("alpha"),)), initial=start)
     a = on_alpha.names.index("alpha")
-    sol = solve(on_alpha)
+    sol = solve(on_alpha, projection=False)
     assert sol.n_starts == 2
     np.testing.assert_array_equal(sol.starts[0], plain.x0)
     assert first.x[a] != 0 and sol.starts[1, a] == np.clip(-first.x[a], on_alpha.lower[a], on_alpha.upper[a])

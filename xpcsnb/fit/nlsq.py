@@ -22,6 +22,13 @@ Threads. The QR runs in LAPACK (OpenBLAS), whose own thread pool fights XLA's fo
 cores; :func:`solve` limits BLAS to one thread while it runs (``threadpoolctl``; XLA
 keeps all cores for the Jacobian).
 
+Fewer steps (issue 20). With ``individual`` scaling the per-row contrast/offset are
+solved in closed form inside each evaluation (:mod:`~xpcsnb.fit.projection`); for large
+data every start runs first on a coarse subset, with χ²-screened data-driven starts
+(:mod:`~xpcsnb.fit.starts`), and the full fit starts from its solution in rate-law valley
+coordinates (:mod:`~xpcsnb.fit.valley`). Results and covariances are always those of the
+full problem at the solution.
+
 Mirror starts. A model may declare start symmetries
 (:attr:`~xpcsnb.models.base.Model.start_symmetries`, a :class:`~xpcsnb.models.base.Mirror`
 per parameter in which it is even or nearly so); the engine knows no parameter by name.
@@ -32,11 +39,13 @@ parameter's sign flipped (see :func:`solve`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
@@ -48,6 +57,10 @@ from .. import _jax  # noqa: F401
 from .._numeric import COND_FAIL, COND_WARN, covariance
 from ..models.base import Model
 from .problem import FitProblem, build_problem
+from .projection import full_x, projectable, projected
+from .quality import fit_quality
+from .starts import coarse_problem, data_start, screen
+from .valley import LawMap, follow_laws, law_maps, unfollow_laws
 from .result import add_model, concat_q, solution_to_dataset
 from .solution import Solution, Status
 from .spec import FitSpec, as_spec
@@ -76,7 +89,7 @@ def _mirror_positions(problem: FitProblem) -> list[int]:
             if m.parameter in problem.names]
 
 
-def _mirrored(problem: FitProblem, x: np.ndarray, k: int, sign: float) -> np.ndarray:
+def _mirrored(problem: Any, x: np.ndarray, k: int, sign: float) -> np.ndarray:
     """``x`` with parameter k → sign·x[k] (sign·¼ of its bound range when x[k] is 0), clipped to the bounds."""
     out = x.copy()
     v = x[k] if x[k] != 0 else 0.25 * (problem.upper[k] - problem.lower[k])
@@ -120,21 +133,50 @@ def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -
     return np.asarray(starts)
 
 
-class _NormalForm:
-    """Residuals and Jacobian of a :class:`FitProblem` in compressed form (see the module doc).
+class _Objective:
+    """What scipy sees: compressed residuals and Jacobian (see the module doc), cached per point.
 
-    ``fun(x)`` returns ``r̃`` (p + 1,) and caches ``J̃`` for ``jac(x)``; both come from
-    one call of ``problem.compressed``.
+    With ``projection`` (:mod:`~xpcsnb.fit.projection`) the solver's vector is the free
+    physics only and every evaluation solves the per-row scaling in closed form; otherwise
+    it is the whole free vector. With ``laws`` (:class:`~xpcsnb.fit.valley.LawMap`) the
+    prefactor and offset of each fully free rate law are measured from its valley
+    (unbounded there; the parameters are clipped to their bounds). ``fun(x)`` returns
+    ``r̃`` (p + 1,) and caches ``J̃`` for ``jac(x)``; both come from one compiled pass.
     """
 
-    def __init__(self, problem: FitProblem) -> None:
+    def __init__(self, problem: FitProblem, projection: bool, laws: Sequence[LawMap] = ()) -> None:
         self.problem = problem
+        self.projection = projection
+        self.laws = tuple(laws)
+        self.m = problem.n_physics_free if projection else problem.n_free
+        self.lower, self.upper = problem.lower[:self.m].copy(), problem.upper[:self.m].copy()
+        for law in self.laws:
+            self.lower[[law.pre, law.off]] = -np.inf
+            self.upper[[law.pre, law.off]] = np.inf
         self._cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
-    def _evaluate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = np.asarray(x, dtype=float).tobytes()
+    def _params(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Parameters (clipped to their bounds) of solver coordinates u, and d params/du (None: identity)."""
+        if not self.laws:
+            return np.asarray(u, dtype=float), None
+        lo, hi = jnp.asarray(self.problem.lower[:self.m]), jnp.asarray(self.problem.upper[:self.m])
+
+        def to_x(v: jnp.ndarray) -> jnp.ndarray:
+            return jnp.clip(follow_laws(v, self.laws), lo, hi)
+
+        u_j = jnp.asarray(u, dtype=jnp.float64)
+        return np.asarray(to_x(u_j)), np.asarray(jax.jacfwd(to_x)(u_j))
+
+    def _evaluate(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = np.asarray(u, dtype=float).tobytes()
         if key not in self._cache:
-            r_t, j_t = (np.asarray(a) for a in self.problem.compressed(jnp.asarray(x)))
+            x, dxdu = self._params(u)
+            if self.projection:
+                r_t, j_t, _, _ = projected(self.problem, x)
+            else:
+                r_t, j_t = (np.asarray(a) for a in self.problem.compressed(jnp.asarray(x)))
+            if dxdu is not None:
+                j_t = j_t @ dxdu
             self._cache = {key: (r_t, j_t)}
         return self._cache[key]
 
@@ -144,20 +186,34 @@ class _NormalForm:
     def jac(self, x: np.ndarray, *args: Any) -> np.ndarray:
         return self._evaluate(x)[1]
 
+    def reduce(self, x: np.ndarray) -> np.ndarray:
+        """Solver coordinates of full free vector(s) ``x``."""
+        u = np.asarray(x, dtype=float)[..., :self.m]
+        if self.laws:
+            u = np.asarray(jax.vmap(lambda v: unfollow_laws(v, self.laws))(jnp.asarray(np.atleast_2d(u))))
+            u = u.reshape(np.shape(x)[:-1] + (self.m,))
+        return u
 
-def _run_starts(problem: FitProblem, normal_form: _NormalForm, starts: Any, *, ftol: float, xtol: float,
+    def full(self, u: np.ndarray) -> np.ndarray:
+        """The full free vector at solver coordinates ``u`` (scaling solved when projected)."""
+        x, _ = self._params(u)
+        return full_x(self.problem, x) if self.projection else x
+
+
+def _run_starts(objective: _Objective, starts: Any, *, ftol: float, xtol: float,
                 gtol: float, max_nfev: int) -> tuple[Any, list[Any]]:
     """TRF from every start; the solution with the lowest cost (None if no start is finite) and every
     start's solution (None where the residuals are not finite at the start)."""
     best = None
     sols: list[Any] = []
     for x_start in starts:
-        r0 = normal_form.fun(x_start)
+        x_start = np.clip(x_start, objective.lower, objective.upper)
+        r0 = objective.fun(x_start)
         if not np.all(np.isfinite(r0)):
             sols.append(None)
             continue
         sol = scipy.optimize.least_squares(
-            normal_form.fun, x_start, jac=normal_form.jac, bounds=(problem.lower, problem.upper), method="trf",
+            objective.fun, x_start, jac=objective.jac, bounds=(objective.lower, objective.upper), method="trf",
             loss="linear", x_scale="jac", ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev,
         )
         sol.x_start = x_start
@@ -167,9 +223,11 @@ def _run_starts(problem: FitProblem, normal_form: _NormalForm, starts: Any, *, f
     return best, sols
 
 
-def _competing_minima(best: Any, sols: Sequence[Any], stderr: np.ndarray, names: Sequence[str]) -> list[str]:
+def _competing_minima(best: Any, sols: Sequence[Any], stderr: np.ndarray, names: Sequence[str],
+                      params: Any = np.asarray) -> list[str]:
     """Messages for other starts that ended at a distinct minimum whose χ² is within
-    :data:`COMPETING_DCHI2` of the best: some parameter differs by more than 3 stderr."""
+    :data:`COMPETING_DCHI2` of the best: some parameter differs by more than 3 stderr.
+    ``params`` maps a solver vector to the parameters."""
     out = []
     if not np.all(np.isfinite(stderr)) or np.any(stderr <= 0):
         return out
@@ -177,13 +235,51 @@ def _competing_minima(best: Any, sols: Sequence[Any], stderr: np.ndarray, names:
         if sol is None or sol is best or not np.isfinite(sol.cost):
             continue
         dchi2 = 2.0 * (float(sol.cost) - float(best.cost))
-        z = (np.asarray(sol.x) - np.asarray(best.x)) / stderr
+        xs, xb = params(sol.x), params(best.x)
+        z = (xs - xb) / stderr
         if dchi2 < COMPETING_DCHI2 and np.max(np.abs(z)) > 3.0:
             far = np.argsort(-np.abs(z))[:3]
-            diffs = ", ".join(f"{names[a]} = {sol.x[a]:.6g} vs {best.x[a]:.6g}" for a in far if abs(z[a]) > 3.0)
+            diffs = ", ".join(f"{names[a]} = {xs[a]:.6g} vs {xb[a]:.6g}" for a in far if abs(z[a]) > 3.0)
             out.append(f"start {k} ended at a distinct minimum only Δχ² = {dchi2:.3g} worse ({diffs}): the data "
                        "barely distinguish them; inspect both (initial=, n_starts=) or sample the posterior (CMC)")
     return out
+
+
+def _valley_maps(problem: FitProblem, x: np.ndarray) -> tuple[LawMap, ...]:
+    """:class:`~xpcsnb.fit.valley.LawMap` of every fully free rate law at ``x`` (full free vector), with
+    the ridge set by the stderr of ``problem`` there; () when they are not finite."""
+    r_t, j_t = (np.asarray(a) for a in problem.compressed(jnp.asarray(x)))
+    if not (np.all(np.isfinite(j_t)) and np.all(np.isfinite(r_t))):
+        return ()
+    cov = covariance(j_t.T @ j_t, problem.names)[0]
+    noise = None if problem.has_sigma else float(np.sqrt(r_t @ r_t / max(problem.n_data - problem.n_free, 1)))
+    if noise is not None:
+        cov = cov * noise**2
+    sd = np.sqrt(np.abs(np.diag(cov)))
+    return law_maps(problem, x, sd, noise)
+
+
+def _search(objective: _Objective, starts: np.ndarray, mirrors: Sequence[int], progress: bool,
+            **opts: Any) -> tuple[Any, list[Any], np.ndarray]:
+    """TRF from ``starts`` (solver coordinates), then from the best solution mirrored in each parameter of
+    ``mirrors``; the best solution, every solution and every start run."""
+    iterator: Any = starts
+    if progress and len(starts) > 1:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(starts, desc="NLSQ starts")
+    best, sols = _run_starts(objective, iterator, **opts)
+    for k in mirrors:
+        if best is None:
+            break
+        x_mirror = _mirrored(objective, np.asarray(best.x), k, -1.0)
+        best_m, sols_m = _run_starts(objective, [x_mirror], **opts)
+        sols = sols + sols_m
+        starts = np.vstack([starts, x_mirror[None]])
+        if best_m is not None and best_m.cost < best.cost:
+            best_m.from_solution = True  # it starts at a minimum's mirror: not moving is no failure
+            best = best_m
+    return best, sols, starts
 
 
 def solve(
@@ -196,6 +292,9 @@ def solve(
     xtol: float = 1e-8,
     gtol: float = 1e-8,
     scale_covar: bool | None = None,
+    projection: bool = True,
+    coarse: bool = True,
+    valley: bool = True,
     progress: bool = False,
 ) -> Solution:
     """Minimise ``Σ residuals²`` of ``problem`` in its bounds.
@@ -216,14 +315,27 @@ def solve(
         Tolerances of :func:`scipy.optimize.least_squares`.
     scale_covar : bool, optional
         Scale the covariance by χ²_red; default: True without ``sigma``, False with it.
+    projection : bool
+        Solve the ``individual`` per-row scaling in closed form inside each evaluation
+        (variable projection, :mod:`~xpcsnb.fit.projection`); the solver then moves the
+        physics only. Values, stderr and covariance are those of the full problem.
+    coarse : bool
+        For large data, first run the whole start search on a coarse subset of the
+        points (:func:`~xpcsnb.fit.starts.coarse_problem`) and start the full fit from its
+        solution (:func:`~xpcsnb.fit.starts.data_start`).
+    valley : bool
+        After a coarse start search (with projection), move every fully free rate law in
+        valley coordinates (:mod:`~xpcsnb.fit.valley`) built at the coarse solution.
     progress : bool
         Show a tqdm bar over starts.
 
     Returns
     -------
     Solution
-        Best values, covariance, χ², the :class:`~xpcsnb.core.status.Status` and a message
-        naming every problem found.
+        Best values, covariance, χ², the :class:`~xpcsnb.core.status.Status`, the fit
+        quality and a message naming every problem found. ``nfev``/``njev`` count the
+        full-data evaluations of the best start; ``starts`` holds every start run on the
+        full data (full free vectors).
 
     Raises
     ------
@@ -231,36 +343,57 @@ def solve(
         If the residuals are not finite at any start.
     """
     max_nfev = max_nfev or 100 * max(problem.n_free, 1)
-    normal_form = _NormalForm(problem)
-
+    opts = {"ftol": ftol, "xtol": xtol, "gtol": gtol, "max_nfev": max_nfev}
+    objective = _Objective(problem, projection and projectable(problem))
     mirrors = _mirror_positions(problem) if n_starts is None else []  # more starts, from the first solution
-    starts = _start_design(problem, n_starts, seed)
-    iterator: Any = starts
-    if progress and len(starts) > 1:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(starts, desc="NLSQ starts")
     t0 = time.perf_counter()
     with _blas_controller().limit(limits=1, user_api="blas"):
-        best, sols = _run_starts(problem, normal_form, iterator, ftol=ftol, xtol=xtol, gtol=gtol,
-                                 max_nfev=max_nfev)
-        for k in mirrors:
-            if best is None:
-                break
-            x_mirror = _mirrored(problem, np.asarray(best.x), k, -1.0)
-            best_m, sols_m = _run_starts(problem, normal_form, [x_mirror], ftol=ftol, xtol=xtol, gtol=gtol,
-                                         max_nfev=max_nfev)
-            sols = sols + sols_m
-            starts = np.vstack([starts, x_mirror[None]])
-            if best_m is not None and best_m.cost < best.cost:
-                best_m.from_solution = True  # it starts at a minimum's mirror: not moving is no failure
-                best = best_m
-        all_cost = [float(sol.cost) if sol is not None else np.inf for sol in sols]
+        design = objective.reduce(_start_design(problem, n_starts, seed))
+        small = coarse_problem(problem) if coarse else None
+        coarse_note = ""
+        if objective.projection and n_starts is None:  # data-driven starts: the best of many candidates by χ² (coarse data if large)
+            design = screen(problem if small is None else small, design, seed=seed)
+        if small is not None:
+            coarse_obj = _Objective(small, objective.projection)
+            c_best, c_sols, _ = _search(coarse_obj, design, mirrors, progress, **opts)
+            scale = problem.n_data / small.n_data  # χ² differences grow with the number of points
+            design, coarse_note = data_start(coarse_obj, c_best, c_sols, COMPETING_DCHI2 / scale)
+            if valley and objective.projection:
+                objective = _Objective(problem, True, _valley_maps(small, coarse_obj.full(design[0])))
+            design = objective.reduce(np.array([coarse_obj.full(d) for d in design]))
+            best, sols, starts = _search(objective, design, [], False, **opts)
+        else:
+            best, sols, starts = _search(objective, design, mirrors, progress, **opts)
         if best is None:
             raise FloatingPointError("the residuals are not finite at any starting point; check the data and bounds")
-        x = best.x
+        x = objective.full(best.x)
+        x_start = objective.full(best.x_start)
         r_t, j_t = (np.asarray(a) for a in problem.compressed(jnp.asarray(x)))
     elapsed = time.perf_counter() - t0
+    sol = _assess(problem, objective, best, sols, x, x_start, r_t, j_t, scale_covar, max_nfev)
+    all_cost = [float(s.cost) if s is not None else np.inf for s in sols]
+    full_starts = np.array([np.concatenate([st, problem.x0[objective.m:]]) for st in starts])
+    out = Solution(
+        names=problem.names, x=x, x_start=x_start, starts=full_starts, start_costs=np.asarray(all_cost),
+        nfev=int(best.nfev), njev=int(best.njev) if best.njev is not None else 0, elapsed_s=elapsed,
+        tolerances=opts, start_note=coarse_note or "the full fit ran every start", **sol,
+    )
+    if objective.projection and (not out.success or out.fit_quality == "poor"):
+        # safety net: the projected path can end in a worse local minimum (seen for heterodyne from a
+        # user start); the previous engine (all parameters, no coarse search) from the same starts decides
+        other = solve(problem, n_starts=n_starts, seed=seed, max_nfev=max_nfev, ftol=ftol, xtol=xtol, gtol=gtol,
+                      scale_covar=scale_covar, projection=False, coarse=False, valley=False, progress=progress)
+        if other.chi2 < out.chi2 * (1.0 - 1e-9):
+            return dataclasses.replace(other, start_note="the projected fit ended worse (χ² = "
+                                       f"{out.chi2:.6g}); refitted without projection: {other.start_note}",
+                                       elapsed_s=out.elapsed_s + other.elapsed_s)
+    return out
+
+
+def _assess(problem: FitProblem, objective: _Objective, best: Any, sols: Sequence[Any], x: np.ndarray,
+            x_start: np.ndarray, r_t: np.ndarray, j_t: np.ndarray, scale_covar: bool | None,
+            max_nfev: int) -> dict[str, Any]:
+    """Covariance, χ², status, fit quality and message of the solution ``x`` (full free vector)."""
     jtj, rr = j_t.T @ j_t, float(r_t @ r_t)
     n, p = problem.n_data, problem.n_free
     chi2 = float(rr)
@@ -286,7 +419,7 @@ def solve(
     elif best.status == 0:
         status = Status.MAX_EVALUATIONS
         msgs.append(f"stopped at the evaluation limit max_nfev={max_nfev} before converging")
-    elif np.array_equal(x, best.x_start) and not getattr(best, "from_solution", False):
+    elif np.array_equal(best.x, best.x_start) and not getattr(best, "from_solution", False):
         status = Status.DID_NOT_MOVE
         msgs.append("the parameters did not move from the start")
     elif not np.all(np.isfinite(cov)):
@@ -303,47 +436,26 @@ def solve(
     if status == Status.CONVERGED and degenerate:
         msgs.append(f"near-singular covariance (condition number {cond:.3g}): {degenerate} are strongly "
                     "correlated; their stderr are large; consider fixing one")
-    msgs.extend(_chi2_check(chi2_red, dof, bool(scale_covar)))
-    at_bound = [problem.names[k] for k in np.flatnonzero(best.active_mask != 0)]
+    m = objective.m
+    on_bound = np.zeros(p, dtype=bool)
+    on_bound[:m] = best.active_mask != 0
+    on_bound |= (x <= problem.lower) | (x >= problem.upper)
+    at_bound = [problem.names[k] for k in np.flatnonzero(on_bound)]
     if at_bound:
         msgs.append(f"at a bound: {at_bound} (stderr there is not meaningful)")
-    msgs.extend(_competing_minima(best, sols, stderr, problem.names))
+    msgs.extend(_competing_minima(best, sols, stderr[:m], problem.names[:m], lambda u: objective._params(u)[0]))
+    quality, note = fit_quality(chi2_red, dof, problem.has_sigma)
+    if note:
+        msgs.append(note)
     if problem.model.diagnose is not None:
-        m = problem.n_physics_free
+        mp = problem.n_physics_free
         msgs.extend(problem.model.diagnose(problem.values(x), dict(zip(problem.names, stderr.tolist())),
-                                           frozenset(problem.names[:m])))
-    return Solution(
-        names=problem.names, x=np.asarray(x), x_start=np.asarray(best.x_start), stderr=stderr, cov=cov,
-        chi2=chi2, chi2_red=chi2_red, n_data=n, n_params=p, status=status, message="; ".join(msgs),
-        nfev=int(best.nfev), njev=int(best.njev) if best.njev is not None else 0, cond=cond, at_bound=at_bound,
-        starts=starts, start_costs=np.asarray(all_cost), scale_covar=bool(scale_covar), elapsed_s=elapsed,
-        tolerances={"ftol": ftol, "xtol": xtol, "gtol": gtol, "max_nfev": max_nfev},
-    )
+                                           frozenset(problem.names[:mp])))
+    return {"stderr": stderr, "cov": cov, "chi2": chi2, "chi2_red": chi2_red, "n_data": n, "n_params": p,
+            "status": status, "message": "; ".join(msgs), "cond": cond, "at_bound": at_bound,
+            "scale_covar": bool(scale_covar), "fit_quality": quality}
 
 
-#: A chi2_red further than this many standard deviations (√(2/dof)) from 1 is flagged.
-CHI2_Z = 5.0
-
-
-def _chi2_check(chi2_red: float, dof: int, scale_covar: bool) -> list[str]:
-    """A "poor fit" message when, with sigma given, chi2_red lies outside 1 ± CHI2_Z·√(2/dof).
-
-    ``success`` is unchanged (it reports the solver's outcome); the message says whether the
-    fit is statistically acceptable for the given sigma. Without sigma (``scale_covar``)
-    chi2_red carries the noise level and is not judged.
-    """
-    if scale_covar or not (dof > 0 and np.isfinite(chi2_red)):
-        return []
-    half = CHI2_Z * np.sqrt(2.0 / dof)
-    if abs(chi2_red - 1.0) <= half:
-        return []
-    if chi2_red > 1:
-        why = (f"the model misses the data, or sigma is too small (by about √chi2_red = {np.sqrt(chi2_red):.3g}×, "
-               "and so are the stderr)")
-    else:
-        why = "sigma is too large (and so are the stderr), or the points are not independent"
-    return [f"poor fit: chi2_red = {chi2_red:.4g} is outside [{1 - half:.4g}, {1 + half:.4g}], the {CHI2_Z:g}-sigma "
-            f"range for the given sigma and {dof} degrees of freedom: {why}"]
 
 
 def fit_nlsq(
@@ -363,6 +475,7 @@ def fit_nlsq(
     seed: int | None = 0,
     max_nfev: int | None = None,
     scale_covar: bool | None = None,
+    projection: bool = True,
     return_model: bool = False,
     throw: bool = False,
     progress: bool = False,
@@ -399,6 +512,9 @@ def fit_nlsq(
         Residual-evaluation cap per start.
     scale_covar : bool, optional
         Scale the covariance by χ²_red (default: only when ``ds`` has no ``sigma``).
+    projection : bool
+        Solve the per-angle contrast/offset in closed form inside each evaluation
+        (variable projection; ``individual`` scaling only); same minimum and error bars.
     return_model : bool
         Add ``c2_model`` and ``c2_residual`` (phi, t1, t2) to the result.
     throw : bool
@@ -420,7 +536,7 @@ def fit_nlsq(
     spec = as_spec(spec, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed, free=free,
                    contrast=contrast, offset=offset)
     options = {"n_starts": n_starts, "seed": seed, "max_nfev": max_nfev, "scale_covar": scale_covar,
-               "progress": progress}
+               "projection": projection, "progress": progress}
     if "c2" in ds and "q" in ds["c2"].dims and q_mode == "independent":
         q_values = ds["q"].values
         jobs = [(_single_q(ds, a), model, spec.select_q(a), options, return_model, throw) for a in range(q_values.size)]

@@ -11,7 +11,10 @@ for one-time fits) is named ``{var}_nlsq_<field>`` (:func:`nlsq_name`), in the s
 (NaN rows/columns for fixed parameters), and the scalars ``_chi2``, ``_chi2_red``,
 ``_n_data``, ``_n_params``, ``_success``, ``_status`` (a :class:`~xpcsnb.core.status.Status`
 code, its name in the ``meaning`` attribute), ``_message``, ``_n_iterations``,
-``_n_function_evals``; on demand ``{var}_model`` and ``{var}_residual`` (phi, t1, t2).
+``_n_function_evals``; since issue 20 also ``_fit_quality`` ("acceptable" / "poor" /
+"not assessed", :mod:`xpcsnb.fit.quality`), ``_starts(start, param)`` and
+``_start_chi2(start)`` (every start of the full-data fit; attribute ``start_method``) and
+the attribute ``t_range`` (first and last time [s]; these are optional when reading); on demand ``{var}_model`` and ``{var}_residual`` (phi, t1, t2).
 A ``scaling="fixed"`` fit also holds its inputs ``contrast_fixed`` and ``offset_fixed``.
 
 ``param`` lists the physics parameters (registry order, fixed ones included with
@@ -53,7 +56,8 @@ from ..models import registry
 from ..models.scaling import base_name
 from .solution import Solution
 
-__all__ = ["FitReport", "NLSQResult", "add_model", "as_result", "concat_q", "load_nlsq", "nlsq_name", "nlsq_var",
+__all__ = ["FitReport", "NLSQResult", "add_model", "as_result", "concat_q", "correlation_matrix", "load_nlsq",
+           "nlsq_name", "nlsq_var",
            "parameter_values", "save_nlsq", "solution_to_dataset"]
 
 #: ``kind`` of NLSQ result files (:mod:`xpcsnb.io.results`).
@@ -61,8 +65,10 @@ KIND = "nlsq"
 #: The ``{var}_nlsq_<field>`` variables every NLSQ result holds.
 FIELDS = ("coefficients", "stderr", "initial", "lower", "upper", "vary", "covariance", "chi2", "chi2_red", "n_data",
           "n_params", "success", "status", "message", "n_iterations", "n_function_evals")
+#: Variables added by issue 20 (optional when reading older results).
+OPTIONAL_FIELDS = ("fit_quality", "starts", "start_chi2")
 #: Per-fit attributes that :func:`concat_q` turns into variables over q.
-_PER_FIT = ("condition_number", "elapsed_s", "n_starts")
+_PER_FIT = ("condition_number", "elapsed_s", "n_starts", "start_method")
 
 
 def _version() -> str:
@@ -154,12 +160,24 @@ def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: s
         "n_function_evals": ((), solution.nfev),
     }
     data_vars = {nlsq_name(var, f): values[f] for f in FIELDS}
+    data_vars[nlsq_name(var, "fit_quality")] = ((), str(getattr(solution, "fit_quality", "not assessed")), {
+        "long_name": "statistical fit quality: chi2_red within its expected range for the data's sigma",
+        "meaning": "acceptable | poor | not assessed (no sigma)"})
+    starts = np.full((solution.n_starts, P), np.nan)
+    for a, name in enumerate(names):
+        if name in pos:
+            starts[:, a] = solution.starts[:, pos[name]]
+    data_vars[nlsq_name(var, "starts")] = (("start", "param"), starts, {
+        "long_name": "every start of the full-data fit (scaling of projected fits: data-quantile guesses)"})
+    data_vars[nlsq_name(var, "start_chi2")] = (("start",), 2.0 * solution.start_costs,
+                                               {"long_name": "chi2 reached from each start"})
     coords = {
         "param": ("param", names),
         "cov_i": ("cov_i", names),
         "cov_j": ("cov_j", names),
         "unit": ("param", units),
         "phi": ("phi", ds["phi"].values, {"units": "deg"}),
+        "start": ("start", np.arange(solution.n_starts)),
     }
     multi_q = getattr(problem, "n_q", None) is not None
     if multi_q:
@@ -176,10 +194,12 @@ def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: s
         "covariance": "scaled by chi2_red" if solution.scale_covar else "absolute sigma (not rescaled)",
         "condition_number": float(solution.cond),
         "n_starts": solution.n_starts,
+        "start_method": str(getattr(solution, "start_note", "")),
         "ftol": tol["ftol"], "xtol": tol["xtol"], "gtol": tol["gtol"], "max_nfev": tol["max_nfev"],
         "elapsed_s": float(solution.elapsed_s),
         "q_units": "1/Å",
         "dt": problem.info["dt"], "dt_units": "s",
+        "t_range": [float(problem.grid.t[0]), float(problem.grid.t[-1])],
         "time_convention": problem.model.time_convention,
         "xpcsnb_version": _version(),
     }
@@ -354,11 +374,38 @@ def _summary(res: xr.Dataset, var: str) -> list[tuple[str, str]]:
         ("success", str(bool(get("success")))),
         ("message", str(get("message").values)),
         ("chi2 / chi2_red", f"{float(get('chi2')):.6g} / {float(get('chi2_red')):.6g}"),
+        ("fit quality", str(res[nlsq_name(var, "fit_quality")].values) if nlsq_name(var, "fit_quality") in res
+         else "not assessed"),
+        ("starts", f"{res.attrs.get('n_starts')} ({res.attrs.get('start_method', '')})"),
         ("n_data / n_params", f"{int(get('n_data'))} / {int(get('n_params'))}"),
         ("evaluations", f"{int(get('n_function_evals'))} residual, {int(get('n_iterations'))} Jacobian"),
         ("weights / covariance", f"{res.attrs.get('weights')} / {res.attrs.get('covariance')}"),
         ("support", f"{res.attrs.get('support')}; diagonal {res.attrs.get('diagonal')}"),
     ]
+
+
+#: Correlations below this magnitude are left out of the report.
+CORR_SHOWN = 0.5
+
+
+def correlation_matrix(res: xr.Dataset) -> xr.DataArray:
+    """The parameter correlation matrix ``cov_ij / (σ_i σ_j)`` of a single NLSQ result (NaN for fixed ones)."""
+    var = nlsq_var(res)
+    cov = res[nlsq_name(var, "covariance")]
+    sd = np.sqrt(np.diag(cov.values))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov.values / np.outer(sd, sd)
+    return xr.DataArray(corr, dims=cov.dims, coords=cov.coords, name=nlsq_name(var, "correlation"),
+                        attrs={"long_name": "parameter correlation"})
+
+
+def correlations(res: xr.Dataset, var: str, shown: float = CORR_SHOWN) -> list[tuple[str, str, float]]:
+    """Pairs of free parameters with |correlation| ≥ ``shown``, strongest first."""
+    corr = correlation_matrix(res).values
+    names = [str(n) for n in res["param"].values]
+    out = [(names[a], names[b], float(corr[a, b])) for a in range(len(names)) for b in range(a + 1, len(names))
+           if np.isfinite(corr[a, b]) and abs(corr[a, b]) >= shown]
+    return sorted(out, key=lambda t: -abs(t[2]))
 
 
 def report_text(res: xr.Dataset) -> str:
@@ -375,6 +422,10 @@ def report_text(res: xr.Dataset) -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
     for r in rows:
         lines.append("    " + "  ".join(s.ljust(w) for s, w in zip(r, widths)))
+    corr = correlations(res, var)
+    if corr:
+        lines.append(f"[[Correlations]] (|r| < {CORR_SHOWN} not shown)")
+        lines.extend(f"    C({a}, {b}) = {r:+.4f}" for a, b, r in corr)
     return "\n".join(lines)
 
 

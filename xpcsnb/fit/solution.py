@@ -70,6 +70,11 @@ class Solution:
         Wall time of the solve [s].
     tolerances : mapping
         ``ftol``, ``xtol``, ``gtol`` and ``max_nfev`` used.
+    fit_quality : str
+        ``"acceptable"``, ``"poor"`` (χ²_red outside its expected range for the data's σ,
+        see :mod:`xpcsnb.fit.quality`) or ``"not assessed"`` (no σ).
+    start_note : str
+        How the starts were found (e.g. from a coarse start search).
     """
 
     names: tuple[str, ...]
@@ -92,6 +97,8 @@ class Solution:
     scale_covar: bool
     elapsed_s: float
     tolerances: Mapping[str, float]
+    fit_quality: str = "not assessed"
+    start_note: str = ""
 
     def __post_init__(self) -> None:
         for name in ("x", "x_start", "stderr", "cov", "starts", "start_costs"):
