@@ -47,7 +47,8 @@ _TINY = 1e-300
 
 def projectable(problem: FitProblem) -> bool:
     """Whether the scaling of ``problem`` can be projected out (``individual`` scaling, rows in equal blocks)."""
-    return problem.scaling == "individual" and problem._rows_blocked() and problem.n_physics_free > 0
+    return (isinstance(problem, FitProblem) and problem.scaling == "individual" and problem._rows_blocked()
+            and problem.n_physics_free > 0)
 
 
 def scaling_bounds(problem: FitProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

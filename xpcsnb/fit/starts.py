@@ -65,6 +65,8 @@ def coarse_problem(problem: FitProblem, per_row: int = COARSE_POINTS_PER_ROW) ->
     Needs the support ordered row by row in equal blocks (as
     :func:`~xpcsnb.fit.problem.build_problem` makes it); returns None otherwise.
     """
+    if not isinstance(problem, FitProblem):  # other problem kinds (g2) are small: no coarse stage
+        return None
     n_rows, n, _ = problem.shape
     size = problem.n_data // n_rows
     if size <= COARSE_MIN_FACTOR * per_row or not problem._rows_blocked():
