@@ -82,6 +82,8 @@ def load(name: str) -> xr.Dataset:
             "diagonal": "replaced by the neighbour mean (xpcsnb.io.correct_diagonal)",
         })
         ds["t1"].attrs["units"] = ds["t2"].attrs["units"] = "frame"
+        ds["t1"].attrs["long_name"], ds["t2"].attrs["long_name"] = "frame index t1", "frame index t2"
+        ds.attrs.update(dt_units="frame", q_units="arbitrary")  # a fit reports D0 in (1/q)²/frame^(1+α)
         return ds
     raise ValueError(f"unknown demo dataset {name!r}; choose from {names()}")
 

@@ -59,11 +59,13 @@ def plot_fit(ds: xr.Dataset, res: xr.Dataset, *, max_angles: int = 6, figsize_pe
     extent = (t[0], t[-1], t[0], t[-1])
     vmin, vmax = _robust_limits(ds["c2"].values[:n])
     rlim = float(np.nanpercentile(np.abs(res["c2_residual"].values[:n]), 99)) or 1.0
+    weighted = not str(res.attrs.get("weights", "")).startswith("unweighted")
+    rtitle = "(data − model)/σ" if weighted else "data − model (unweighted)"
     for k in range(n):
         for col, (arr, kw, title) in enumerate((
             (ds["c2"].values[k], dict(vmin=vmin, vmax=vmax, cmap="viridis"), "data"),
             (res["c2_model"].values[k], dict(vmin=vmin, vmax=vmax, cmap="viridis"), "model"),
-            (res["c2_residual"].values[k], dict(vmin=-rlim, vmax=rlim, cmap="RdBu_r"), "(data − model)/σ"),
+            (res["c2_residual"].values[k], dict(vmin=-rlim, vmax=rlim, cmap="RdBu_r"), rtitle),
         )):
             ax = axes[k, col]
             im = ax.imshow(arr, origin="lower", extent=extent, **kw)
@@ -71,7 +73,7 @@ def plot_fit(ds: xr.Dataset, res: xr.Dataset, *, max_angles: int = 6, figsize_pe
             ax.set_xlabel(f"t2 [{_unit(ds)}]")
             ax.set_ylabel(f"t1 [{_unit(ds)}]")
             if col != 0:
-                fig.colorbar(im, ax=ax, shrink=0.8)
+                fig.colorbar(im, ax=ax, shrink=0.8, label="C2" if col == 1 else rtitle)
     fig.suptitle(f"{res.attrs.get('model')}: chi2_red = {float(res['c2_nlsq_chi2_red']):.4g}, "
                  f"success = {bool(res['c2_nlsq_success'])}")
     return fig
