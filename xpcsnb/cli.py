@@ -8,8 +8,9 @@ laminar-flow models to the synthetic demo two-time sets and the static model to 
 real measured matrix (BNL: time in frames, q unknown, so its D0 is reported in
 (1/q)²/frame^(1+α) with an arbitrary q), correlates simulated frames (multi-tau g2 with
 its fitted curves, two-time C2 with a static fit) and an XSVS exposure series, prints
-the fit reports and writes them to ``report.txt``, next to the NetCDF results and the
-PNG figures (data | model | residual per angle, colour bars labelled).
+the fit reports and writes them to ``report.txt`` and an HTML summary (``index.html``: fit
+tables, figures, report) next to the NetCDF results and the PNG figures (data | model |
+residual per angle, colour bars labelled).
 
 Files: every file is written atomically (a hidden temporary ``.<name>.*.xpcsnb-tmp`` in
 the output folder, fsync, rename), so a run killed part-way leaves only complete files
@@ -87,9 +88,10 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
     ]
     names = [f"{d}_{m}_fit.nc" for d, m, _ in jobs] + [f"{d}_{m}_fit.png" for d, m, _ in jobs]
     names += ["frames_g2.nc", "frames_g2_fit.nc", "frames_c2_static_fit.nc", "frames_g2.png",
-              "frames_c2_static_fit.png", "xsvs_results.nc", "xsvs.png", "report.txt"]
+              "frames_c2_static_fit.png", "xsvs_results.nc", "xsvs.png", "report.txt", "index.html"]
     paths = _outputs(out, names, overwrite)
     lines: list[str] = []
+    tables: dict[str, str] = {}
 
     def say(*parts: object) -> None:
         lines.append(" ".join(map(str, parts)))
@@ -103,6 +105,7 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
         say(f"\n=== {data_name}: {ds.sizes['phi']} angle(s) x {ds.sizes['t1']}² — model {model} ===")
         res = fit_nlsq(ds, model, return_model=True, **kw)
         say(str(FitReport(res)))
+        tables[data_name] = FitReport(res)._repr_html_()
         if data_name in datasets.DEMO_TRUTH:
             truth = datasets.DEMO_TRUTH[data_name]
             z = {k: (float(res["c2_nlsq_coefficients"].sel(param=k)) - v) / float(res["c2_nlsq_stderr"].sel(param=k))
@@ -125,9 +128,21 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
     failures += _xsvs_job(paths, say)
     say(f"\nwrote {len(paths)} files to {out.resolve()}")
     _save_text("\n".join(lines) + "\n", paths["report.txt"])
+    _save_text(_summary_html(lines, tables, [n for n in names if n.endswith(".png")]), paths["index.html"])
     if failures:
         raise RuntimeError(f"demo fits failed: {failures}")
     return paths
+
+
+def _summary_html(lines: Sequence[str], tables: dict[str, str], figures: Sequence[str]) -> str:
+    """A self-contained HTML summary: fit tables, the figures (relative links) and the text report."""
+    import html
+
+    parts = [f"<h2>{html.escape(name)}</h2>{table}" for name, table in tables.items()]
+    parts += [f'<h3>{html.escape(f)}</h3><img src="{html.escape(f)}" style="max-width:100%">' for f in figures]
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>xpcsnb demo</title></head><body>"
+            f"<h1>xpcsnb {html.escape(_VERSION)} demo</h1>{''.join(parts)}"
+            f"<h2>Report (report.txt)</h2><pre>{html.escape(chr(10).join(lines))}</pre></body></html>\n")
 
 
 def _frames_job(paths: dict[str, Path], say) -> list[str]:
