@@ -376,7 +376,8 @@ def _summary(res: xr.Dataset, var: str) -> list[tuple[str, str]]:
         ("success", str(bool(get("success")))),
         ("message", str(get("message").values)),
         ("chi2 / chi2_red", f"{float(get('chi2')):.6g} / {float(get('chi2_red')):.6g}"),
-        ("units", f"t [{res.attrs.get('dt_units', 's')}], q [{res.attrs.get('q_units', '1/Å')}]"),
+        *([("units", f"t [{res.attrs['dt_units']}], q [{res.attrs.get('q_units', '1/Å')}]")]
+          if "dt_units" in res.attrs else []),
         ("n_data / n_params", f"{int(get('n_data'))} / {int(get('n_params'))}"),
         ("evaluations", f"{int(get('n_function_evals'))} residual, {int(get('n_iterations'))} Jacobian"),
         ("weights / covariance", f"{res.attrs.get('weights')} / {res.attrs.get('covariance')}"),
