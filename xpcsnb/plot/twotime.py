@@ -35,7 +35,7 @@ def plot_c2(ds: xr.Dataset, *, max_angles: int = 6, cmap: str = "viridis", figsi
     for k in range(n):
         ax = axes[0, k]
         im = ax.imshow(ds["c2"].values[k], origin="lower", extent=extent, vmin=vmin, vmax=vmax, cmap=cmap)
-        ax.set_title(f"phi = {float(ds['phi'][k]):g}°")
+        ax.set_title(f"phi = {round(float(ds['phi'][k]), 2) + 0.0:g}°")
         ax.set_xlabel(f"t2 [{_unit(ds)}]")
         if k == 0:
             ax.set_ylabel(f"t1 [{_unit(ds)}]")
@@ -69,7 +69,7 @@ def plot_fit(ds: xr.Dataset, res: xr.Dataset, *, max_angles: int = 6, figsize_pe
         )):
             ax = axes[k, col]
             im = ax.imshow(arr, origin="lower", extent=extent, **kw)
-            ax.set_title(f"{title}, phi = {float(ds['phi'][k]):g}°", fontsize=9)
+            ax.set_title(f"{title}, phi = {round(float(ds['phi'][k]), 2) + 0.0:g}°", fontsize=9)
             ax.set_xlabel(f"t2 [{_unit(ds)}]")
             ax.set_ylabel(f"t1 [{_unit(ds)}]")
             if col != 0:
