@@ -17,7 +17,7 @@ def test_demo_writes_results_and_refuses_to_overwrite(tmp_path, capsys):
     assert bnl["unit"].sel(param="D0") == "(1/q)²/frame^(1+alpha)"
     report = paths["report.txt"].read_text(encoding="utf-8")
     assert "units                 t [frame], q [arbitrary]" in report and "(1/q)²/frame^(1+alpha)" in report
-    assert report.count("[[NLSQ fit]]") == 4 and "joint fit" in report
+    assert report.count("[[NLSQ fit]]") == 4 and "joint fit" in report and "Γ = D q²: D =" in report
     page = paths["index.html"].read_text(encoding="utf-8")
     assert all(f'src="{n}"' in page for n in paths if n.endswith(".png")) and "(1/q)²/frame^(1+alpha)" in page
     before = {p: p.stat().st_mtime_ns for p in paths.values()}

@@ -118,7 +118,7 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
             d0 = float(res["c2_nlsq_coefficients"].sel(param="D0"))
             alpha = float(res["c2_nlsq_coefficients"].sel(param="alpha"))
             rate = d0 * 100.0 ** alpha
-            say(f"    time in frames, q arbitrary: C2 - offset = contrast·exp(-q² ∫D dt) with q²·D(t) = "
+            say(f"    time in frames, q {ds.attrs.get('q_units')}: C2 - offset = contrast·exp(-q² ∫D dt) with q²·D(t) = "
                 f"{d0:.4g}·t^{alpha:.3g} [1/frame] (t in frames); at age t = 100 frames q²·D = {rate:.3g} 1/frame, "
                 f"a 1/e lag of {1 / rate:.3g} frames")
         fig = plot_fit(ds, res, figsize_per=4.5 if ds.sizes["phi"] == 1 else 2.8)
@@ -152,6 +152,7 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
 
     from . import correlate as xc
     from .fit.g2nlsq import fit_g2_nlsq, g2_model_curves
+    from .fit.rates import fit_rates
     from .fit.nlsq import fit_nlsq
     from .fit.result import FitReport, save_nlsq
     from .io.results import save_result
@@ -167,6 +168,10 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
     g2 = xc.multitau(frames, part, num_bufs=8, progress=False)
     save_result(g2, paths["frames_g2.nc"], kind="g2", overwrite=True)
     g2fit = fit_g2_nlsq(g2, "single_exponential")
+    rates = fit_rates(g2fit, law="diffusive")
+    say(f"    multi-tau g2, single-exponential fit per ROI ({int(g2fit['g2_nlsq_success'].sum())} of {part.n_roi} "
+        f"succeeded), Γ = D q²: D = {float(rates['D']):.5g} ± {float(rates['D_stderr']):.2g} Å²/s "
+        f"(simulated {D:.5g} Å²/s)")
     save_nlsq(g2fit, paths["frames_g2_fit.nc"], overwrite=True)
     c2 = xc.two_time(frames, part, q=0.0045, progress=False)
     fit = fit_nlsq(c2, "static", fixed={"alpha": 0.0, "D_offset": 0.0}, return_model=True)
