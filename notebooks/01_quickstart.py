@@ -39,6 +39,8 @@ import numpy as np
 import xpcsnb
 from xpcsnb.plot.twotime import plot_fit
 
+plt.rcParams["figure.dpi"] = 72  # speckle-noise images: keeps the saved notebook small
+
 # %% [markdown]
 # ## 1. Real data: the BNL two-time matrix
 # The 350 × 350 matrix of the BNL "automating XPCS analysis" example (BSD-3) comes without

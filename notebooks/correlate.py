@@ -41,6 +41,8 @@ import xpcsnb.correlate as xc
 from xpcsnb.datasets import real_frames
 from xpcsnb.io.frames import open_frames
 
+plt.rcParams["figure.dpi"] = 72  # speckle-noise images: keeps the saved notebook small
+
 # %% [markdown]
 # ## Part 1 — measured frames
 # ### Geometry → q rings
