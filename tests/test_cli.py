@@ -7,9 +7,19 @@ from xpcsnb.fit import load_nlsq
 def test_demo_writes_results_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "demo"
     paths = run_demo(out, quiet=True)
-    assert len(paths) == 11 and all(p.exists() and p.stat().st_size > 0 for p in paths.values())
+    assert len(paths) == 15 and all(p.exists() and p.stat().st_size > 0 for p in paths.values())
     res = load_nlsq(paths["laminar_flow_laminar_flow_fit.nc"])  # kind-checked: an NLSQ result
     assert bool(res["c2_nlsq_success"]) and "c2_model" in res
+    assert res.attrs["dt_units"] == "s" and res["unit"].sel(param="D0") == "Å²/s^(1+alpha)"
+    # the real matrix has time in frames and no q: the saved result and the report say so
+    bnl = load_nlsq(paths["bnl_two_time_350_static_fit.nc"])
+    assert bnl.attrs["dt_units"] == "frame" and bnl.attrs["q_units"] == "arbitrary"
+    assert bnl["unit"].sel(param="D0") == "(1/q)²/frame^(1+alpha)"
+    report = paths["report.txt"].read_text(encoding="utf-8")
+    assert "units                 t [frame], q [arbitrary]" in report and "(1/q)²/frame^(1+alpha)" in report
+    assert report.count("[[NLSQ fit]]") == 4 and "joint fit" in report and "Γ = D q²: D =" in report
+    page = paths["index.html"].read_text(encoding="utf-8")
+    assert all(f'src="{n}"' in page for n in paths if n.endswith(".png")) and "(1/q)²/frame^(1+alpha)" in page
     before = {p: p.stat().st_mtime_ns for p in paths.values()}
     assert main(["demo", "--output", str(out)]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err

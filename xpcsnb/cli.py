@@ -5,8 +5,12 @@
 
 The demo analyses the embedded demo data end to end: it fits the static and the
 laminar-flow models to the synthetic demo two-time sets and the static model to the
-real measured matrix, prints the fit reports, and writes NetCDF results and PNG
-figures (data | model | residual per angle) to an output folder.
+real measured matrix (BNL: time in frames, q unknown, so its D0 is reported in
+(1/q)²/frame^(1+α) with an arbitrary q), correlates simulated frames (multi-tau g2 with
+its fitted curves, two-time C2 with a static fit) and an XSVS exposure series, prints
+the fit reports and writes them to ``report.txt`` and an HTML summary (``index.html``: fit
+tables, figures, report) next to the NetCDF results and the PNG figures (data | model |
+residual per angle, colour bars labelled).
 
 Files: every file is written atomically (a hidden temporary ``.<name>.*.xpcsnb-tmp`` in
 the output folder, fsync, rename), so a run killed part-way leaves only complete files
@@ -21,6 +25,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from ._version import __version__ as _VERSION
 
 __all__ = ["main", "run_demo"]
 
@@ -45,7 +51,15 @@ def _save_png(fig, path: Path) -> None:
     from .io.results import atomic_path
 
     with atomic_path(path, overwrite=True) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+def _save_text(text: str, path: Path) -> None:
+    """Write a UTF-8 text file atomically (temporary file in the folder, then rename)."""
+    from .io.results import atomic_path
+
+    with atomic_path(path, overwrite=True) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
 
 
 def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = False, quiet: bool = False) -> dict[str, Path]:
@@ -67,21 +81,31 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
     jobs = [
         ("static", "static", {}),
         ("laminar_flow", "laminar_flow", {}),
-        # real data in frame units (q = 1): D0 is q²·D in frame^-(1+alpha), so the bounds are set for
-        # that scale; D(t) = D0 t^alpha (D_offset held at 0)
+        # real data in frame units with a placeholder q = 1 (arbitrary units): D0 is q²·D in
+        # 1/frame^(1+alpha), so the bounds are set for that scale; D(t) = D0 t^alpha (D_offset held at 0)
         ("bnl_two_time_350", "static", {"bounds": {"D0": (1e-6, 10.0)}, "initial": {"D0": 0.01},
                                         "fixed": {"D_offset": 0.0}}),
     ]
     names = [f"{d}_{m}_fit.nc" for d, m, _ in jobs] + [f"{d}_{m}_fit.png" for d, m, _ in jobs]
-    names += ["frames_g2.nc", "frames_c2_static_fit.nc", "frames_g2.png", "xsvs_results.nc", "xsvs.png"]
+    names += ["frames_g2.nc", "frames_g2_fit.nc", "frames_c2_static_fit.nc", "frames_g2.png",
+              "frames_c2_static_fit.png", "xsvs_results.nc", "xsvs.png", "report.txt", "index.html"]
     paths = _outputs(out, names, overwrite)
-    say = (lambda *a: None) if quiet else print
+    lines: list[str] = []
+    tables: dict[str, str] = {}
+
+    def say(*parts: object) -> None:
+        lines.append(" ".join(map(str, parts)))
+        if not quiet:
+            print(*parts)
+
+    say(f"xpcsnb {_VERSION} demo: fit reports (figures and NetCDF results in this folder)")
     failures = []
     for data_name, model, kw in jobs:
         ds = datasets.load(data_name)
         say(f"\n=== {data_name}: {ds.sizes['phi']} angle(s) x {ds.sizes['t1']}² — model {model} ===")
         res = fit_nlsq(ds, model, return_model=True, **kw)
         say(str(FitReport(res)))
+        tables[data_name] = FitReport(res)._repr_html_()
         if data_name in datasets.DEMO_TRUTH:
             truth = datasets.DEMO_TRUTH[data_name]
             z = {k: (float(res["c2_nlsq_coefficients"].sel(param=k)) - v) / float(res["c2_nlsq_stderr"].sel(param=k))
@@ -90,15 +114,35 @@ def run_demo(output: str | Path = "xpcsnb-demo-output", *, overwrite: bool = Fal
         if not bool(res["c2_nlsq_success"]):
             failures.append(data_name)
         save_nlsq(res, paths[f"{data_name}_{model}_fit.nc"], overwrite=overwrite)
-        fig = plot_fit(ds, res)
+        if ds.attrs.get("dt_units") == "frame":
+            d0 = float(res["c2_nlsq_coefficients"].sel(param="D0"))
+            alpha = float(res["c2_nlsq_coefficients"].sel(param="alpha"))
+            rate = d0 * 100.0 ** alpha
+            say(f"    time in frames, q {ds.attrs.get('q_units')}: C2 - offset = contrast·exp(-q² ∫D dt) with q²·D(t) = "
+                f"{d0:.4g}·t^{alpha:.3g} [1/frame] (t in frames); at age t = 100 frames q²·D = {rate:.3g} 1/frame, "
+                f"a 1/e lag of {1 / rate:.3g} frames")
+        fig = plot_fit(ds, res, figsize_per=4.5 if ds.sizes["phi"] == 1 else 2.8)
         _save_png(fig, paths[f"{data_name}_{model}_fit.png"])
         matplotlib.pyplot.close(fig)
     failures += _frames_job(paths, say)
     failures += _xsvs_job(paths, say)
     say(f"\nwrote {len(paths)} files to {out.resolve()}")
+    _save_text("\n".join(lines) + "\n", paths["report.txt"])
+    _save_text(_summary_html(lines, tables, [n for n in names if n.endswith(".png")]), paths["index.html"])
     if failures:
         raise RuntimeError(f"demo fits failed: {failures}")
     return paths
+
+
+def _summary_html(lines: Sequence[str], tables: dict[str, str], figures: Sequence[str]) -> str:
+    """A self-contained HTML summary: fit tables, the figures (relative links) and the text report."""
+    import html
+
+    parts = [f"<h2>{html.escape(name)}</h2>{table}" for name, table in tables.items()]
+    parts += [f'<h3>{html.escape(f)}</h3><img src="{html.escape(f)}" style="max-width:100%">' for f in figures]
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>xpcsnb demo</title></head><body>"
+            f"<h1>xpcsnb {html.escape(_VERSION)} demo</h1>{''.join(parts)}"
+            f"<h2>Report (report.txt)</h2><pre>{html.escape(chr(10).join(lines))}</pre></body></html>\n")
 
 
 def _frames_job(paths: dict[str, Path], say) -> list[str]:
@@ -107,9 +151,12 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
     import numpy as np
 
     from . import correlate as xc
+    from .fit.g2nlsq import fit_g2_nlsq, g2_model_curves
+    from .fit.rates import fit_rates
     from .fit.nlsq import fit_nlsq
     from .fit.result import FitReport, save_nlsq
     from .io.results import save_result
+    from .plot.twotime import plot_fit
 
     geom = xc.Geometry(shape=(64, 64), beam_center=(31.5, 31.5), distance=2.0, pixel_size=75e-6, energy=12.0)
     q_map = geom.q_map()
@@ -120,18 +167,33 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
     frames = xc.simulate_frames(600, q_map, D=D, frame_time=frame_time, mean_count=1.0, n_modes=2, seed=0)
     g2 = xc.multitau(frames, part, num_bufs=8, progress=False)
     save_result(g2, paths["frames_g2.nc"], kind="g2", overwrite=True)
+    g2fit = fit_g2_nlsq(g2, "single_exponential")
+    rates = fit_rates(g2fit, law="diffusive")
+    say(f"    multi-tau g2, single-exponential fit per ROI ({int(g2fit['g2_nlsq_success'].sum())} of {part.n_roi} "
+        f"succeeded), Γ = D q²: D = {float(rates['D']):.5g} ± {float(rates['D_stderr']):.2g} Å²/s "
+        f"(simulated {D:.5g} Å²/s)")
+    save_nlsq(g2fit, paths["frames_g2_fit.nc"], overwrite=True)
     c2 = xc.two_time(frames, part, q=0.0045, progress=False)
-    fit = fit_nlsq(c2, "static", fixed={"alpha": 0.0, "D_offset": 0.0})
+    fit = fit_nlsq(c2, "static", fixed={"alpha": 0.0, "D_offset": 0.0}, return_model=True)
     say(str(FitReport(fit)))
     d0, e = float(fit["c2_nlsq_coefficients"].sel(param="D0")), float(fit["c2_nlsq_stderr"].sel(param="D0"))
     say(f"    D0 = {d0:.5g} ± {e:.2g} Å²/s; the simulator's 2·D = {2 * D:.5g} Å²/s")
     save_nlsq(fit, paths["frames_c2_static_fit.nc"], overwrite=True)
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-    for r in range(0, part.n_roi, 3):
-        ax.errorbar(g2["tau"], g2["g2"][r], g2["g2_err"][r], fmt="o", ms=3, label=f"q = {float(g2['q'][r]):.4f} 1/Å")
-    ax.set(xscale="log", xlabel="τ [s]", ylabel="g2", title="multi-tau g2 of simulated frames")
-    ax.legend()
+    tau = np.geomspace(float(g2["tau"][0]), float(g2["tau"][-1]), 200)
+    curves = g2_model_curves(g2fit, tau)
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    for i, r in enumerate(range(0, part.n_roi, 3)):
+        gam = float(g2fit["g2_nlsq_coefficients"].isel(roi=r).sel(param="gamma"))
+        ax.errorbar(g2["tau"], g2["g2"][r], g2["g2_err"][r], fmt="o", ms=3, color=f"C{i}",
+                    label=f"q = {float(g2['q'][r]):.4f} 1/Å: data")
+        ax.plot(tau, curves.isel(roi=r), "-", color=f"C{i}", label=f"single-exponential fit, Γ = {gam:.3g} 1/s")
+    ax.set(xscale="log", xlabel="lag τ [s]", ylabel="g2(τ) [dimensionless]",
+           title="multi-tau g2 of simulated frames with fitted model curves")
+    ax.legend(fontsize=8)
     _save_png(fig, paths["frames_g2.png"])
+    plt.close(fig)
+    fig = plot_fit(c2, fit, figsize_per=4.0)
+    _save_png(fig, paths["frames_c2_static_fit.png"])
     plt.close(fig)
     return [] if bool(fit["c2_nlsq_success"]) else ["frames"]
 

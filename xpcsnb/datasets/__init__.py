@@ -8,8 +8,9 @@
     The measured 350 × 350 two-time matrix of the BNL "automating XPCS analysis"
     example (BSD-3-Clause, licence file shipped next to it as
     ``LICENSE-two_time_350``). It carries no geometry: times are in frames
-    (``dt = 1``, unit "frame") and ``q = 1`` so that a fitted ``D0`` is ``q²·D`` in
-    frame⁻¹; the stored diagonal (shot-noise spike) is replaced by the neighbour mean
+    (``dt = 1``, unit "frame", ``attrs["dt_units"] = "frame"``) and ``q = 1`` is a placeholder
+    (``attrs["q_units"] = "arbitrary"``), so a fitted ``D0`` is ``q²·D`` in 1/frame^(1+α) and
+    fit results report it as ``(1/q)²/frame^(1+alpha)``; the stored diagonal (shot-noise spike) is replaced by the neighbour mean
     (recorded in attrs; the fits exclude the diagonal anyway).
 ``real_g2(name)``
     Measured one-time g2 curves (7 q bins each) from the DenoisingXpcs experimental
@@ -82,6 +83,8 @@ def load(name: str) -> xr.Dataset:
             "diagonal": "replaced by the neighbour mean (xpcsnb.io.correct_diagonal)",
         })
         ds["t1"].attrs["units"] = ds["t2"].attrs["units"] = "frame"
+        ds["t1"].attrs["long_name"], ds["t2"].attrs["long_name"] = "frame index t1", "frame index t2"
+        ds.attrs.update(dt_units="frame", q_units="arbitrary")  # a fit reports D0 in (1/q)²/frame^(1+α)
         return ds
     raise ValueError(f"unknown demo dataset {name!r}; choose from {names()}")
 

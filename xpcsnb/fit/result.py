@@ -139,6 +139,8 @@ def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: s
                     cov[a, b] = solution.cov[k, pos[other]]
         else:
             coef[a] = init[a] = problem.fixed_physics[name]
+    t_unit, q_unit = _data_units(ds)
+    units = [_in_data_units(u, t_unit, q_unit) for u in units]
     pdim = ("param",)
     status = solution.status
     values: dict[str, tuple[Any, ...]] = {
@@ -197,8 +199,8 @@ def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: s
         "start_method": str(getattr(solution, "start_note", "")),
         "ftol": tol["ftol"], "xtol": tol["xtol"], "gtol": tol["gtol"], "max_nfev": tol["max_nfev"],
         "elapsed_s": float(solution.elapsed_s),
-        "q_units": "1/Å",
-        "dt": problem.info["dt"], "dt_units": "s",
+        "q_units": q_unit,
+        "dt": problem.info["dt"], "dt_units": t_unit,
         "t_range": [float(problem.grid.t[0]), float(problem.grid.t[-1])],
         "time_convention": problem.model.time_convention,
         "xpcsnb_version": _version(),
@@ -215,6 +217,26 @@ def solution_to_dataset(problem: Any, solution: Solution, ds: xr.Dataset, var: s
         data_vars["contrast_fixed"] = (sdims, problem.rows_to_dataset_shape(problem.fixed_scaling[0]))
         data_vars["offset_fixed"] = (sdims, problem.rows_to_dataset_shape(problem.fixed_scaling[1]))
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _data_units(ds: xr.Dataset) -> tuple[str, str]:
+    """The data's time and q units (``t1`` units, ``q_units`` attr); ``("s", "1/Å")`` by default."""
+    return str(ds["t1"].attrs.get("units", "s")), str(ds.attrs.get("q_units", "1/Å"))
+
+
+def _in_data_units(unit: str, t_unit: str, q_unit: str) -> str:
+    """A registry unit (in s and Å) restated for data in other time units or with an arbitrary q.
+
+    With time in frames, ``s`` becomes ``frame``; with q in arbitrary units, lengths (Å) become
+    ``(1/q)``, so ``D0`` of data in frames with a placeholder q reads ``(1/q)²/frame^(1+alpha)``.
+    """
+    import re
+
+    if t_unit != "s":
+        unit = re.sub(r"(?<![A-Za-z])s(?![A-Za-z])", t_unit, unit)
+    if q_unit != "1/Å":
+        unit = unit.replace("Å", "(1/q)")
+    return unit
 
 
 def add_model(res: xr.Dataset, problem: Any, ds: xr.Dataset, var: str = "c2") -> xr.Dataset:
@@ -377,6 +399,8 @@ def _summary(res: xr.Dataset, var: str) -> list[tuple[str, str]]:
         ("fit quality", str(res[nlsq_name(var, "fit_quality")].values) if nlsq_name(var, "fit_quality") in res
          else "not assessed"),
         ("starts", f"{res.attrs.get('n_starts')} ({res.attrs.get('start_method', '')})"),
+        *([("units", f"t [{res.attrs['dt_units']}], q [{res.attrs.get('q_units', '1/Å')}]")]
+          if "dt_units" in res.attrs else []),
         ("n_data / n_params", f"{int(get('n_data'))} / {int(get('n_params'))}"),
         ("evaluations", f"{int(get('n_function_evals'))} residual, {int(get('n_iterations'))} Jacobian"),
         ("weights / covariance", f"{res.attrs.get('weights')} / {res.attrs.get('covariance')}"),

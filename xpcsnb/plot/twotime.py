@@ -108,7 +108,7 @@ def plot_c2(ds: xr.Dataset, *, q: Any = None, max_angles: int = 6, max_q: int = 
         for k in range(n):
             ax = axes[a, k]
             im = ax.imshow(c2[a, k], origin="lower", extent=extent, vmin=vmin, vmax=vmax, cmap=cmap)
-            ax.set_title(", ".join(s for s in (labels[a] if rows > 1 else "", f"phi = {float(sub['phi'][k]):g}°") if s),
+            ax.set_title(", ".join(s for s in (labels[a] if rows > 1 else "", f"phi = {round(float(sub['phi'][k]), 2) + 0.0:g}°") if s),
                          fontsize=9 if rows > 1 else None)
             ax.set_xlabel(f"t2 [{_unit(sub)}]")
             if k == 0:
@@ -165,12 +165,14 @@ def plot_fit(ds: xr.Dataset, res: xr.Dataset, *, q: Any = None, max_angles: int 
     extent = (t[0], t[-1], t[0], t[-1])
     vmin, vmax = _robust_limits(data)
     rlim = float(np.nanpercentile(np.abs(resid), 99)) or 1.0
+    weighted = not str(res.attrs.get("weights", "")).startswith("unweighted")
+    rtitle = "(data − model)/σ" if weighted else "data − model (unweighted)"
     for row, (a, k) in enumerate(pairs):
-        where = ", ".join(s for s in (labels[a] if data.shape[0] > 1 else "", f"phi = {float(sub['phi'][k]):g}°") if s)
+        where = ", ".join(s for s in (labels[a] if data.shape[0] > 1 else "", f"phi = {round(float(sub['phi'][k]), 2) + 0.0:g}°") if s)
         for col, (arr, kw, title) in enumerate((
             (data[a, k], dict(vmin=vmin, vmax=vmax, cmap="viridis"), "data"),
             (model[a, k], dict(vmin=vmin, vmax=vmax, cmap="viridis"), "model"),
-            (resid[a, k], dict(vmin=-rlim, vmax=rlim, cmap="RdBu_r"), "(data − model)/σ"),
+            (resid[a, k], dict(vmin=-rlim, vmax=rlim, cmap="RdBu_r"), rtitle),
         )):
             ax = axes[row, col]
             im = ax.imshow(arr, origin="lower", extent=extent, **kw)
@@ -178,7 +180,7 @@ def plot_fit(ds: xr.Dataset, res: xr.Dataset, *, q: Any = None, max_angles: int 
             ax.set_xlabel(f"t2 [{_unit(sub)}]")
             ax.set_ylabel(f"t1 [{_unit(sub)}]")
             if col != 0:
-                fig.colorbar(im, ax=ax, shrink=0.8)
+                fig.colorbar(im, ax=ax, shrink=0.8, label="C2" if col == 1 else rtitle)
     chi2 = _fit_values(res, "c2_nlsq_chi2_red", sub)
     ok = _fit_values(res, "c2_nlsq_success", sub)
     summary = (f"chi2_red = {chi2[0]:.4g}, success = {bool(ok[0])}" if len(set(chi2)) == 1
