@@ -208,10 +208,10 @@ class QMapView(widgets.HBox):
                                   title=f"log₁₀ I: {lo:.2f} … {hi:.2f} (click a ROI)")
         self.canvas.observe(self._on_click, names="click")
         self.canvas.observe(self._on_selected, names="selected")
-        self.curves = widgets.HTML(layout=widgets.Layout(min_width="300px"))
+        self.curves = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.message = widgets.HTML()
         self.controls = self._make_controls()
-        right = widgets.VBox([self.curves, self.controls, self.message], layout=widgets.Layout(flex="1 1 auto"))
+        right = widgets.VBox([self.curves, self.controls, self.message], layout=widgets.Layout(flex="1 1 300px", min_width="260px"))
         super().__init__([self.canvas, right], layout=widgets.Layout(flex_flow="row wrap"))
         self._set_partition(partition)
 
