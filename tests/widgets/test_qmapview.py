@@ -87,3 +87,19 @@ def test_input_checks_and_geometry_from_attrs():
     assert geometry_from_attrs({"distance": 5.0}, (48, 64)) is None
     codes, lo, hi = log_codes(np.array([[0.0, 1.0], [10.0, 100.0]]))
     assert codes[0] == 0 and codes[-1] == 255 and hi > lo
+
+
+def test_twotime_curve_is_the_lag_average_of_the_roi_c2():
+    from xpcsnb.widgets.cuts import g2_svg, lag_average
+
+    part, frames = _setup()
+    t = 0.1 * np.arange(8)
+    c2 = 1 + 0.1 * np.exp(-np.abs(t[:, None] - t[None, :]))[None] * np.arange(1, part.n_roi + 1)[:, None, None]
+    tt = xr.DataArray(c2, dims=("roi", "t1", "t2"), coords={"roi": np.arange(1, part.n_roi + 1), "t1": t, "t2": t})
+    v = QMapView(frames[0], part, twotime=tt)
+    v.select(2)
+    assert "lag-averaged C2 — ROI 2" in v.curves.value
+    tau, g = lag_average(c2[1], t)
+    assert g2_svg(tau, g, title="lag-averaged C2 — ROI 2") in v.curves.value  # drawn from ROI 2's own map
+    with pytest.raises(ValueError, match=r"dims \(roi, t1, t2\)"):
+        QMapView(frames[0], part, twotime=tt.isel(roi=0))
