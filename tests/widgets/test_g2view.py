@@ -99,3 +99,14 @@ def test_twotime_updates_at_1000_squared_are_slices():
     np.testing.assert_array_equal(d, c2[400, 401:])
     assert "t1 = 4 s" in v.age_label.value
     assert elapsed < 1.0, elapsed  # ~10 ms measured; generous for a busy CI
+
+
+def test_a_click_on_a_curve_or_a_rate_point_selects_its_roi():
+    v = G2View(_g2(), _result())
+    v.rates_plot.picked = 3  # the page sends the data-row of the clicked Γ point
+    assert v.selected == 4 and v.rates_plot.picked == -1
+    assert "class='roi selected' data-row='3'" in v.curves.value
+    v.curves.picked = 0
+    assert v.selected == 1
+    v.curves.picked = 99  # not a row: ignored
+    assert v.selected == 1

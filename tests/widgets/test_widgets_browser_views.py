@@ -5,7 +5,8 @@ A notebook shows a ``QMapView`` of the measured speckle frames (``real_frames()`
 the ROI selected on the map is selected in the g2 view. In a 1024 px window, headless
 Chromium checks that the map is drawn (many colours, opaque, white ROI outlines), that a
 click on a pixel of ROI k tints it, shows ROI k's curves beside the map and makes the
-G2View follow (its drop-down and highlighted curve), within a second; and that the page
+G2View follow (its drop-down and highlighted curve), within a second; that a click on
+another curve of the G2View selects that ROI there; and that the page
 raised no JavaScript error. Screenshots go to ``$XPCSNB_BROWSER_OUT`` (or the tmp dir).
 Skipped like ``test_widgets_browser.py`` when playwright, jupyterlab, nbformat or Chromium
 are missing; its server and helper functions are reused.
@@ -116,6 +117,9 @@ def _drive(page, echo_file: Path, out: Path, timings: dict) -> None:
     assert page.locator(f"svg.xpcsnb-g2curves g.selected[data-row='{label - 1}']").count() == 1
     assert page.locator(".xpcsnb-qmap-info").first.text_content().startswith(f"ROI {label}: q = ")
     assert timings["click_to_curves_s"] < 3, timings  # well under a second when the machine is idle
+    # a click on another curve of the G2View selects that ROI there (page → kernel → page)
+    page.locator("svg.xpcsnb-g2curves g[data-row='1'] circle").first.dispatch_event("click")
+    page.wait_for_selector("svg.xpcsnb-g2curves g.selected[data-row='1']", timeout=10_000)
     page.locator(".xpcsnb-qmap-curve").first.scroll_into_view_if_needed()
     page.screenshot(path=str(out / "lab_qmap_clicked.png"))
 

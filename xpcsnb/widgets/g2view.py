@@ -5,7 +5,7 @@ coloured by q (viridis, low q dark), the fitted curves of a g2 NLSQ result
 (:func:`xpcsnb.plot.g2.model_curves`) as lines; the selected ROI is drawn on top with
 its error bars. Beside it Γ(q) on log–log axes from :func:`xpcsnb.fit.fit_rates` (points
 with error bars and the fitted law) when the result has ``q``; selecting a ROI (the
-drop-down, :meth:`G2View.select`) highlights it in both.
+drop-down, a click on a curve or a Γ point, :meth:`G2View.select`) highlights it in both.
 
 Two-time data (a Dataset with ``c2(phi, t1, t2)``): a :class:`~xpcsnb.widgets.c2view.C2View`
 of the map, the cut ``C2(t1 = age, t1 + τ)`` at the age chosen with the slider and the
@@ -22,8 +22,12 @@ import html
 import math
 from typing import Any
 
+from pathlib import Path
+
+import anywidget
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 import xarray as xr
 
 from ..core.errors import G2Error
@@ -32,7 +36,17 @@ from ..plot.g2 import model_curves
 from .c2view import C2View, colormap_luts
 from .cuts import g2_svg, lag_average, nice_ticks
 
-__all__ = ["G2View", "curves_svg", "rates_svg", "q_colours"]
+__all__ = ["G2View", "SvgPick", "curves_svg", "rates_svg", "q_colours"]
+
+_STATIC = Path(__file__).parent / "static"
+
+
+class SvgPick(anywidget.AnyWidget):
+    """An SVG figure whose elements with a ``data-row`` attribute can be clicked: the page sets ``picked``."""
+
+    _esm = _STATIC / "svgpick.js"
+    value = traitlets.Unicode("", help="the SVG markup").tag(sync=True)
+    picked = traitlets.Int(-1, help="page → kernel: data-row of the clicked element").tag(sync=True)
 
 
 def q_colours(q: np.ndarray) -> list[str]:
@@ -219,10 +233,18 @@ class G2View(widgets.VBox):
                   for i, (r, qq) in enumerate(zip(self._rois, q))]
         self.roi = widgets.Dropdown(options=labels, value=0, description="ROI")
         self.roi.observe(lambda _c: self._draw_onetime(), names="value")
-        self.curves = widgets.HTML()
-        self.rates_plot = widgets.HTML()
+        self.curves = SvgPick()
+        self.rates_plot = SvgPick()
+        for pane in (self.curves, self.rates_plot):
+            pane.observe(self._on_pick, names="picked")
         self._draw_onetime()
         return [self.roi, widgets.HBox([self.curves, self.rates_plot], layout=widgets.Layout(flex_flow="row wrap"))]
+
+    def _on_pick(self, change: Any) -> None:
+        row = int(change["new"])
+        if 0 <= row < self._rois.size:
+            self.roi.value = row
+        change["owner"].picked = -1  # the next click on the same row is a change again
 
     def _draw_onetime(self) -> None:
         k = int(self.roi.value)
