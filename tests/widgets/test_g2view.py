@@ -110,3 +110,11 @@ def test_a_click_on_a_curve_or_a_rate_point_selects_its_roi():
     assert v.selected == 1
     v.curves.picked = 99  # not a row: ignored
     assert v.selected == 1
+
+
+def test_a_click_on_the_map_sets_the_age_of_the_cut(static_set):
+    v = G2View(static_set)
+    assert "renderWithPick" in v.map._esm and "export default { render };" not in v.map._esm
+    v.map.pick_row = 12  # the page sends the t1 row under the click
+    assert v.selected == 12 and v.map.pick_row == -1
+    assert f"t1 = {float(static_set['t1'][12]):.4g} s" in v.cut.value

@@ -6,7 +6,8 @@ the ROI selected on the map is selected in the g2 view. In a 1024 px window, hea
 Chromium checks that the map is drawn (many colours, opaque, white ROI outlines), that a
 click on a pixel of ROI k tints it, shows ROI k's curves beside the map and makes the
 G2View follow (its drop-down and highlighted curve), within a second; that a click on
-another curve of the G2View selects that ROI there; and that the page
+another curve of the G2View selects that ROI there; that a click on a two-time G2View's map
+moves its C2 cut to the t1 under the pointer; and that the page
 raised no JavaScript error. Screenshots go to ``$XPCSNB_BROWSER_OUT`` (or the tmp dir).
 Skipped like ``test_widgets_browser.py`` when playwright, jupyterlab, nbformat or Chromium
 are missing; its server and helper functions are reused.
@@ -49,9 +50,17 @@ def _follow(change):
     ECHO_FILE.write_text(json.dumps({"selected": change["new"], "g2view": int(gv.selected)}))
 
 qv.canvas.observe(_follow, names="selected")
+
+from xpcsnb.datasets import DEMO_TRUTH
+from xpcsnb.forward import simulate
+AGE_FILE = ECHO_FILE.with_name("age.json")
+tt = simulate("static", dict(DEMO_TRUTH["static"]), 0.1 * np.arange(60), phi=[0.0], q=0.0054, contrast=[0.3],
+              offset=[1.0], noise=0.01, seed=3)
+tv = G2View(tt, size=240)
+tv.age.observe(lambda c: AGE_FILE.write_text(json.dumps({"age": int(c["new"])})), names="value")
 _ = ECHO_FILE.write_text(json.dumps({"selected": 0, "g2view": int(gv.selected)}))
 '''
-CELLS = ["qv", "gv"]
+CELLS = ["qv", "gv", "tv"]
 
 
 def _write_notebook(path: Path, echo_file: Path) -> None:
@@ -122,6 +131,17 @@ def _drive(page, echo_file: Path, out: Path, timings: dict) -> None:
     page.wait_for_selector("svg.xpcsnb-g2curves g.selected[data-row='1']", timeout=10_000)
     page.locator(".xpcsnb-qmap-curve").first.scroll_into_view_if_needed()
     page.screenshot(path=str(out / "lab_qmap_clicked.png"))
+
+    # two-time: a click on the map (a quarter from its top: t1 row ≈ 45 of 60) moves the cut there
+    tmap = page.locator(".xpcsnb-c2view-canvas").first
+    tmap.scroll_into_view_if_needed()
+    assert page.locator("svg.xpcsnb-g2cut >> text=C2 cut at t1 = 0 s").count() == 1
+    tb = tmap.bounding_box()
+    page.mouse.click(tb["x"] + 0.5 * tb["width"], tb["y"] + 0.25 * tb["height"])
+    age = _wait_file(echo_file.with_name("age.json"), lambda r: True, timeout=10)["age"]
+    assert 43 <= age <= 46, age
+    page.wait_for_selector(f"svg.xpcsnb-g2cut >> text=C2 cut at t1 = {0.1 * age:.4g} s", timeout=10_000)
+    page.screenshot(path=str(out / "lab_twotime_cut.png"))
 
 
 def test_qmap_and_g2_views_in_jupyterlab(tmp_path: Path) -> None:

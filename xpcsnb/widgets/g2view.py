@@ -11,8 +11,9 @@ Two-time data (a Dataset with ``c2(phi, t1, t2)``): a :class:`~xpcsnb.widgets.c2
 of the map, the cut ``C2(t1 = age, t1 + τ)`` at the age chosen with the slider and the
 lag-averaged g2 (:func:`~xpcsnb.widgets.cuts.lag_average`), with the model's cut and
 lag average when a result with ``c2_model`` (or one :func:`xpcsnb.forward.evaluate`
-accepts) is given. The map's angle picker sets the angle of the cuts, and zooming the map
-moves the age to the centre of the visible t1 window. Cuts are numpy slices of the
+accepts) is given. A click on the map (:class:`AgeMap`) sets the age to the t1 under the
+pointer, the map's angle picker sets the angle of the cuts, and zooming the map moves the
+age to the centre of the visible t1 window. Cuts are numpy slices of the
 full-resolution matrix; the lag averages are cached per angle.
 """
 
@@ -36,7 +37,7 @@ from ..plot.g2 import model_curves
 from .c2view import C2View, colormap_luts
 from .cuts import g2_svg, lag_average, nice_ticks
 
-__all__ = ["G2View", "SvgPick", "curves_svg", "rates_svg", "q_colours"]
+__all__ = ["AgeMap", "G2View", "SvgPick", "curves_svg", "rates_svg", "q_colours"]
 
 _STATIC = Path(__file__).parent / "static"
 
@@ -178,6 +179,22 @@ def rates_svg(rates: xr.Dataset, colours: list[str], selected: int, *, width: in
     return "".join(out)
 
 
+def _age_map_esm() -> str:
+    """c2view.js with its default export replaced by the click-to-pick wrapper of agepick.js."""
+    base = (_STATIC / "c2view.js").read_text()
+    marker = "export default { render };"
+    if marker not in base:
+        raise RuntimeError("static/c2view.js no longer ends with 'export default { render };'; update AgeMap")
+    return base.replace(marker, "") + "\n" + (_STATIC / "agepick.js").read_text()
+
+
+class AgeMap(C2View):
+    """A :class:`C2View` whose page also reports a click on the map: ``pick_row`` = the t1 row under the pointer."""
+
+    _esm = _age_map_esm()
+    pick_row = traitlets.Int(-1, help="page → kernel: t1 row (data index) of a click on the map").tag(sync=True)
+
+
 class G2View(widgets.VBox):
     """g2(τ) per ROI with fits and Γ(q) (one-time), or age cuts of C2 with a C2View (two-time).
 
@@ -277,7 +294,7 @@ class G2View(widgets.VBox):
             raise G2Error(f"G2View needs c2 with dims (phi, t1, t2), got {c2.dims}; select one q first")
         self._c2 = c2.transpose("phi", "t1", "t2")
         self._model_c2 = self._twotime_model()
-        self.map = C2View(self.data, size=size)
+        self.map = AgeMap(self.data, size=size)
         n = self._c2.sizes["t1"]
         self._t = self._c2["t1"].values.astype(float)
         self.age = widgets.IntSlider(value=0, min=0, max=max(n - 2, 0), description="age t1",
@@ -287,6 +304,7 @@ class G2View(widgets.VBox):
         self.age.observe(lambda _c: self._draw_twotime(), names="value")
         self.map.observe(lambda _c: self._draw_twotime(), names="phi_index")
         self.map.observe(self._on_window, names="window")
+        self.map.observe(self._on_pick_row, names="pick_row")
         self.cut = widgets.HTML()
         self.lagavg = widgets.HTML()
         self._draw_twotime()
@@ -311,6 +329,12 @@ class G2View(widgets.VBox):
         if m.shape != self._c2.shape:
             raise G2Error(f"the model's shape {m.shape} differs from the data's {self._c2.shape}")
         return m.values
+
+    def _on_pick_row(self, change: Any) -> None:
+        row = int(change["new"])
+        if row >= 0:
+            self.age.value = min(row, self.age.max)
+            self.map.pick_row = -1  # the next click on the same row is a change again
 
     def _on_window(self, change: Any) -> None:
         r0, r1 = change["new"][:2]
