@@ -35,6 +35,7 @@ def test_click_selects_the_roi_under_the_pixel_and_shows_its_curves():
     assert "ROI 4: q = " in v.canvas.info
     r0, c0 = np.argwhere(part.labels == 0)[0]
     assert v.click(r0, c0) == 0 and "click a ROI" in v.curves.value
+    assert v.canvas.info == f"{part.n_roi} ROIs"
     # labels travel as uint16, the image as log-scaled uint8 codes
     np.testing.assert_array_equal(np.frombuffer(v.canvas.labels, np.uint16).reshape(part.shape), part.labels)
     assert len(v.canvas.image) == part.labels.size and v.canvas.shape == list(part.shape)

@@ -332,6 +332,7 @@ class QMapView(widgets.HBox):
     def _draw_curves(self) -> None:
         k = self.canvas.selected
         if k == 0:
+            self.canvas.info = f"{self._partition.n_roi} ROIs"
             self.curves.value = "<i>click a ROI on the map</i>"
             return
         self.canvas.info = self._roi_text(k)
