@@ -20,6 +20,12 @@
 ``Diagnostics``
     R-hat/ESS/divergence/E-BFMI tables coloured against the thresholds, warnings with
     what to do, trace/rank, pair and posterior-vs-prior/NLSQ figures.
+``G2View``
+    g2(τ) per ROI with fits, linked to Γ(q); for two-time data, age cuts and the
+    lag-averaged g2 beside a C2View.
+``QMapView``
+    the detector image (log scale) with the ROI partition over it; click a ROI → its
+    curves; beam centre, ring and sector edges editable.
 ``BackgroundJob``
     one function call in a spawned worker process with live tqdm bars and a real Cancel
     (shared by the dashboards).
@@ -50,6 +56,8 @@ _LAZY = {
     "flag_parameters": ".table",
     "correlation_matrix": ".table",
     "pretty_unit": ".editor",
+    "G2View": ".g2view",
+    "QMapView": ".qmapview",
 }
 
 __all__ = list(_LAZY)
