@@ -3,7 +3,7 @@
 The ``.py`` files (jupytext percent format) are the sources; the ``.ipynb`` files carry the
 outputs shown on GitHub, in the docs and on Binder before anything runs. Regenerate a
 notebook after editing its source with
-``jupytext --to ipynb --update --execute notebooks/NAME.py``.
+``jupytext --to ipynb --execute notebooks/NAME.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def test_notebook_outputs_are_fresh(source: Path) -> None:
     text = jupytext.read(source)
     assert _code_cells(paired) == _code_cells(text), (
         f"{source.with_suffix('.ipynb').name} is stale: its code differs from {source.name}; run "
-        f"jupytext --to ipynb --update --execute {source.relative_to(NOTEBOOKS.parent)}")
+        f"jupytext --to ipynb --execute {source.relative_to(NOTEBOOKS.parent)}")
     code = [c for c in paired.cells if c.cell_type == "code"]
     missing = [k for k, c in enumerate(code) if c.get("execution_count") is None]
     assert not missing, f"{source.with_suffix('.ipynb').name}: code cells {missing} were never executed"
