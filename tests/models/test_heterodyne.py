@@ -12,7 +12,7 @@ from scipy.integrate import cumulative_trapezoid
 import xpcsnb
 from xpcsnb.models import get_model, make_grid, registry
 from xpcsnb.models.heterodyne import combine_terms, diagnose, sample_fraction, smooth_clip
-from conftest import TRUTHS
+from truths import TRUTHS
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "heterodyne_reference.npz"
 NAMES = ["D0_ref", "alpha_ref", "D_offset_ref", "D0_sample", "alpha_sample", "D_offset_sample",

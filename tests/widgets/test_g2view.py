@@ -63,7 +63,7 @@ def test_q_colours_run_from_dark_to_light():
 
 
 def test_twotime_cut_lag_average_and_links(static_set):
-    from conftest import simulate_set
+    from truths import simulate_set
 
     t = static_set["t1"].values
     clean = simulate_set("static", noise=0.0)

@@ -83,10 +83,10 @@ BAD_INPUTS = [
     ("D0", "truncated_normal", "", "1", "mean: type a finite number"),
     ("D0", "truncated_normal", "1000", "0", "sd must be > 0"),
     ("D0", "truncated_normal", "1000", "-5", "sd must be > 0"),
-    ("D0", "truncated_normal", "1e9", "10", "improper on the bounds"),
+    ("D0", "truncated_normal", "1e9", "10", "has no mass inside the bounds"),
     ("alpha", "lognormal", "0", "1", "lower >= 0"),
     ("D0", "beta_scaled", "0", "2", "a must be > 0"),
-    ("D0", "lognormal", "50", "1", "improper on the bounds"),
+    ("D0", "lognormal", "50", "1", "has no mass inside the bounds"),
     ("D0", "halfnormal", "0", "nan", "scale: type a finite number"),
 ]
 
