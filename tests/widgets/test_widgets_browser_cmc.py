@@ -163,7 +163,7 @@ def _drive(page, record: Path, probe: Path, out: Path, timings: dict) -> None:
     bad.first.wait_for(timeout=10_000)
     check = bad.first.locator(".xpcsnb-prior-check")
     check.wait_for(timeout=5_000)
-    assert "improper on the bounds" in check.text_content()
+    assert "has no mass inside the bounds" in check.text_content()
     box = check.bounding_box()
     assert box is not None and box["x"] + 40 < 1024, box  # the message starts inside the window
     bg = loc_input.evaluate("e => getComputedStyle(e).backgroundColor")

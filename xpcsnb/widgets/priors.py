@@ -30,6 +30,7 @@ import traitlets
 import xarray as xr
 
 from ..fit.priors import NLSQ_PRIOR_WIDTH, BoundedPrior, beta_concentrations, nlsq_prior, prior_distribution
+from ..fit.priors import check_prior as _check_prior
 from ..models import get_model, registry
 from ..models.base import Model
 from ..models.parameters import PRIOR_KINDS, Prior
@@ -70,20 +71,16 @@ def prior_mass(prior: Prior, lower: float, upper: float) -> float:
     return 1.0
 
 
-def check_prior(prior: Prior, lower: float, upper: float) -> str:
-    """Why ``prior`` on ``[lower, upper]`` cannot be used ("" when it is proper with mass inside the bounds)."""
-    if not (np.isfinite(prior.loc) and np.isfinite(prior.scale)):
-        return "the prior's numbers must be finite"
-    if prior.kind == "beta_scaled" and not (prior.loc > 0 and prior.scale > 0):
-        return "a scaled Beta needs a > 0 and b > 0"
+def check_prior(prior: Prior, lower: float, upper: float, name: str = "this parameter") -> str:
+    """Why ``prior`` on ``[lower, upper]`` cannot be used ("" when it is proper with mass inside the bounds).
+
+    The message of :func:`xpcsnb.fit.priors.check_prior` (the rule ``fit_cmc`` applies).
+    """
     try:
+        _check_prior(name, prior, lower, upper)
         prior_distribution(prior, lower, upper)
     except ValueError as exc:
         return str(exc)
-    mass = prior_mass(prior, lower, upper)
-    if not mass >= MIN_MASS:
-        return (f"improper on the bounds: the {prior.kind} puts mass {mass:.2g} inside [{lower:.6g}, {upper:.6g}]; "
-                "move its centre inside the bounds or widen it")
     return ""
 
 
@@ -281,7 +278,7 @@ class PriorRow(widgets.HBox):
             prior = shown  # the text shows 6 digits of these exact numbers
         else:
             prior = Prior(kind, float(loc), float(scale))
-        msg = check_prior(prior, self.lower, self.upper)
+        msg = check_prior(prior, self.lower, self.upper, self.name)
         return prior, msg, ({"loc", "scale"} - {f for f, n in (("loc", loc_name), ("scale", scale_name)) if n is None}
                             if msg else set())
 
