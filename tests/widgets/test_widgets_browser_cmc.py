@@ -11,27 +11,19 @@ data) is opened in JupyterLab and run; headless Chromium at a 1024 px wide windo
 
 Screenshots go to ``$XPCSNB_BROWSER_OUT`` (or the test's tmp dir). Skipped unless
 playwright, jupyterlab and nbformat are installed and Chromium exists at ``$CHROMIUM``
-(default ``/usr/bin/chromium``). Adapted from ``shared/recipes/browser_widget_test.py``.
+(default ``/usr/bin/chromium``). The JupyterLab and Chromium helpers are those of ``test_widgets_browser.py``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run"]
-TOKEN = "xpcsnb-cmc-test"
+from test_widgets_browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, _free_port, _requirements, _start_lab, _stop, _wait_http
 
 SETUP_CELL = r'''
 import json, os, pathlib, time
@@ -67,18 +59,8 @@ panel
 PROBE_CELL = 'PROBE.write_text(json.dumps({"t": time.time(), "running": panel.job.running}))\nprint("probe", panel.job.running)'
 
 
-def _requirements() -> None:
-    pytest.importorskip("playwright", reason="playwright is not installed (pip install playwright)")
-    pytest.importorskip("jupyterlab", reason="jupyterlab is not installed (pip install jupyterlab)")
-    pytest.importorskip("nbformat", reason="nbformat is not installed")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set $CHROMIUM)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _write_notebook(path: Path, record: Path, probe: Path) -> None:
@@ -92,38 +74,10 @@ def _write_notebook(path: Path, record: Path, probe: Path) -> None:
     nbformat.write(nb, path)
 
 
-def _start_lab(root: Path, port: int, log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={TOKEN}",
-           "--ServerApp.disable_check_xsrf=True", "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
-    env = dict(os.environ, JUPYTER_PLATFORM_DIRS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    return subprocess.Popen(cmd, cwd=root, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
 
 
-def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited early with code {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status < 500:
-                    return
-        except Exception:
-            time.sleep(0.3)
-    raise TimeoutError(f"jupyter lab at {url} did not come up in {timeout} s")
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _read(path: Path) -> dict | None:
