@@ -11,7 +11,6 @@ crash never leaves a half-written result under the final name.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -120,6 +119,7 @@ def correlate_file(raw: str | os.PathLike[str], *, qmap: Any, output: str | os.P
     from ..correlate.multitau import multitau
     from ..correlate.twotime import two_time
     from ..io import save_aps
+    from ..io.results import atomic_path
 
     cfg = load_config(config)["correlate"]
     target = Path(output)
@@ -143,10 +143,7 @@ def correlate_file(raw: str | os.PathLike[str], *, qmap: Any, output: str | os.P
         maps = _ring_twotimes(c2)
     intensity = g2["intensity"].fillna(0.0)  # excluded frames: recorded in /xpcs/exclusions
     meta = {"frame_time": float(g2.attrs["frame_time"])}
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".xpcsnb-tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(target, overwrite=overwrite) as tmp:  # written whole or not at all
         save_aps(tmp, g2=g2.drop_vars(["intensity", "frame_excluded"], errors="ignore"), twotime=maps,
                  partition=part, intensity=intensity, meta=meta, overwrite=True)
         with h5py.File(tmp, "a") as f:
@@ -158,12 +155,6 @@ def correlate_file(raw: str | os.PathLike[str], *, qmap: Any, output: str | os.P
                     grp.attrs[k] = g2.attrs[k]
             if cfg["two_time"] and bad_frames.size:
                 grp.attrs["twotime_note"] = "bad frames are kept in the two-time maps (flagged, not excluded)"
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return {"output": str(target), "n_frames": int(da.shape[0]), "n_roi": int(g2.sizes["roi"]),
             "n_bad_frames": int(bad_frames.size), "n_bad_pixels": int(bad_pixels.size),
             "two_time": bool(cfg["two_time"])}
