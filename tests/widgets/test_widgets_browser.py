@@ -277,18 +277,14 @@ def _drive(page, result_file: Path, echo_file: Path, out: Path, timings: dict) -
     page.screenshot(path=str(out / "lab_workbench.png"), full_page=True)
 
 
-def test_workbench_in_jupyterlab(tmp_path: Path) -> None:
-    _requirements()
+def run_notebook_in_lab(work: Path, notebook: str, out: Path, tag: str, drive) -> None:
+    """Serve ``work`` with JupyterLab, open ``notebook`` in headless Chromium (1024 × 900) and call
+    ``drive(page, timings)``; on failure save a screenshot and the page, always save the timings
+    (``out/<tag>_timings.json``), and fail on any JavaScript error of the page."""
     from playwright.sync_api import sync_playwright
 
-    out = Path(os.environ.get("XPCSNB_BROWSER_OUT", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
-    work = tmp_path / "nb"
-    work.mkdir()
-    result_file, echo_file = tmp_path / "fit_result.json", tmp_path / "echo.json"
-    _write_notebook(work / "test.ipynb", result_file, echo_file)
     port = _free_port()
-    log = out / "lab_server.log"
+    log = out / f"{tag}_server.log"
     proc = _start_lab(work, port, log)
     timings: dict = {}
     try:
@@ -299,18 +295,30 @@ def test_workbench_in_jupyterlab(tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1024, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/lab/tree/test.ipynb?token={TOKEN}", timeout=90_000)
+            page.goto(f"{base}/lab/tree/{notebook}?token={TOKEN}", timeout=90_000)
             try:
-                _drive(page, result_file, echo_file, out, timings)
+                drive(page, timings)
             except Exception:
-                page.screenshot(path=str(out / "lab_FAILED.png"), full_page=True)
-                (out / "lab_FAILED.html").write_text(page.content())
+                page.screenshot(path=str(out / f"{tag}_FAILED.png"), full_page=True)
+                (out / f"{tag}_FAILED.html").write_text(page.content())
                 raise
             finally:
                 browser.close()
                 if errors:
-                    (out / "lab_page_errors.txt").write_text("\n".join(errors))
-                (out / "lab_timings.json").write_text(json.dumps(timings))
+                    (out / f"{tag}_page_errors.txt").write_text("\n".join(errors))
+                (out / f"{tag}_timings.json").write_text(json.dumps(timings))
             assert not errors, f"JavaScript errors in the page: {errors}"
     finally:
         _stop(proc)
+
+
+def test_workbench_in_jupyterlab(tmp_path: Path) -> None:
+    _requirements()
+    out = Path(os.environ.get("XPCSNB_BROWSER_OUT", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    work = tmp_path / "nb"
+    work.mkdir()
+    result_file, echo_file = tmp_path / "fit_result.json", tmp_path / "echo.json"
+    _write_notebook(work / "test.ipynb", result_file, echo_file)
+    run_notebook_in_lab(work, "test.ipynb", out, "lab",
+                        lambda page, timings: _drive(page, result_file, echo_file, out, timings))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from test_widgets_browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, _free_port, _requirements, _start_lab, _stop, _wait_http
+from test_widgets_browser import _requirements, run_notebook_in_lab
 
 SETUP_CELL = r'''
 import json, os, pathlib, time
@@ -156,36 +156,11 @@ def _drive(page, record: Path, probe: Path, out: Path, timings: dict) -> None:
 
 def test_priors_and_cmc_panel_in_jupyterlab(tmp_path: Path) -> None:
     _requirements()
-    from playwright.sync_api import sync_playwright
-
     out = Path(os.environ.get("XPCSNB_BROWSER_OUT", tmp_path))
     out.mkdir(parents=True, exist_ok=True)
     work = tmp_path / "nb"
     work.mkdir()
     record, probe = tmp_path / "record.json", tmp_path / "probe.json"
     _write_notebook(work / "test.ipynb", record, probe)
-    port = _free_port()
-    log = out / "lab_cmc_server.log"
-    timings: dict = {}
-    proc = _start_lab(work, port, log)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_http(f"{base}/api/status?token={TOKEN}", proc, log)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1024, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/lab/tree/test.ipynb?token={TOKEN}", timeout=90_000)
-            try:
-                _drive(page, record, probe, out, timings)
-            except Exception:
-                page.screenshot(path=str(out / "lab_cmc_FAILED.png"), full_page=True)
-                (out / "lab_cmc_FAILED.html").write_text(page.content())
-                raise
-            finally:
-                browser.close()
-                (out / "lab_cmc_timings.json").write_text(json.dumps(timings))
-            assert not errors, f"JavaScript errors in the page: {errors}"
-    finally:
-        _stop(proc)
+    run_notebook_in_lab(work, "test.ipynb", out, "lab_cmc",
+                        lambda page, timings: _drive(page, record, probe, out, timings))

@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from test_widgets_browser import (CANVAS_STATS, CHROMIUM, CHROMIUM_ARGS, TOKEN, _free_port, _requirements,
-                                  _start_lab, _stop, _wait_canvas_change, _wait_file, _wait_http)
+from test_widgets_browser import CANVAS_STATS, _requirements, _wait_canvas_change, _wait_file, run_notebook_in_lab
 
 EDGES = [0.004, 0.008, 0.012, 0.016]
 SETUP_CELL = r'''
@@ -146,35 +145,12 @@ def _drive(page, echo_file: Path, out: Path, timings: dict) -> None:
 
 def test_qmap_and_g2_views_in_jupyterlab(tmp_path: Path) -> None:
     _requirements()
-    from playwright.sync_api import sync_playwright
-
     out = Path(os.environ.get("XPCSNB_BROWSER_OUT", tmp_path))
     out.mkdir(parents=True, exist_ok=True)
     work = tmp_path / "nb"
     work.mkdir()
     echo_file = tmp_path / "echo.json"
     _write_notebook(work / "views.ipynb", echo_file)
-    port = _free_port()
-    log = out / "lab_views_server.log"
-    proc = _start_lab(work, port, log)
-    timings: dict = {}
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_http(f"{base}/api/status?token={TOKEN}", proc, log)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1024, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/lab/tree/views.ipynb?token={TOKEN}", timeout=90_000)
-            try:
-                _drive(page, echo_file, out, timings)
-            except Exception:
-                page.screenshot(path=str(out / "lab_views_FAILED.png"), full_page=True)
-                raise
-            finally:
-                browser.close()
-                (out / "lab_views_timings.json").write_text(json.dumps(timings))
-            assert not errors, f"JavaScript errors in the page: {errors}"
-    finally:
-        _stop(proc)
+    run_notebook_in_lab(work, "views.ipynb", out, "lab_views",
+                        lambda page, timings: _drive(page, echo_file, out, timings))
+
