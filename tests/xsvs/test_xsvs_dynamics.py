@@ -132,23 +132,28 @@ def test_fit_dynamics_errors():
 
 
 def test_singular_covariance_is_flagged_not_pseudo_inverted():
-    from types import SimpleNamespace
-
+    """Γ = D·q^p from a single q: D and p move the model the same way (exactly singular JᵀJ);
+    at q = 1 Å⁻¹ p does not move it at all (a zero Jacobian column). NaN errors, no pseudo-inverse."""
     from xpcsnb.core.status import Status
-    from xpcsnb.xsvs.dynamics import _outcome
 
-    t = np.linspace(0.0, 1.0, 6)
-    rank_one = np.stack([t + 1, 2 * (t + 1)], axis=1)  # the two columns move the model the same way
-    res = SimpleNamespace(jac=rank_one, fun=np.zeros(6), status=1, message="converged",
-                          active_mask=np.array([0, 0]))
-    cov, status, message = _outcome(res, ["beta0", "rate"])
-    assert status == Status.SINGULAR_COVARIANCE and not status.success
-    assert np.all(np.isnan(cov)) and "singular covariance" in message and "beta0" in message
-    zero = SimpleNamespace(jac=np.stack([t + 1, 0 * t], axis=1), fun=np.zeros(6), status=1, message="ok",
-                           active_mask=np.array([0, -1]))
-    cov, status, message = _outcome(zero, ["beta0", "rate"])
-    assert status == Status.ZERO_JACOBIAN_COLUMN and np.all(np.isnan(cov))
-    assert "['rate']" in message and "at a bound" in message
+    T = np.geomspace(1e-4, 1e-1, 8)
+    one_q = _synthetic_vis(np.array([2e3]), np.array([2e-3]), T, np.array([0.3]), 0.003, 0)
+    res = xsvs.fit_dynamics(one_q, joint=True, q_exponent=None)
+    status = Status(int(res.beta_nlsq_status))
+    assert status == Status.SINGULAR_COVARIANCE and not status.success and not bool(res.beta_nlsq_success)
+    message = str(res.beta_nlsq_message.values)
+    assert np.all(np.isnan(res.beta_nlsq_covariance)) and np.all(np.isnan(res.beta_nlsq_stderr))
+    assert "singular covariance" in message and "degenerate combination of ['D', 'p']" in message
+    assert np.isnan(res.rate_err).all()
+    unit_q = one_q.assign_coords(q=("roi", [1.0], {"units": "1/Å"}))
+    res = xsvs.fit_dynamics(unit_q, joint=True, q_exponent=None)
+    assert int(res.beta_nlsq_status) == Status.ZERO_JACOBIAN_COLUMN and np.all(np.isnan(res.beta_nlsq_covariance))
+    assert "do not constrain ['p']" in str(res.beta_nlsq_message.values)
+    # a parameter at its bound is named (negative "contrast" data pin beta0 at 0)
+    flat = one_q.copy(data={"beta": np.full((8, 1), -0.01), "beta_err": np.full((8, 1), 0.003)})
+    res = xsvs.fit_dynamics(flat)
+    assert "at a bound: ['beta0']" in str(res.beta_nlsq_message.values[0])
+    assert float(res.beta_nlsq_coefficients.sel(param="beta0")[0]) < 1e-6
 
 
 def test_fit_status_codes_are_stored_with_flags():
