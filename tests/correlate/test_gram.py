@@ -1,20 +1,26 @@
 """The two-time kernel (xpcsnb.correlate.gram): block layout, exactness fallback, mirroring."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from bruteforce_correlate import c2_bruteforce
 
 import xpcsnb.correlate as xc
 from xpcsnb.correlate.gram import (
-    _GRAM_BLOCK,
     EXACT_F32,
     PixelBlocks,
     c2_from_gram,
     exact_in_float32,
     roi_c2,
     row_blocks,
+    row_starts,
 )
 from xpcsnb.io.frames import frames_from_array
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Rows per block of S (the step of the row blocks).
+GRAM_BLOCK = row_starts(10**6).step
 
 
 def _labels(sizes, shape=(64, 64), seed=0):
@@ -101,23 +107,54 @@ def test_32bit_counts_beyond_float32_are_exact():
     np.testing.assert_allclose(ds.intensity.values[0], x[:, lab == 1].mean(axis=1, dtype=np.float64), rtol=1e-15)
 
 
-def test_update_without_cpu_options(monkeypatch):
+#: A jaxlib that rejects the CPU compiler options of the Gram update: every jit given compiler options
+#: also gets one that XLA does not know, before xpcsnb is imported (a fresh process: no cached update).
+NO_CPU_OPTIONS = r"""
+import sys
+import jax
+import numpy as np
+
+real_jit = jax.jit
+
+def jit(*args, **kw):
+    if kw.get("compiler_options"):
+        kw["compiler_options"] = {**kw["compiler_options"], "xla_cpu_no_such_option_xpcsnb": "1"}
+    return real_jit(*args, **kw)
+
+jax.jit = jit
+if jax.default_backend() != "cpu":
+    print("NOT CPU")
+    sys.exit(0)
+try:  # the option really is rejected
+    jit(lambda a: a + 1, compiler_options={"xla_cpu_enable_fast_math": "false"}).lower(np.ones(3)).compile()
+except Exception as err:
+    print("REJECTED", "option" in str(err))
+from xpcsnb.correlate.gram import roi_c2
+
+x = np.load(sys.argv[1])
+c2, _ = roi_c2(x)
+np.save(sys.argv[2], c2)
+print("DONE")
+"""
+
+
+def test_update_without_cpu_options(tmp_path):
     """A jaxlib that rejects the YNNPACK fusion options gets the plain update, same C2."""
-    from xpcsnb.correlate import gram
+    import os
+    import subprocess
+    import sys
 
     lab = _labels((900,))
     x = np.random.default_rng(7).poisson(1.0, (50,) + lab.shape).astype(np.uint16)
-    monkeypatch.setattr(gram, "_CPU_OPTIONS", {"xla_cpu_no_such_option_xpcsnb": "1"})
-    gram._update_fn.cache_clear()
-    gram._compiled_update.cache_clear()
-    try:
-        with pytest.raises(Exception, match="option"):  # the option really is rejected
-            gram._update_fn(True).lower(*gram._update_args(50, 1024, np.dtype(np.float32), np.dtype(np.float32))).compile()
-        c2, _ = roi_c2(x[:, lab == 1])
-    finally:
-        gram._update_fn.cache_clear()
-        gram._compiled_update.cache_clear()
-    np.testing.assert_allclose(c2, c2_bruteforce(x, lab, 1), rtol=1e-12)
+    np.save(tmp_path / "x.npy", x[:, lab == 1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-c", NO_CPU_OPTIONS, str(tmp_path / "x.npy"), str(tmp_path / "c2.npy")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    if "NOT CPU" in run.stdout:
+        pytest.skip("the compiler options are used on the CPU backend only")
+    assert "REJECTED True" in run.stdout and "DONE" in run.stdout, run.stdout + run.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "c2.npy"), c2_bruteforce(x, lab, 1), rtol=1e-12)
 
 
 def test_block_pieces_alias_aligned_host_memory():
@@ -130,7 +167,7 @@ def test_block_pieces_alias_aligned_host_memory():
     xb = mapped_empty((1100, 1024), np.float32)
     xb[:] = 1.0
     pieces = block_pieces(xb)
-    b = _GRAM_BLOCK
+    b = GRAM_BLOCK
     rows = list(range(0, 1100, b))
     assert [p.shape for p in pieces] == [shape for i in rows for shape in ((min(b, 1100 - i), 1024), (1100 - i, 1024))]
     assert len(rows) > 2  # several row blocks, the last one partial
@@ -142,7 +179,7 @@ def test_block_pieces_alias_aligned_host_memory():
 def test_c2_from_gram_mirrors_exactly():
     """Only the row blocks on and above the diagonal are read; the result is exactly symmetric."""
     rng = np.random.default_rng(4)
-    b = _GRAM_BLOCK
+    b = GRAM_BLOCK
     n = 5 * b + 20  # six row blocks, the last one partial
     x = rng.random((n, 50))
     g = x @ x.T
