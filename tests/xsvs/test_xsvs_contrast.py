@@ -6,7 +6,7 @@ from scipy import stats
 
 from xpcsnb import xsvs
 from xpcsnb.core.status import Status
-from xpcsnb.xsvs.contrast import _CellData, _L, nb_loglik, nb_logpmf
+from xpcsnb.xsvs.contrast import nb_logpmf
 
 
 def blocks_labels(n_roi: int, npix_side: int) -> np.ndarray:
@@ -28,17 +28,6 @@ def test_nb_pmf_matches_scipy_and_poisson_limit():
     assert abs(xsvs.nb_pmf(np.arange(400), 10.0, 0.5).sum() - 1) < 1e-10
 
 
-def test_L_series_and_closed_form_agree():
-    x = np.array([0.0, 1e-6, 1e-3, 9.99e-3, 1e-2, 1.0001e-2, 0.1, 1.0, 50.0])
-    ref0 = np.where(x > 0, np.log1p(x) / np.where(x > 0, x, 1), 1.0)
-    np.testing.assert_allclose(_L(x, 0), ref0, rtol=1e-13)
-    for d in (1, 2):  # central differences of the lower derivative
-        h = 1e-5
-        xx = x[x > 2e-5]
-        fd = (_L(xx + h, d - 1) - _L(xx - h, d - 1)) / (2 * h)
-        np.testing.assert_allclose(_L(xx, d), fd, rtol=1e-6, atol=1e-9)
-
-
 def _random_cell(seed, n_frames=20, npix=300, mean=0.8, beta=0.4, flat=None):
     rng = np.random.default_rng(seed)
     f = np.ones(npix) if flat is None else flat
@@ -47,32 +36,48 @@ def _random_cell(seed, n_frames=20, npix=300, mean=0.8, beta=0.4, flat=None):
     return K, f
 
 
-def test_loglik_equals_brute_force_and_derivatives():
-    levels = np.array([0.7, 1.0, 1.3])
-    flat = np.resize(levels, 300)
-    K, f = _random_cell(1, flat=flat)
-    mean_f = K.mean(axis=1)
-    n_k = K.max() + 1
-    hist = np.stack([np.bincount(row, minlength=n_k) for row in K])
-    pooled = hist.sum(0)
-    tail = np.concatenate([pooled[::-1].cumsum()[::-1][1:], [0]]).astype(float)
-    groups = [flat == v for v in levels]
-    S = np.stack([K[:, g].sum(1) for g in groups], axis=1).ravel().astype(float)
-    N = np.tile([g.sum() for g in groups], K.shape[0]).astype(float)
-    mu = (mean_f[:, None] * levels[None]).ravel()
-    data = _CellData(tail, S, N, mu)
+#: (mean count K̄, contrast β) of the cells below: μβ from 9e-3 (the series branch of
+#: ln(1+x)/x, x < 1e-2) through 0.05 and 0.3 to 10 (the closed form), and a near-Poisson cell.
+CELLS = [(0.005, 1.8), (0.05, 1.0), (1.0, 0.05), (1.5, 0.2), (5.0, 2.0), (3.0, 1e-3)]
 
-    def brute(b):
-        return nb_logpmf(K, mean_f[:, None] * f[None], b).sum()
 
-    for b1, b2 in [(0.3, 0.5), (0.0, 0.2), (1e-7, 2.0)]:
-        assert np.isclose(nb_loglik(b1, data) - nb_loglik(b2, data), brute(b1) - brute(b2), rtol=1e-9, atol=1e-8)
-    for b in (1e-4, 0.05, 0.4, 3.0):
-        h = 1e-6 * max(b, 1e-3)
-        d1 = (nb_loglik(b + h, data) - nb_loglik(b - h, data)) / (2 * h)
-        d2 = (nb_loglik(b + h, data, 1) - nb_loglik(b - h, data, 1)) / (2 * h)
-        assert np.isclose(nb_loglik(b, data, 1), d1, rtol=1e-5, atol=1e-4)
-        assert np.isclose(nb_loglik(b, data, 2), d2, rtol=1e-5, atol=1e-4)
+def test_ml_fit_is_the_brute_force_maximum_in_every_regime():
+    """β of visibility() maximises the NB log-likelihood summed over every (pixel, frame) count
+    (brute force with nb_logpmf, each count value of a frame times its multiplicity), and its error
+    is the brute-force curvature, in every regime of μβ; a cell at β = 0 (Poisson limit) has a
+    non-positive brute-force slope there."""
+    from scipy.optimize import minimize_scalar
+
+    npix = 2000
+    rng = np.random.default_rng(12)
+    frames = {}
+    for e, (mean, beta) in enumerate(CELLS):
+        n_frames = 150 if mean < 0.01 else 20  # enough photons at K̄ = 0.005 to see a 1 % excess variance
+        mu_f = mean * (1 + 0.2 * rng.random(n_frames))
+        frames[(e + 1) * 1e-3] = rng.poisson(rng.gamma(1 / beta, beta, (n_frames, npix)) * mu_f[:, None])[:, None]
+    vis = xsvs.visibility(frames, np.ones((1, npix), int), progress=False)
+    assert vis.beta.dims == ("exposure", "roi")
+    for e, K in enumerate(frames.values()):
+        K = K[:, 0]
+        mean_f = K.mean(axis=1)
+        k = np.arange(K.max() + 1)
+        mult = np.stack([np.bincount(row, minlength=k.size) for row in K])  # (frame, count value)
+
+        def nll(b, mean_f=mean_f, k=k, mult=mult):
+            return -np.sum(mult * nb_logpmf(k[None, :], mean_f[:, None], b))
+
+        got, err = float(vis.beta[e, 0]), float(vis.beta_err[e, 0])
+        if int(vis.fit_status[e, 0]) == Status.POISSON_LIMIT:
+            assert got == 0.0 and nll(1e-6) >= nll(0.0), CELLS[e]
+            continue
+        assert int(vis.fit_status[e, 0]) == Status.CONVERGED, CELLS[e]
+        ref = minimize_scalar(nll, bounds=(0, 10), method="bounded", options={"xatol": 1e-12}).x
+        assert abs(got - ref) < 1e-4 * err, (CELLS[e], got, ref, err)  # to 1e-4 of its own error bar
+        h = 1e-4 * max(ref, 1e-2)
+        curv = (nll(ref + h) - 2 * nll(ref) + nll(ref - h)) / h**2
+        np.testing.assert_allclose(err, 1 / np.sqrt(curv), rtol=1e-4, err_msg=str(CELLS[e]))
+    assert np.sum(vis.fit_status.values == Status.CONVERGED) >= len(CELLS) - 1
+    assert int(vis.fit_status[0, 0]) == Status.CONVERGED and float(vis.beta[0, 0]) * CELLS[0][0] < 1e-2  # series
 
 
 @pytest.fixture(scope="module")
