@@ -9,7 +9,7 @@ import pytest
 
 from xpcsnb.correlate import two_time
 from xpcsnb.core.partition import from_labels
-from xpcsnb.correlate.stream import _frame_blocks, iter_roi_chunks, roi_layout
+from xpcsnb.correlate.stream import iter_roi_chunks, roi_layout
 from xpcsnb.io.frames import FramesError, frames_from_array, open_frames
 from xpcsnb.io.h5map import MappedFrames, frame_runs, run_chunks
 
@@ -43,7 +43,8 @@ def _mapped(a):
 
 
 def _blocks(fr):
-    return _frame_blocks(fr.data)
+    """The dask chunks of a frame stack as its graph produces them (no concatenation, no copy)."""
+    return [d.compute(scheduler="sync") for d in fr.data.to_delayed().ravel()]
 
 
 def test_chunked_stack_is_read_through_maps_of_the_file(tmp_path):
@@ -197,9 +198,9 @@ def test_two_time_from_a_mapped_stack_equals_in_memory(tmp_path):
         np.testing.assert_array_equal(got["c2"].values, want["c2"].values)
 
 
-def test_chunk_offsets_without_chunk_iter(tmp_path):
-    """With an h5py/HDF5 that lacks H5Dchunk_iter the chunks are listed one by one."""
-    from xpcsnb.io.h5map import _chunk_offsets
+def test_frame_runs_without_chunk_iter(tmp_path):
+    """With an h5py/HDF5 that lacks H5Dchunk_iter the chunks are listed one by one: same runs."""
+    calls = []
 
     class NoIter:
         def __init__(self, dsid):
@@ -208,42 +209,60 @@ def test_chunk_offsets_without_chunk_iter(tmp_path):
         def __getattr__(self, name):
             if name == "chunk_iter":
                 raise AttributeError(name)
+            if name == "get_chunk_info":
+                calls.append(name)
             return getattr(self._id, name)
 
     class Proxy:
         def __init__(self, d):
-            self.shape, self.chunks, self.dtype, self.id = d.shape, d.chunks, d.dtype, NoIter(d.id)
+            self.shape, self.chunks, self.dtype, self.file, self.id = d.shape, d.chunks, d.dtype, d.file, NoIter(d.id)
 
     x = _stack()
     p = _write(tmp_path / "r.h5", x, chunks=(8, 9, 11), reverse=True)
     with h5py.File(p) as f:
         d = f[DSET]
-        assert _chunk_offsets(Proxy(d)) == _chunk_offsets(d)
-        assert sorted(_chunk_offsets(d)) == [0, 8, 16, 24, 32]
+        runs = frame_runs(d)
+        assert frame_runs(Proxy(d)) == runs and len(calls) == 5  # one lookup per chunk
+        assert [r[:2] for r in runs] == [(s, s + 8) for s in range(0, 40, 8)]
 
 
 @pytest.mark.parametrize("frame", [0, -1])
 def test_guard_refuses_a_map_that_disagrees_with_h5py(tmp_path, monkeypatch, frame):
-    """mapped_source compares the first and the last frame of the map with h5py's reading
-    (through a handle without chunk cache, which reads the same values); a map whose
-    bytes differ is not used."""
+    """mapped_source compares the first and the last frame of the map with h5py's reading;
+    a map whose bytes differ (here: one byte of that frame changed in the mapped memory)
+    is not used. A change in a frame between them is not seen (the control)."""
     from xpcsnb.io import h5map
 
     x = _stack()
     p = _write(tmp_path / "a.h5", x, chunks=(8, 9, 11))
+    real = mmap.mmap
+
+    class Altered(bytearray):
+        def madvise(self, *args):
+            pass
+
     with h5py.File(p, "r") as f:
         d = f[DSET]
-        np.testing.assert_array_equal(h5map._uncached(d)[:], x)
+        src = h5map.mapped_source(d)
+        assert src is not None
+        np.testing.assert_array_equal(src[0:8], x[:8])
+        np.testing.assert_array_equal(src[32:40], x[32:])
+        runs = frame_runs(d)
+
+        def alter(k):
+            """Maps of the file from now on have the first byte of frame k inverted."""
+            start, _, offset = next(r for r in runs if r[0] <= k < r[1])
+            where = offset + (k - start) * x[0].nbytes
+
+            def altered_map(fileno, length, access=None, offset=0):
+                mem = Altered(real(fileno, length, access=access, offset=offset))
+                if offset <= where < offset + length:
+                    mem[where - offset] ^= 0xFF
+                return mem
+
+            monkeypatch.setattr(mmap, "mmap", altered_map)
+
+        alter(20)
         assert h5map.mapped_source(d) is not None
-        bad = len(x) - 1 if frame == -1 else 0
-        view = h5map.MappedFrames._view
-
-        def corrupt(self, start, stop):
-            v = view(self, start, stop)
-            if v is not None and start <= bad < stop:
-                v = v.copy()
-                v[bad - start, 0, 0] += 1
-            return v
-
-        monkeypatch.setattr(h5map.MappedFrames, "_view", corrupt)
+        alter(len(x) - 1 if frame == -1 else 0)
         assert h5map.mapped_source(d) is None
