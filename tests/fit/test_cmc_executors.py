@@ -35,28 +35,65 @@ def _run(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.Com
     return subprocess.run(args, input=stdin, capture_output=True, text=True, cwd=cwd, env=env, timeout=TIMEOUT_S)
 
 
-# --------------------------------------------------------------------------- detection (fast)
-GUARDED = """\
-import x
+# --------------------------------------------------------------------------- detection
+#: A script asking unsafe_main() from its top level, from functions, and under guards of
+#: either operand order or a look-alike; each answer is printed with the line it came from.
+PROBE = """\
+from xpcsnb.fit.cmc.executors import unsafe_main
 
-def main():
-    x.fit()
 
+def ask():
+    return unsafe_main()
+
+
+def show(label, why):
+    print(label, "safe" if why is None else f"UNSAFE {why}", flush=True)
+
+
+show("top-level", unsafe_main())
+show("function-outside", ask())
 if __name__ == "__main__":
-    main()
+    show("guard", unsafe_main())
+    show("guard-function", ask())
+if "__main__" == __name__:
+    show("reversed-guard", unsafe_main())
+if __name__ != "__mp_main__":
+    show("look-alike", unsafe_main())
 """
 
 
-@pytest.mark.parametrize(("line", "inside"), [(4, False), (7, True), (1, False)])
-def test_guard_detection_by_line(line, inside):
-    assert executors._guarded(GUARDED, line) is inside
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory) -> dict[str, str]:
+    """The answers of PROBE run as the main script: its code runs at the top level of a module
+    that stands in for ``__main__`` (as ``python probe.py`` would run it), in this process."""
+    import contextlib
+    import io
+    import types
+
+    path = tmp_path_factory.mktemp("probe") / "probe.py"
+    path.write_text(PROBE)
+    main = types.ModuleType("__main__")
+    main.__file__ = str(path)
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.setitem(sys.modules, "__main__", main)
+        exec(compile(PROBE, str(path), "exec"), main.__dict__)
+    answers = dict(line.split(" ", 1) for line in out.getvalue().splitlines())
+    return {k: v.replace(str(path), "<probe>") for k, v in answers.items()}
 
 
-@pytest.mark.parametrize("test", ['__name__ == "__main__"', "'__main__' == __name__"])
-def test_guard_detection_either_operand_order(test):
-    source = f"import x\nif {test}:\n    x.fit()\n"
-    assert executors._guarded(source, 3)
-    assert not executors._guarded(source.replace("__main__", "__mp_main__"), 3)
+@pytest.mark.parametrize("case", ["top-level", "function-outside", "look-alike"])
+def test_calls_outside_the_main_guard_are_unsafe(probe, case):
+    """Spawned workers would run these lines again: the answer names the script's line."""
+    line = next(n for n, text in enumerate(PROBE.splitlines(), 1) if f'show("{case}"' in text)
+    assert probe[case] == (f"UNSAFE the script <probe> reaches fit_cmc from line {line} outside an "
+                           "`if __name__ == \"__main__\":` block, so every worker process would run the script again")
+
+
+@pytest.mark.parametrize("case", ["guard", "guard-function", "reversed-guard"])
+def test_calls_under_the_main_guard_are_safe(probe, case):
+    """Either operand order of the guard, directly or through a function called under it."""
+    assert probe[case] == "safe"
 
 
 def test_pytest_main_is_safe_for_processes():
