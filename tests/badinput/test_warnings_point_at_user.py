@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pytest
 
-from xpcsnb._warn import warn
 from xpcsnb.core.errors import UnitsWarning
 from xpcsnb.core.twotime import twotime
 from xpcsnb.fit.diagnostics import ConvergenceWarning
@@ -21,10 +20,22 @@ def _only(record, category):
     return got
 
 
-def test_helper_called_from_outside_the_package_names_the_caller():
-    with pytest.warns(UserWarning, match="hello") as record:
-        warn("hello")
-    assert record[0].filename == HERE
+def test_warning_raised_one_frame_down_names_the_caller():
+    """A deprecated module attribute: the package's __getattr__ warns, called from this line."""
+    from xpcsnb import xsvs
+
+    with pytest.warns(DeprecationWarning, match="xpcsnb.xsvs.save_results is deprecated") as record:
+        xsvs.save_results  # noqa: B018
+    assert [w.filename for w in _only(record, DeprecationWarning)] == [HERE]
+
+
+def test_warning_raised_two_modules_down_names_the_caller():
+    """xsvs.FIT_STATUS: the package's __getattr__ reads the contrast module's, which warns."""
+    from xpcsnb import xsvs
+
+    with pytest.warns(DeprecationWarning, match="FIT_STATUS is deprecated") as record:
+        xsvs.FIT_STATUS  # noqa: B018
+    assert [w.filename for w in _only(record, DeprecationWarning)] == [HERE]
 
 
 def test_twotime_units_warning_points_at_the_caller():
