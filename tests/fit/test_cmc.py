@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from truths import CMC_TRUTH, simulate_cmc_set
+
 from xpcsnb.core.status import Status
 
 import xpcsnb  # noqa: F401  (registers ds.xpcs)
@@ -28,15 +30,14 @@ from xpcsnb.fit.diagnostics import THRESHOLDS, ConvergenceWarning
 from xpcsnb.fit.nlsq import fit_nlsq
 from xpcsnb.forward import simulate
 
-TRUTH = {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0}
-PHI = [0.0, 45.0]
+TRUTH = dict(CMC_TRUTH)
+PHI = [0.0, 45.0]  # the angles of simulate_cmc_set
 SETTINGS = dict(n_shards=2, num_warmup=300, num_samples=400, num_chains=2, seed=0, progress=False, warn=False)
 
 
 @pytest.fixture(scope="module")
 def data() -> xr.Dataset:
-    return simulate("static", TRUTH, np.arange(40.0), phi=PHI, q=0.0054, contrast=[0.3, 0.4],
-                    offset=[1.0, 1.01], noise=0.002, seed=3)
+    return simulate_cmc_set(40, seed=3)
 
 
 @pytest.fixture(scope="module")

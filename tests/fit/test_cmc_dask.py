@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from truths import simulate_cmc_set
+
 from xpcsnb.fit.cmc import fit_cmc
-from xpcsnb.forward import simulate
 
 distributed = pytest.importorskip("distributed")
 
@@ -16,8 +17,7 @@ SETTINGS = dict(n_shards=2, num_warmup=60, num_samples=60, num_chains=2, seed=11
 
 @pytest.fixture(scope="module")
 def data() -> xr.Dataset:
-    return simulate("static", {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0}, np.arange(30.0), phi=[0.0, 45.0],
-                    q=0.0054, contrast=[0.3, 0.4], offset=[1.0, 1.01], noise=0.002, seed=4)
+    return simulate_cmc_set(30, seed=4)
 
 
 def test_dask_local_cluster_matches_sequential(data):

@@ -18,12 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600
 
 FIT = """\
-import numpy as np
+from truths import simulate_cmc_set
 from xpcsnb.fit.cmc import fit_cmc
-from xpcsnb.forward import simulate
 
-ds = simulate("static", {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0}, np.arange(12.0), phi=[0.0, 45.0],
-              q=0.0054, contrast=[0.3, 0.4], offset=[1.0, 1.01], noise=0.002, seed=3)
+ds = simulate_cmc_set(12, seed=3)
 out = fit_cmc(ds, "static", n_shards=2, num_warmup=20, num_samples=20, num_chains=2, seed=0,
               parallel=True, progress=False, warn=False)
 print("RESULT", out.attrs["executor"], out["posterior"].sizes["draw"])
@@ -31,7 +29,8 @@ print("RESULT", out.attrs["executor"], out["posterior"].sizes["draw"])
 
 
 def _run(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]  # tests/: the shared truths
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     return subprocess.run(args, input=stdin, capture_output=True, text=True, cwd=cwd, env=env, timeout=TIMEOUT_S)
 
 
