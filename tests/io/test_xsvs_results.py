@@ -26,7 +26,7 @@ def result():
 
 def _stamped(result):
     """The result as saved: root attrs gain the kind and the version stamp."""
-    from xpcsnb._version import __version__
+    from xpcsnb import __version__
 
     return result.assign_attrs(xpcsnb_kind="xsvs", xpcsnb_version=__version__)
 
