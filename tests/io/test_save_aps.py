@@ -143,13 +143,18 @@ def test_never_overwrites_unasked_and_leaves_no_temporary(written):
 
 
 def test_failed_write_keeps_the_old_file(written, monkeypatch):
-    from xpcsnb.io.aps8idi import write as w
+    """The disk fills up when the first two-time matrix is written (the metadata, q map and g2
+    already are): the old file stays, no temporary is left."""
+    import h5py
 
     before = written.read_bytes()
+    create = h5py.Group.create_dataset
 
-    def boom(*a, **k):
-        raise RuntimeError("disk full")
-    monkeypatch.setattr(w, "_write_twotime", boom)
+    def boom(self, name, *a, **k):
+        if "/c2_" in str(name):
+            raise RuntimeError("disk full")
+        return create(self, name, *a, **k)
+    monkeypatch.setattr(h5py.Group, "create_dataset", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         save_aps(written, twotime=_tt(), partition=_part(), overwrite=True)
     assert written.read_bytes() == before
