@@ -32,6 +32,7 @@ import traitlets
 import xarray as xr
 
 from ..core.errors import G2Error
+from ..core.units import pretty_unit
 from ..fit.rates import fit_rates
 from ..plot.g2 import model_curves
 from .c2view import C2View, colormap_luts
@@ -151,7 +152,7 @@ def rates_svg(rates: xr.Dataset, colours: list[str], selected: int, *, width: in
     ys = np.concatenate([lo_e[ok], (g + np.nan_to_num(e))[ok], gc[gc > 0]])
     lx0, lx1 = math.log10(q[ok].min()) - 0.05, math.log10(q[ok].max()) + 0.05
     ly0, ly1 = math.log10(ys.min()) - 0.1, math.log10(ys.max()) + 0.1
-    law = f"D = {float(rates['D']):.3g} Å^{float(rates['p']) if 'p' in rates else 2:.2g}/s"
+    law = f"D = {float(rates['D']):.3g} {pretty_unit(str(rates['D'].attrs.get('units', '')))}"
     out, box = _frame(width, height, f"Γ(q): {law}", "xpcsnb-rates")
     ml, mt, pw, ph = box
 
