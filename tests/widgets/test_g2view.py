@@ -43,6 +43,9 @@ def test_onetime_selection_highlights_the_roi_in_both_plots():
     assert "<line" in v.curves.value.split("class='roi selected'")[1]
     assert "class='roi selected' data-row='2'" in v.rates_plot.value
     assert v.curves.value.count("xpcsnb-g2-model") == 4
+    assert "D = 1e+06 Å²·s⁻¹" in v.rates_plot.value  # the fitted law in text units
+    with pytest.raises(ValueError, match="lag averages are of two-time data"):
+        v.lag_averaged()
     with pytest.raises(ValueError, match="no ROI 9"):
         v.select(9)
 
@@ -79,7 +82,12 @@ def test_twotime_cut_lag_average_and_links(static_set):
     v.map.phi_index = 2
     assert f"φ = {float(static_set['phi'][2]):g}°" in v.age_label.value
     tau_l, g_l = lag_average(static_set["c2"].transpose("phi", "t1", "t2").values[2], t)
-    assert v._lag("data", 2)[1] == pytest.approx(g_l, nan_ok=True)
+    tau_v, g_v, m_v = v.lag_averaged()  # the map's angle
+    np.testing.assert_allclose(tau_v, tau_l)
+    assert g_v == pytest.approx(g_l, nan_ok=True) and v.lag_averaged(2)[1] == pytest.approx(g_l, nan_ok=True)
+    np.testing.assert_allclose(m_v, lag_average(clean["c2"].transpose("phi", "t1", "t2").values[2], t)[1])
+    with pytest.raises(ValueError, match="angle index 3 is out of range"):
+        v.lag_averaged(3)
     # zooming the map moves the age to the centre of the visible t1 window
     v.map.zoom(t1=(t[20], t[30]))
     assert v.selected == 25

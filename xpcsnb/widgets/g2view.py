@@ -357,12 +357,24 @@ class G2View(widgets.VBox):
         model = None if self._model_c2 is None else self._model_c2[k, i, i + 1:]
         return tau, data, model
 
+    def lag_averaged(self, k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(tau, g2, model)``: the lag-averaged g2 of the data (and of the model, else None) at angle index ``k``.
+
+        ``k`` defaults to the map's angle; see :func:`~xpcsnb.widgets.cuts.lag_average`.
+        """
+        if self.mode != "twotime":
+            raise ValueError("lag averages are of two-time data; this view shows one-time g2")
+        k = self.map.phi_index if k is None else int(k)
+        if not 0 <= k < self._c2.shape[0]:
+            raise ValueError(f"angle index {k} is out of range: the data have {self._c2.shape[0]} angle(s)")
+        tau, g = self._lag("data", k)
+        return tau, g, None if self._model_c2 is None else self._lag("model", k)[1]
+
     def _draw_twotime(self) -> None:
         k, i = self.map.phi_index, int(self.age.value)
         phi = float(self._c2["phi"].values[k])
         self.age_label.value = f"t1 = {self._t[i]:.4g} s, φ = {phi:g}°"
         tau, d, m = self.cut_at(i, k)
         self.cut.value = g2_svg(tau, d, m, title=f"C2 cut at t1 = {self._t[i]:.4g} s")
-        tau, g = self._lag("data", k)
-        mg = None if self._model_c2 is None else self._lag("model", k)[1]
+        tau, g, mg = self.lag_averaged(k)
         self.lagavg.value = g2_svg(tau, g, mg, title=f"lag-averaged g2, φ = {phi:g}°")
