@@ -126,3 +126,14 @@ def test_a_click_on_the_map_sets_the_age_of_the_cut(static_set):
     v.map.pick_row = 12  # the page sends the t1 row under the click
     assert v.selected == 12 and v.map.pick_row == -1
     assert f"t1 = {float(static_set['t1'][12]):.4g} s" in v.cut.value
+
+
+def test_twotime_cuts_carry_the_time_unit_of_the_data():
+    t = np.arange(20.0)
+    c2 = 1 + 0.2 * np.exp(-np.abs(t[:, None] - t[None, :]) / 5)
+    ds = xr.Dataset({"c2": (("t1", "t2"), c2)},
+                    coords={"t1": ("t1", t, {"units": "frame"}), "t2": ("t2", t, {"units": "frame"}), "phi": 0.0})
+    v = G2View(ds)
+    v.age.value = 5
+    assert "t1 = 5 frame" in v.age_label.value and "τ [frame]" in v.cut.value and "τ [frame]" in v.lagavg.value
+    assert "τ [s]" not in v.cut.value

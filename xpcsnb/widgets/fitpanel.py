@@ -428,7 +428,8 @@ class FitPanel(widgets.VBox):
         d = self._data()
         k = self.viewer.phi_index
         tau, g2 = lag_average(d["c2"].values[k], d["t1"].values)
-        self.data_g2.value = g2_svg(tau, g2, title=f"lag-averaged g₂, φ = {float(d['phi'][k]):g}°")
+        self.data_g2.value = g2_svg(tau, g2, title=f"lag-averaged g₂, φ = {float(d['phi'][k]):g}°",
+                                    time_unit=str(d["t1"].attrs.get("units", "s")))
 
     def _mark_stale(self) -> None:
         if self._result is None or self.stale:
@@ -535,6 +536,7 @@ class FitPanel(widgets.VBox):
         tau, g2 = lag_average(d["c2"].values[k], d["t1"].values)
         m = self._result["c2_model"].transpose(*d["c2"].dims).values[k]
         self.fit_g2.value = g2_svg(tau, g2, lag_average(m, d["t1"].values)[1],
+                                   time_unit=str(d["t1"].attrs.get("units", "s")),
                                    title=f"g₂ data and fit, φ = {float(d['phi'][k]):g}°")
 
 

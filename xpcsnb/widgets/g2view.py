@@ -298,6 +298,7 @@ class G2View(widgets.VBox):
         self.map = AgeMap(self.data, size=size)
         n = self._c2.sizes["t1"]
         self._t = self._c2["t1"].values.astype(float)
+        self._t_unit = pretty_unit(str(self._c2["t1"].attrs.get("units", "s"))) or "s"
         self.age = widgets.IntSlider(value=0, min=0, max=max(n - 2, 0), description="age t1",
                                      continuous_update=False, readout=False)
         self.age_label = widgets.Label()
@@ -373,8 +374,9 @@ class G2View(widgets.VBox):
     def _draw_twotime(self) -> None:
         k, i = self.map.phi_index, int(self.age.value)
         phi = float(self._c2["phi"].values[k])
-        self.age_label.value = f"t1 = {self._t[i]:.4g} s, φ = {phi:g}°"
+        u = self._t_unit
+        self.age_label.value = f"t1 = {self._t[i]:.4g} {u}, φ = {phi:g}°"
         tau, d, m = self.cut_at(i, k)
-        self.cut.value = g2_svg(tau, d, m, title=f"C2 cut at t1 = {self._t[i]:.4g} s")
+        self.cut.value = g2_svg(tau, d, m, title=f"C2 cut at t1 = {self._t[i]:.4g} {u}", time_unit=u)
         tau, g, mg = self.lag_averaged(k)
-        self.lagavg.value = g2_svg(tau, g, mg, title=f"lag-averaged g2, φ = {phi:g}°")
+        self.lagavg.value = g2_svg(tau, g, mg, title=f"lag-averaged g2, φ = {phi:g}°", time_unit=u)
