@@ -137,3 +137,16 @@ def test_twotime_cuts_carry_the_time_unit_of_the_data():
     v.age.value = 5
     assert "t1 = 5 frame" in v.age_label.value and "τ [frame]" in v.cut.value and "τ [frame]" in v.lagavg.value
     assert "τ [s]" not in v.cut.value
+
+
+def test_svg_figures_can_be_downloaded(static_set):
+    import base64
+
+    v = G2View(static_set)
+    v.age.value = 3
+    for widget, name in ((v.cut, "c2_cut.svg"), (v.lagavg, "g2_lag_average.svg")):
+        page = widget.value
+        assert f"download='{name}'" in page
+        data = page[page.index("base64,") + 7:]
+        svg = base64.b64decode(data[:data.index("'")]).decode()
+        assert svg.startswith("<svg") and svg == page[:page.index("<div><a")]

@@ -91,3 +91,12 @@ def g2_svg(tau: np.ndarray, g2: np.ndarray, model: np.ndarray | None = None, *, 
                    f"<text x='{ml + pw - 4}' y='{mt + 12}' text-anchor='end' fill='#cf222e'>— fit</text>")
     out.append(f"<text x='{ml + pw - 4}' y='{mt + 24}' text-anchor='end' fill='#0969da'>● data</text></svg>")
     return "".join(out)
+
+
+def with_download(svg: str, name: str) -> str:
+    """``svg`` followed by a link that downloads it as the file ``name`` (the figure's export)."""
+    import base64
+
+    data = base64.b64encode(svg.encode()).decode()
+    return (f"{svg}<div><a class='xpcsnb-download' download='{html.escape(name, quote=True)}' "
+            f"href='data:image/svg+xml;base64,{data}'>⬇ {html.escape(name)}</a></div>")

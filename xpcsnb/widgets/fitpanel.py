@@ -50,7 +50,7 @@ from ..fit.result import nlsq_name, nlsq_var
 from ..models import get_model, model_names
 from .background import Bar, BackgroundJob
 from .c2view import C2View
-from .cuts import g2_svg, lag_average
+from .cuts import g2_svg, lag_average, with_download
 from .editor import ParameterEditor
 from .table import flag_parameters, parameters_csv, parameters_json, result_table_html, save_parameters
 
@@ -428,8 +428,8 @@ class FitPanel(widgets.VBox):
         d = self._data()
         k = self.viewer.phi_index
         tau, g2 = lag_average(d["c2"].values[k], d["t1"].values)
-        self.data_g2.value = g2_svg(tau, g2, title=f"lag-averaged g₂, φ = {float(d['phi'][k]):g}°",
-                                    time_unit=str(d["t1"].attrs.get("units", "s")))
+        self.data_g2.value = with_download(g2_svg(tau, g2, title=f"lag-averaged g₂, φ = {float(d['phi'][k]):g}°",
+                                                  time_unit=str(d["t1"].attrs.get("units", "s"))), "g2_data.svg")
 
     def _mark_stale(self) -> None:
         if self._result is None or self.stale:
@@ -535,9 +535,9 @@ class FitPanel(widgets.VBox):
         d = self._fitted_on
         tau, g2 = lag_average(d["c2"].values[k], d["t1"].values)
         m = self._result["c2_model"].transpose(*d["c2"].dims).values[k]
-        self.fit_g2.value = g2_svg(tau, g2, lag_average(m, d["t1"].values)[1],
-                                   time_unit=str(d["t1"].attrs.get("units", "s")),
-                                   title=f"g₂ data and fit, φ = {float(d['phi'][k]):g}°")
+        self.fit_g2.value = with_download(g2_svg(tau, g2, lag_average(m, d["t1"].values)[1],
+                                                 time_unit=str(d["t1"].attrs.get("units", "s")),
+                                                 title=f"g₂ data and fit, φ = {float(d['phi'][k]):g}°"), "g2_fit.svg")
 
 
 def _netcdf_bytes(res: xr.Dataset) -> bytes:

@@ -36,7 +36,7 @@ from ..core.units import pretty_unit
 from ..fit.rates import fit_rates
 from ..plot.g2 import model_curves
 from .c2view import C2View, colormap_luts
-from .cuts import g2_svg, lag_average, nice_ticks
+from .cuts import g2_svg, lag_average, nice_ticks, with_download
 
 __all__ = ["AgeMap", "G2View", "SvgPick", "curves_svg", "rates_svg", "q_colours"]
 
@@ -269,7 +269,7 @@ class G2View(widgets.VBox):
         self.curves.value = curves_svg(self.data["tau"].values, self.data["g2"].values, self._err, self._model,
                                        self._colours, k, title=self.roi.label)
         if self.rates is not None:
-            self.rates_plot.value = rates_svg(self.rates, self._colours, k)
+            self.rates_plot.value = with_download(rates_svg(self.rates, self._colours, k), "gamma_of_q.svg")
 
     @property
     def selected(self) -> Any:
@@ -377,6 +377,8 @@ class G2View(widgets.VBox):
         u = self._t_unit
         self.age_label.value = f"t1 = {self._t[i]:.4g} {u}, φ = {phi:g}°"
         tau, d, m = self.cut_at(i, k)
-        self.cut.value = g2_svg(tau, d, m, title=f"C2 cut at t1 = {self._t[i]:.4g} {u}", time_unit=u)
+        self.cut.value = with_download(g2_svg(tau, d, m, title=f"C2 cut at t1 = {self._t[i]:.4g} {u}", time_unit=u),
+                                       "c2_cut.svg")
         tau, g, mg = self.lag_averaged(k)
-        self.lagavg.value = g2_svg(tau, g, mg, title=f"lag-averaged g2, φ = {phi:g}°", time_unit=u)
+        self.lagavg.value = with_download(g2_svg(tau, g, mg, title=f"lag-averaged g2, φ = {phi:g}°", time_unit=u),
+                                          "g2_lag_average.svg")
