@@ -127,6 +127,23 @@ from xpcsnb.widgets.table import correlation_matrix, flag_parameters
 print("flags:", flag_parameters(res) or "none")
 print(correlation_matrix(res).round(2).to_pandas())
 
+# %% [markdown]
+# The *Fit* tab offers the parameter table as CSV, JSON and NetCDF downloads. From Python,
+# `save_parameters` writes the NetCDF file atomically and refuses to replace an existing
+# file unless `overwrite=True`; `load_parameters` reads it back:
+
+# %%
+import tempfile
+from pathlib import Path
+
+from xpcsnb.widgets.table import load_parameters, save_parameters
+
+with tempfile.TemporaryDirectory() as folder:
+    path = save_parameters(res, Path(folder) / "parameters.nc")
+    table = load_parameters(path)
+print(table[["coefficients", "stderr"]].drop_vars("unit").to_dataframe().round(4).head(3))
+print("flagged:", {str(p): str(f) for p, f in zip(table["param"].values, table["flags"].values) if f})
+
 # %%
 truth = DEMO_TRUTH["laminar_flow"]
 for name in ("D0", "alpha", "gamma_dot_t0", "beta", "phi0"):

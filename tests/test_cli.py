@@ -16,10 +16,10 @@ def test_demo_writes_results_and_refuses_to_overwrite(tmp_path, capsys):
     assert bnl.attrs["dt_units"] == "frame" and bnl.attrs["q_units"] == "arbitrary"
     assert bnl["unit"].sel(param="D0") == "(1/q)²/frame^(1+alpha)"
     report = paths["report.txt"].read_text(encoding="utf-8")
-    assert "units                 t [frame], q [arbitrary]" in report and "(1/q)²/frame^(1+alpha)" in report
+    assert "units                 t [frame], q [arbitrary]" in report and "(1/q)²·frame⁻¹⁻ᵅ" in report
     assert report.count("[[NLSQ fit]]") == 4 and "joint fit" in report and "Γ = D q²: D =" in report
     page = paths["index.html"].read_text(encoding="utf-8")
-    assert all(f'src="{n}"' in page for n in paths if n.endswith(".png")) and "(1/q)²/frame^(1+alpha)" in page
+    assert all(f'src="{n}"' in page for n in paths if n.endswith(".png")) and "(1/q)²·frame⁻¹⁻ᵅ" in page
     before = {p: p.stat().st_mtime_ns for p in paths.values()}
     assert main(["demo", "--output", str(out)]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err

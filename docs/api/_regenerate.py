@@ -17,8 +17,11 @@ PAGES = ["core", "io", "correlate", "xsvs", "models", "fit", "widgets"]
 #: Public names that live in a submodule only: documented on the page of their package.
 EXTRA: dict[str, dict[str, list[str] | None]] = {
     "io": {"xpcsnb.io.results": None},
-    "core": {"xpcsnb.core.errors": ["UnitsWarning"]},
-    "fit": {"xpcsnb.fit.rates": ["fit_rates"], "xpcsnb.fit.cmc": ["CMCWorkerError"]},
+    "core": {"xpcsnb.core.errors": ["UnitsWarning"], "xpcsnb.core.units": ["pretty_unit"]},
+    "fit": {"xpcsnb.fit.rates": ["fit_rates"], "xpcsnb.fit.cmc": ["CMCWorkerError"],
+            "xpcsnb.fit.report": ["flag_parameters", "report_html", "report_text"]},
+    "widgets": {"xpcsnb.widgets.table": ["load_parameters", "parameters_csv", "parameters_dataset",
+                                         "parameters_json", "result_table_html", "save_parameters"]},
 }
 
 

@@ -6,23 +6,30 @@ Clicks go through ``button.click()``; the fit runs in a worker process, ``panel.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
+import os
 
 import numpy as np
 import pytest
 import xarray as xr
 
+from xpcsnb.core.errors import XpcsError
 from xpcsnb.fit.nlsq import fit_nlsq
+from xpcsnb.fit.result import load_nlsq
 from xpcsnb.widgets.cuts import g2_svg, lag_average, nice_ticks
 from xpcsnb.widgets.fitpanel import FitPanel, explore, residual
 from xpcsnb.widgets.table import (
     correlation_matrix,
     flag_parameters,
+    load_parameters,
     parameters_csv,
+    parameters_dataset,
     parameters_json,
     result_table_html,
+    save_parameters,
 )
 
 
@@ -39,6 +46,16 @@ def fitted(static_set: xr.Dataset) -> tuple[FitPanel, xr.Dataset]:
     res = panel.wait(timeout=300)
     assert res is not None, panel.error
     return panel, res
+
+
+def _gone(pid: int | None) -> bool:
+    """True when no process ``pid`` exists (any more)."""
+    assert pid is not None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 # ---------------------------------------------------------------- the fit
@@ -60,12 +77,13 @@ def test_panel_fit_matches_fit_nlsq_and_recovers_truth(fitted, static_set: xr.Da
 def test_diagnostics_show_data_model_and_weighted_residual(fitted, static_set: xr.Dataset) -> None:
     panel, res = fitted
     data = static_set.isel(phi=[0, 2])
-    assert panel._views.children == (panel._fit_viewer, panel.model_view, panel.residual_view)
+    assert panel.tabs.get_title(2) == "Diagnostics"
+    assert panel.tabs.children[2].children[0].children == (panel.fit_viewer, panel.model_view, panel.residual_view)
     expected = (data["c2"].values - res["c2_model"].values) / data["sigma"].values
     rv = panel.residual_view
     np.testing.assert_allclose(np.frombuffer(rv.values, np.float32).reshape(40, 40), expected[0], atol=1e-4)
     assert rv.vmin == -rv.vmax and "weighted" in rv.title
-    panel._fit_viewer.phi_index = 1  # the three maps follow one angle
+    panel.fit_viewer.phi_index = 1  # the three maps follow one angle
     assert rv.phi_index == panel.model_view.phi_index == 1
     np.testing.assert_allclose(np.frombuffer(rv.values, np.float32).reshape(40, 40), expected[1], atol=1e-4)
     assert "φ = 90°" in panel.fit_g2.value and "xpcsnb-g2-model" in panel.fit_g2.value
@@ -76,7 +94,8 @@ def test_cmc_tab_is_seeded_from_the_nlsq_fit(fitted, static_set: xr.Dataset) -> 
     panel, res = fitted
     assert not panel.cmc_button.disabled
     cmc = panel.setup_cmc()
-    assert cmc in panel._cmc_box.children and cmc._nlsq is res and cmc._ds.sizes["phi"] == 2
+    assert panel.cmc_panel is cmc and cmc in panel.tabs.children[3].children
+    assert cmc.nlsq is res and cmc.data.sizes["phi"] == 2
     with pytest.raises(ValueError, match="fit with NLSQ first"):
         FitPanel(static_set, "static").setup_cmc()
 
@@ -84,18 +103,35 @@ def test_cmc_tab_is_seeded_from_the_nlsq_fit(fitted, static_set: xr.Dataset) -> 
 def test_edit_marks_the_result_out_of_date(static_set: xr.Dataset, fitted) -> None:
     _, res = fitted
     panel = FitPanel(static_set, "static")
-    panel._show(res, static_set.isel(phi=[0, 2]), 1.0)  # the display of a finished fit
-    assert not panel.stale and "out of date" not in panel.result_html.value
+    panel.phi_select.value = (0, 2)
+    panel.show_result(res)  # a result fitted elsewhere is shown as the panel's own
+    assert panel.result is res and not panel.stale and "out of date" not in panel.result_html.value
+    assert not panel.cmc_button.disabled and not panel.use_result_button.disabled
     panel.editor.rows["D0"].initial.value = "5e3"
     assert panel.stale and "out of date" in panel.result_html.value and "out of date" in panel.status.value
     assert panel.residual_view.title.endswith("out of date (settings changed since this fit)")
-    panel._show(res, static_set.isel(phi=[0, 2]), 1.0)
+    panel.show_result(res)
     assert not panel.stale
     panel.reset_button.click()
     assert panel.stale
-    panel._show(res, static_set.isel(phi=[0, 2]), 1.0)
+    panel.show_result(res)
     panel.n_starts.value = 2
     assert panel.stale
+
+
+def test_show_result_refuses_a_result_of_other_data(static_set: xr.Dataset, fitted) -> None:
+    _, res = fitted
+    panel = FitPanel(static_set, "static")  # all three angles selected
+    with pytest.raises(ValueError, match="fitted on the angles .* select those angles first"):
+        panel.show_result(res)
+    panel.phi_select.value = (0, 2)
+    with pytest.raises(ValueError, match="no c2_model: fit with return_model=True"):
+        panel.show_result(res.drop_vars(["c2_model", "c2_residual"], errors="ignore"))
+    with pytest.raises(ValueError, match="'laminar_flow' fit but the panel's model is 'static'"):
+        panel.show_result(res.assign_attrs(model="laminar_flow"))
+    with pytest.raises(XpcsError, match="not an NLSQ result"):
+        panel.show_result(static_set)
+    assert panel.result is None
 
 
 def test_cancel_stops_the_worker_and_reenables_fit(static_set: xr.Dataset) -> None:
@@ -105,7 +141,7 @@ def test_cancel_stops_the_worker_and_reenables_fit(static_set: xr.Dataset) -> No
     panel.cancel_button.click()
     assert panel.cancel_button.disabled and "cancelling" in panel.status.value
     assert panel.wait(timeout=120) is None and panel.result is None and panel.job.state == "cancelled"
-    assert not panel.job._proc.is_alive()  # the worker process is gone
+    assert _gone(panel.job.pid)  # the worker process is gone
     assert "cancelled" in panel.status.value and panel.progress.bar_style == "warning"
     assert not panel.fit_button.disabled and panel.fit_button.description == "Fit" and not panel.running
 
@@ -135,7 +171,7 @@ def test_selectors(static_set: xr.Dataset, multiq_set: xr.Dataset, laminar_set: 
     assert len(mq.q_select.options) == 3 and not mq.q_select.disabled
     mq.q_select.value = 2
     assert mq.viewer.q == pytest.approx(0.007) and "q = 0.007" in mq.header.value
-    assert mq._fit_data().attrs["q"] == pytest.approx(0.007)
+    assert mq.fit_data.attrs["q"] == pytest.approx(0.007) and mq.fit_data.sizes["phi"] == 3
     flow = explore(laminar_set)
     assert flow.model == "laminar_flow" and "gamma_dot_t0" in flow.editor.rows
     flow.model_select.value = "static"
@@ -171,7 +207,7 @@ def test_flags_at_bound_and_badly_determined(fitted) -> None:
     assert "D0" not in flag_parameters(res) and "alpha" not in flag_parameters(res)
     html = result_table_html(flagged)
     assert "at lower bound" in html and "relative error 230 %" in html and "xpcsnb-flagged" in html
-    assert "Å²·s⁻⁽¹⁺ᵅ⁾" in html and "^(" not in html
+    assert "Å²·s⁻¹⁻ᵅ" in html and "^" not in html
     with pytest.raises(ValueError, match="rel_err_limit"):
         flag_parameters(res, rel_err_limit=0)
 
@@ -200,6 +236,34 @@ def test_parameter_exports(fitted) -> None:
     assert float(rows[0]["coefficients"]) == pytest.approx(float(res["c2_nlsq_coefficients"][0]))
     doc = json.loads(parameters_json(res))
     assert doc["fit"]["model"] == "static" and len(doc["parameters"]) == res.sizes["param"]
+
+
+def test_parameters_netcdf_round_trip(fitted, tmp_path) -> None:
+    panel, res = fitted
+    flagged = _with(res, "alpha", stderr=3.0 * abs(float(res["c2_nlsq_coefficients"].sel(param="alpha"))))
+    path = save_parameters(flagged, tmp_path / "p.nc")
+    back = load_parameters(path)
+    xr.testing.assert_identical(back.drop_attrs(), parameters_dataset(flagged).drop_attrs())
+    assert back.attrs["xpcsnb_kind"] == "nlsq-parameters" and back.attrs["model"] == "static"
+    for f in ("coefficients", "stderr", "lower", "upper"):
+        np.testing.assert_array_equal(back[f].values, res[f"c2_nlsq_{f}"].values if f != "stderr"
+                                      else flagged["c2_nlsq_stderr"].values)
+    assert back["flags"].sel(param="alpha").item() == "badly determined (relative error 300 %)"
+    assert back["unit"].sel(param="D0").item() == "Å²/s^(1+alpha)"
+    np.testing.assert_array_equal(back["vary"].values, res["c2_nlsq_vary"].values)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        save_parameters(res, path)
+    assert path.read_bytes() == before
+    save_parameters(res, path, overwrite=True)
+    assert load_parameters(path)["flags"].sel(param="alpha").item() == ""
+    with pytest.raises(ValueError, match="holds a 'nlsq-parameters' result"):
+        load_nlsq(path)
+    # the panel offers the same file as a download
+    link = panel.exports.value
+    data = link[link.index("data:application/x-netcdf;base64,") + 33:]
+    (tmp_path / "dl.nc").write_bytes(base64.b64decode(data[:data.index("'")]))
+    xr.testing.assert_identical(load_parameters(tmp_path / "dl.nc").drop_attrs(), parameters_dataset(res).drop_attrs())
 
 
 # ---------------------------------------------------------------- g2 cuts

@@ -43,6 +43,9 @@ def test_onetime_selection_highlights_the_roi_in_both_plots():
     assert "<line" in v.curves.value.split("class='roi selected'")[1]
     assert "class='roi selected' data-row='2'" in v.rates_plot.value
     assert v.curves.value.count("xpcsnb-g2-model") == 4
+    assert "D = 1e+06 Å²·s⁻¹" in v.rates_plot.value  # the fitted law in text units
+    with pytest.raises(ValueError, match="lag averages are of two-time data"):
+        v.lag_averaged()
     with pytest.raises(ValueError, match="no ROI 9"):
         v.select(9)
 
@@ -79,7 +82,12 @@ def test_twotime_cut_lag_average_and_links(static_set):
     v.map.phi_index = 2
     assert f"φ = {float(static_set['phi'][2]):g}°" in v.age_label.value
     tau_l, g_l = lag_average(static_set["c2"].transpose("phi", "t1", "t2").values[2], t)
-    assert v._lag("data", 2)[1] == pytest.approx(g_l, nan_ok=True)
+    tau_v, g_v, m_v = v.lag_averaged()  # the map's angle
+    np.testing.assert_allclose(tau_v, tau_l)
+    assert g_v == pytest.approx(g_l, nan_ok=True) and v.lag_averaged(2)[1] == pytest.approx(g_l, nan_ok=True)
+    np.testing.assert_allclose(m_v, lag_average(clean["c2"].transpose("phi", "t1", "t2").values[2], t)[1])
+    with pytest.raises(ValueError, match="angle index 3 is out of range"):
+        v.lag_averaged(3)
     # zooming the map moves the age to the centre of the visible t1 window
     v.map.zoom(t1=(t[20], t[30]))
     assert v.selected == 25
@@ -118,3 +126,27 @@ def test_a_click_on_the_map_sets_the_age_of_the_cut(static_set):
     v.map.pick_row = 12  # the page sends the t1 row under the click
     assert v.selected == 12 and v.map.pick_row == -1
     assert f"t1 = {float(static_set['t1'][12]):.4g} s" in v.cut.value
+
+
+def test_twotime_cuts_carry_the_time_unit_of_the_data():
+    t = np.arange(20.0)
+    c2 = 1 + 0.2 * np.exp(-np.abs(t[:, None] - t[None, :]) / 5)
+    ds = xr.Dataset({"c2": (("t1", "t2"), c2)},
+                    coords={"t1": ("t1", t, {"units": "frame"}), "t2": ("t2", t, {"units": "frame"}), "phi": 0.0})
+    v = G2View(ds)
+    v.age.value = 5
+    assert "t1 = 5 frame" in v.age_label.value and "τ [frame]" in v.cut.value and "τ [frame]" in v.lagavg.value
+    assert "τ [s]" not in v.cut.value
+
+
+def test_svg_figures_can_be_downloaded(static_set):
+    import base64
+
+    v = G2View(static_set)
+    v.age.value = 3
+    for widget, name in ((v.cut, "c2_cut.svg"), (v.lagavg, "g2_lag_average.svg")):
+        page = widget.value
+        assert f"download='{name}'" in page
+        data = page[page.index("base64,") + 7:]
+        svg = base64.b64decode(data[:data.index("'")]).decode()
+        assert svg.startswith("<svg") and svg == page[:page.index("<div><a")]

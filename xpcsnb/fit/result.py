@@ -35,12 +35,12 @@ dimension: every variable gains a leading ``q`` dimension, and the per-fit attri
 Reports
 -------
 :class:`FitReport` shows a result as text (``str``) or HTML (``_repr_html_``), lmfit
-style; ``res.xpcs.report()`` returns one.
+style, rendered by :mod:`xpcsnb.fit.report` (flags, units, correlation matrix);
+``res.xpcs.report()`` returns one.
 """
 
 from __future__ import annotations
 
-import html
 import os
 from pathlib import Path
 from typing import Any
@@ -335,17 +335,21 @@ class FitReport:
         self.result = res
 
     def __str__(self) -> str:
+        from .report import report_text
+
         return report_text(self.result)
 
     def __repr__(self) -> str:
-        return report_text(self.result)
+        return str(self)
 
     def _repr_html_(self) -> str:
+        from .report import report_html
+
         return report_html(self.result)
 
     def report(self) -> str:
         """The plain-text report (``str(self)``)."""
-        return report_text(self.result)
+        return str(self)
 
 
 class NLSQResult(FitReport):
@@ -372,46 +376,6 @@ def as_result(ds: xr.Dataset) -> FitReport:
     return FitReport(ds)
 
 
-def _rows(res: xr.Dataset, var: str) -> list[tuple[str, str, str, str, str, str]]:
-    rows = []
-    for n in res["param"].values:
-        sel = dict(param=n)
-        v = float(res[nlsq_name(var, "coefficients")].sel(sel))
-        e = float(res[nlsq_name(var, "stderr")].sel(sel))
-        vary = bool(res[nlsq_name(var, "vary")].sel(sel))
-        lo, hi = float(res[nlsq_name(var, "lower")].sel(sel)), float(res[nlsq_name(var, "upper")].sel(sel))
-        unit = str(res["unit"].sel(sel).values)
-        rel = f"{100 * abs(e / v):.2g} %" if vary and v != 0 and np.isfinite(e) else ""
-        rows.append((str(n), f"{v:.6g}", f"{e:.3g}" if vary else "(fixed)", rel,
-                     f"[{lo:.3g}, {hi:.3g}]" if vary else "", unit))
-    return rows
-
-
-def _summary(res: xr.Dataset, var: str) -> list[tuple[str, str]]:
-    def get(field: str) -> Any:
-        return res[nlsq_name(var, field)]
-
-    return [
-        ("model", f"{res.attrs.get('model')} (scaling: {res.attrs.get('scaling')})"),
-        ("success", str(bool(get("success")))),
-        ("message", str(get("message").values)),
-        ("chi2 / chi2_red", f"{float(get('chi2')):.6g} / {float(get('chi2_red')):.6g}"),
-        ("fit quality", str(res[nlsq_name(var, "fit_quality")].values) if nlsq_name(var, "fit_quality") in res
-         else "not assessed"),
-        ("starts", f"{res.attrs.get('n_starts')} ({res.attrs.get('start_method', '')})"),
-        *([("units", f"t [{res.attrs['dt_units']}], q [{res.attrs.get('q_units', '1/Å')}]")]
-          if "dt_units" in res.attrs else []),
-        ("n_data / n_params", f"{int(get('n_data'))} / {int(get('n_params'))}"),
-        ("evaluations", f"{int(get('n_function_evals'))} residual, {int(get('n_iterations'))} Jacobian"),
-        ("weights / covariance", f"{res.attrs.get('weights')} / {res.attrs.get('covariance')}"),
-        ("support", f"{res.attrs.get('support')}; diagonal {res.attrs.get('diagonal')}"),
-    ]
-
-
-#: Correlations below this magnitude are left out of the report.
-CORR_SHOWN = 0.5
-
-
 def correlation_matrix(res: xr.Dataset) -> xr.DataArray:
     """The parameter correlation matrix ``cov_ij / (σ_i σ_j)`` of a single NLSQ result (NaN for fixed ones)."""
     var = nlsq_var(res)
@@ -421,51 +385,3 @@ def correlation_matrix(res: xr.Dataset) -> xr.DataArray:
         corr = cov.values / np.outer(sd, sd)
     return xr.DataArray(corr, dims=cov.dims, coords=cov.coords, name=nlsq_name(var, "correlation"),
                         attrs={"long_name": "parameter correlation"})
-
-
-def correlations(res: xr.Dataset, var: str, shown: float = CORR_SHOWN) -> list[tuple[str, str, float]]:
-    """Pairs of free parameters with |correlation| ≥ ``shown``, strongest first."""
-    corr = correlation_matrix(res).values
-    names = [str(n) for n in res["param"].values]
-    out = [(names[a], names[b], float(corr[a, b])) for a in range(len(names)) for b in range(a + 1, len(names))
-           if np.isfinite(corr[a, b]) and abs(corr[a, b]) >= shown]
-    return sorted(out, key=lambda t: -abs(t[2]))
-
-
-def report_text(res: xr.Dataset) -> str:
-    """Plain-text report of an NLSQ result Dataset (one block per q for per-q results)."""
-    var = nlsq_var(res)
-    if "q" in res[nlsq_name(var, "coefficients")].dims:
-        return "\n\n".join(f"[[q = {float(qv):.6g} 1/Å]]\n" + report_text(res.isel(q=a))
-                           for a, qv in enumerate(res["q"].values))
-    if "roi" in res[nlsq_name(var, "coefficients")].dims:  # g2 fits: one block per ROI
-        return "\n\n".join(f"[[roi {rv}]]\n" + report_text(res.isel(roi=a)) for a, rv in enumerate(res["roi"].values))
-    lines = ["[[NLSQ fit]]"] + [f"    {k:<22}{v}" for k, v in _summary(res, var)] + ["[[Parameters]]"]
-    head = ("name", "value", "stderr", "rel", "bounds", "unit")
-    rows = [head] + _rows(res, var)
-    widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
-    for r in rows:
-        lines.append("    " + "  ".join(s.ljust(w) for s, w in zip(r, widths)))
-    corr = correlations(res, var)
-    if corr:
-        lines.append(f"[[Correlations]] (|r| < {CORR_SHOWN} not shown)")
-        lines.extend(f"    C({a}, {b}) = {r:+.4f}" for a, b, r in corr)
-    return "\n".join(lines)
-
-
-def report_html(res: xr.Dataset) -> str:
-    """HTML report: summary and parameter table (value ± stderr, bounds); one per q for per-q results."""
-    var = nlsq_var(res)
-    if "q" in res[nlsq_name(var, "coefficients")].dims:
-        return "".join(f"<h4>q = {float(qv):.6g} 1/Å</h4>" + report_html(res.isel(q=a))
-                       for a, qv in enumerate(res["q"].values))
-    if "roi" in res[nlsq_name(var, "coefficients")].dims:
-        return "".join(f"<h4>roi {rv}</h4>" + report_html(res.isel(roi=a)) for a, rv in enumerate(res["roi"].values))
-    ok = bool(res[nlsq_name(var, "success")])
-    colour = "#1a7f37" if ok else "#cf222e"
-    summ = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
-                   f"{html.escape(v)}</td></tr>" for k, v in _summary(res, var))
-    head = "".join(f"<th>{h}</th>" for h in ("name", "value", "± stderr", "rel. err", "bounds", "unit"))
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in _rows(res, var))
-    return (f"<div><h4 style='color:{colour}'>NLSQ fit: {'success' if ok else 'FAILED'}</h4>"
-            f"<table>{summ}</table><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")

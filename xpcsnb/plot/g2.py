@@ -10,6 +10,7 @@ import xarray as xr
 
 from ..core.errors import G2Error
 from ..core.g2 import valid_points, validate_g2
+from ..core.units import pretty_unit
 
 __all__ = ["LAYOUTS", "model_curves", "plot_g2", "plot_rates"]
 
@@ -273,7 +274,7 @@ def plot_rates(rates: xr.Dataset, *, ax: Any | None = None) -> Any:
     if shown.any():
         ax.plot(q[shown], g[shown], "o", mfc="none", color="0.5", ms=4, label="excluded")
     D, p = float(rates["D"]), float(rates["p"])
-    unit = rates["D"].attrs.get("units", "")
+    unit = pretty_unit(str(rates["D"].attrs.get("units", "")))
     text = f"D = {D:.4g} ± {float(rates['D_stderr']):.2g} {unit}"
     text += f", p = {p:.3g} ± {float(rates['p_stderr']):.2g}" if "p_stderr" in rates else f", p = {p:g} (fixed)"
     ax.plot(rates["q_curve"].values, rates["gamma_curve"].values, "k-", lw=1, label=text)

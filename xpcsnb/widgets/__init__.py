@@ -9,7 +9,7 @@
 ``FitPanel`` / ``explore(ds)``
     the workbench: tabs for data, fit (editor, NLSQ in a worker process with Cancel, a
     result table flagging parameters at a bound or badly determined, the correlation
-    matrix, CSV/JSON export), diagnostics (data | model | residual, g2 cut with the fit)
+    matrix, CSV/JSON/NetCDF export), diagnostics (data | model | residual, g2 cut with the fit)
     and CMC.
 ``PriorEditor``
     CMC priors, one row per free parameter (family, numbers, live density, checks);
@@ -55,7 +55,7 @@ _LAZY = {
     "BackgroundJob": ".background",
     "flag_parameters": ".table",
     "correlation_matrix": ".table",
-    "pretty_unit": ".editor",
+    "pretty_unit": "..core.units",
     "G2View": ".g2view",
     "QMapView": ".qmapview",
 }

@@ -19,7 +19,7 @@ Zoom and pan (wheel / drag / double-click to reset in the page, or :meth:`C2View
 set ``window`` = [row0, row1, col0, col1] (data indices, half-open); the kernel then
 re-samples only the visible window, so a 2000² map shows full detail once zoomed in.
 Axes carry round ticks and labels ``t1 [s]``, ``t2 [s]``; the colour bar has ticks and
-its label with the unit (Unicode, :func:`~xpcsnb.widgets.editor.pretty_unit`); the
+its label with the unit (Unicode, :func:`~xpcsnb.core.units.pretty_unit`); the
 default limits are rounded outward (:func:`round_limits`). The size follows the window
 up to ``size`` CSS px. :meth:`C2View.save_png` writes the figure (matplotlib); the page
 has its own PNG button.
@@ -41,7 +41,7 @@ import numpy as np
 import traitlets
 import xarray as xr
 
-from .editor import pretty_unit
+from ..core.units import pretty_unit
 
 __all__ = [
     "C2View",

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..core.units import pretty_unit
 from ..fit.diagnostics import flatten_draws
 from ..fit.priors import BoundedPrior
 
@@ -74,11 +75,11 @@ def trace_rank_png(draws: Mapping[str, np.ndarray], names: Sequence[str], *, tit
     axes = fig.subplots(len(names), 2, squeeze=False, gridspec_kw={"width_ratios": (2.2, 1)})
     for row, name in enumerate(names):
         x = np.asarray(draws[name])
-        unit = (units or {}).get(name, "")
+        unit = pretty_unit((units or {}).get(name, ""))
         ax_t, ax_r = axes[row]
         for c in range(x.shape[0]):
             ax_t.plot(x[c], lw=0.6, color=_COLOURS[c % len(_COLOURS)], label=f"chain {c}")
-        ax_t.set_ylabel(f"{name}" + (f" [{unit}]" if unit and unit != "1" else ""))
+        ax_t.set_ylabel(f"{name}" + (f" [{unit}]" if unit else ""))
         ranks = _ranks(x)
         edges = np.linspace(0, ranks.size, bins + 1)
         for c in range(x.shape[0]):
@@ -163,8 +164,8 @@ def posterior_png(draws: Mapping[str, np.ndarray], names: Sequence[str], *,
             if np.isfinite(e) and e > 0:
                 ax.axvspan(v - e, v + e, color="#cf222e", alpha=0.12)
         ax.set_xlim(*view)
-        unit = (units or {}).get(name, "")
-        ax.set_xlabel(name + (f" [{unit}]" if unit and unit != "1" else ""), fontsize=9)
+        unit = pretty_unit((units or {}).get(name, ""))
+        ax.set_xlabel(name + (f" [{unit}]" if unit else ""), fontsize=9)
         ax.set_yticks([])
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)

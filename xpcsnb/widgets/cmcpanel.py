@@ -82,6 +82,10 @@ class CMCPanel(widgets.VBox):
         True when priors or settings changed after the shown result (trait).
     running : bool
         True while a run goes (trait).
+    data : xarray.Dataset
+        The Dataset a run samples (read-only).
+    nlsq : xarray.Dataset or None
+        The NLSQ result that seeds the run (read-only).
     job : BackgroundJob
     diagnostics : Diagnostics or None
     run_button, cancel_button : ipywidgets.Button
@@ -162,6 +166,16 @@ class CMCPanel(widgets.VBox):
         self.add_class("xpcsnb-cmc-panel")
 
     # ------------------------------------------------------------------ public
+    @property
+    def data(self) -> xr.Dataset:
+        """The Dataset a run samples."""
+        return self._ds
+
+    @property
+    def nlsq(self) -> xr.Dataset | None:
+        """The NLSQ result that seeds the priors and the sampler (None without one)."""
+        return self._nlsq
+
     def options(self) -> dict[str, Any]:
         """The keywords of ``fit_cmc`` for the current priors and settings.
 

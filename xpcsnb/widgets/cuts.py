@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from ..core.units import pretty_unit
+
 __all__ = ["g2_svg", "lag_average", "nice_ticks"]
 
 
@@ -41,8 +43,8 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def g2_svg(tau: np.ndarray, g2: np.ndarray, model: np.ndarray | None = None, *, title: str = "",
-           width: int = 420, height: int = 260) -> str:
-    """An SVG figure of g2(τ): points (data), a line (model), log τ axis [s], labelled axes."""
+           width: int = 420, height: int = 260, time_unit: str = "s") -> str:
+    """An SVG figure of g2(τ): points (data), a line (model), log τ axis in ``time_unit``, labelled axes."""
     tau, g2 = np.asarray(tau, float), np.asarray(g2, float)
     ok = (tau > 0) & np.isfinite(g2)
     if not ok.any():
@@ -78,7 +80,7 @@ def g2_svg(tau: np.ndarray, g2: np.ndarray, model: np.ndarray | None = None, *, 
         y = Y(v)
         out.append(f"<line x1='{ml - 4}' x2='{ml}' y1='{y:.1f}' y2='{y:.1f}' stroke='#444'/>"
                    f"<text x='{ml - 6}' y='{y + 4:.1f}' text-anchor='end'>{v:g}</text>")
-    out.append(f"<text x='{ml + pw / 2}' y='{height - 4}' text-anchor='middle'>τ [s]</text>"
+    out.append(f"<text x='{ml + pw / 2}' y='{height - 4}' text-anchor='middle'>τ [{html.escape(pretty_unit(time_unit) or time_unit)}]</text>"
                f"<text transform='translate(12 {mt + ph / 2}) rotate(-90)' text-anchor='middle'>g₂(τ)</text>")
     for t, v in zip(tau[ok], g2[ok]):
         out.append(f"<circle cx='{X(t):.1f}' cy='{Y(v):.1f}' r='2.2' fill='#0969da'/>")
@@ -89,3 +91,12 @@ def g2_svg(tau: np.ndarray, g2: np.ndarray, model: np.ndarray | None = None, *, 
                    f"<text x='{ml + pw - 4}' y='{mt + 12}' text-anchor='end' fill='#cf222e'>— fit</text>")
     out.append(f"<text x='{ml + pw - 4}' y='{mt + 24}' text-anchor='end' fill='#0969da'>● data</text></svg>")
     return "".join(out)
+
+
+def with_download(svg: str, name: str) -> str:
+    """``svg`` followed by a link that downloads it as the file ``name`` (the figure's export)."""
+    import base64
+
+    data = base64.b64encode(svg.encode()).decode()
+    return (f"{svg}<div><a class='xpcsnb-download' download='{html.escape(name, quote=True)}' "
+            f"href='data:image/svg+xml;base64,{data}'>⬇ {html.escape(name)}</a></div>")

@@ -23,6 +23,7 @@ import ipywidgets as widgets
 import numpy as np
 import xarray as xr
 
+from ..core.units import pretty_unit
 from ..fit.diagnostics import THRESHOLDS
 from ..fit.priors import BoundedPrior
 from ..models.parameters import PRIOR_KINDS, Prior
@@ -240,8 +241,8 @@ class Diagnostics(widgets.VBox):
                 row = summary.sel(param=p)
                 post = "".join(f"<td style='padding:1px 6px;text-align:right'>{float(row[v]):.5g}</td>"
                                for v in ("mean", "sd", "eti90_lb", "eti90_ub") if v in row)
-            unit = self.units.get(p, "")
-            unit_txt = f" [{html.escape(unit)}]" if unit and unit != "1" else ""
+            unit = pretty_unit(self.units.get(p, ""))
+            unit_txt = f" [{html.escape(unit)}]" if unit else ""
             rows.append(f"<tr><th style='text-align:left'>{html.escape(p)}{unit_txt}</th>{''.join(cells)}{post}</tr>")
         post_head = ("<th rowspan='2'>mean</th><th rowspan='2'>sd</th><th rowspan='2'>5 %</th><th rowspan='2'>95 %</th>"
                      if summary is not None else "")

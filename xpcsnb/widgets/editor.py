@@ -17,17 +17,16 @@ empty or half-typed number (``"1e"``) is an error to fix, never a silent revert:
   fixed scaling row needs every scaling row fixed.
 
 The grid is fluid (CSS grid with ``minmax`` columns inside a horizontally scrolling box),
-so at 1024 px nothing is cut off. Units are shown with :func:`pretty_unit`
-(``Å²/s^(1+alpha)`` → ``Å²·s⁻⁽¹⁺ᵅ⁾``). :meth:`ParameterEditor.fit_options` turns the
-rows into the ``scaling=``, ``bounds=``, ``initial=``, ``fixed=``, ``free=`` (and
-``contrast=``/``offset=``) arguments of :func:`xpcsnb.fit.nlsq.fit_nlsq`.
+so at 1024 px nothing is cut off. Units are text units, as in the reports
+(:func:`xpcsnb.core.units.pretty_unit`: ``Å²/s^(1+alpha)`` → ``Å²·s⁻¹⁻ᵅ``).
+:meth:`ParameterEditor.fit_options` turns the rows into the ``scaling=``, ``bounds=``,
+``initial=``, ``fixed=``, ``free=`` (and ``contrast=``/``offset=``) arguments of :func:`xpcsnb.fit.nlsq.fit_nlsq`.
 """
 
 from __future__ import annotations
 
 import html
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,12 +35,13 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
+from ..core.units import pretty_unit
 from ..models import get_model
 from ..models.base import Model
 from ..models.parameters import SCALING, Parameter
 from ..models.scaling import parse_scaling_name, scaling_names
 
-__all__ = ["NumberText", "ParameterEditor", "ParameterRow", "parse_number", "pretty_unit", "validate_row"]
+__all__ = ["NumberText", "ParameterEditor", "ParameterRow", "parse_number", "validate_row"]
 
 _COLUMNS = ("minmax(6.5em, max-content) repeat(3, minmax(5.5em, 9em)) 3.2em "
             "minmax(4em, max-content) minmax(9em, 1fr)")
@@ -55,39 +55,6 @@ EDITOR_CSS = """<style>
 .xpcsnb-highlight { background: #fff8c5; border-radius: 3px; outline: 2px solid #d4a72c; }
 .xpcsnb-row-error { color: #cf222e; white-space: normal; overflow-wrap: anywhere; }
 </style>"""
-
-_SUP = str.maketrans("0123456789+-=()abdefghijklmnoprstuvwxyzαβγδ.",
-                     "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᵅᵝᵞᵟ·")
-_GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ"}
-
-
-def pretty_unit(unit: str) -> str:
-    """A registry unit as readable Unicode text: powers as superscripts, ``/x^(e)`` as ``·x⁻⁽ᵉ⁾``.
-
-    ``"Å²/s^(1+alpha)"`` → ``"Å²·s⁻⁽¹⁺ᵅ⁾"``, ``"s⁻¹·s^(-beta)"`` → ``"s⁻¹·s⁻ᵝ"``,
-    ``"1"`` → ``""`` (dimensionless). Greek names become letters, ``_ref``-style
-    suffixes superscripts (``alpha_ref`` → ``ᵅʳᵉᶠ``). Text without ``^`` is unchanged.
-    """
-    u = str(unit).strip()
-    if u in ("", "1"):
-        return ""
-
-    def exponent(text: str) -> str:
-        for name, letter in _GREEK.items():
-            text = re.sub(rf"\b{name}(?:_(\w+))?", lambda m: letter + (m.group(1) or ""), text)
-        return text.replace(" ", "").replace("_", "").translate(_SUP)
-
-    def power(m: re.Match[str]) -> str:
-        slash, base, exp = m.group(1), m.group(2), m.group(3) or m.group(4)
-        simple = re.fullmatch(r"-?\w+", exp) is not None
-        if slash:
-            exp = exp[1:] if exp.startswith("-") and simple else ("-" + exp if simple else f"-({exp})")
-        elif not simple:
-            exp = f"({exp})"
-        return ("·" if slash else "") + base + exponent(exp)
-
-    return re.sub(r"(/)?\s*([^\s/·^()]+)\^(?:\(([^()]*)\)|(-?\w+))", power, u)
-
 
 def parse_number(text: str) -> float:
     """Parse a typed number (``"1e3"``, ``" -0.5 "``, ``"inf"``); raise ValueError naming the text."""

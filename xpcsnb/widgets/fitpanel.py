@@ -10,7 +10,7 @@ Cancel, Start from result, Reset; progress and status) that stays visible; four 
     contrast/offset rows with bounds and fixing) and the result table
     (:func:`~xpcsnb.widgets.table.result_table_html`: parameters at a bound and relative
     errors > 100 % flagged, collapsible correlation matrix with |r| > 0.95 marked) and
-    CSV/JSON downloads of the parameters;
+    CSV/JSON/NetCDF downloads of the parameters;
 ``Diagnostics``
     data | model | residual (weighted by ``sigma`` when the data have it) side by side,
     on one angle (linked), and g2(τ) of data and model.
@@ -25,6 +25,8 @@ click while a fit runs is ignored (one fit at a time). **Cancel** stops the work
 process for real. After an edit, Reset, or a change of model/scaling/starts/q/φ the shown
 result is marked "out of date" (:attr:`FitPanel.stale`). :meth:`FitPanel.wait` waits for
 the fit and its display (scripts and tests: ``panel.fit_button.click(); panel.wait()``).
+:meth:`FitPanel.show_result` shows a result fitted elsewhere (e.g. read with
+:func:`~xpcsnb.fit.result.load_nlsq`) as if the panel had fitted it.
 Each fit starts a fresh process, so it pays the import and compile time (a few seconds).
 """
 
@@ -32,7 +34,9 @@ from __future__ import annotations
 
 import base64
 import html
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -42,13 +46,13 @@ import xarray as xr
 
 from ..core.twotime import q_value, validate_twotime
 from ..fit.nlsq import fit_nlsq
-from ..fit.result import nlsq_name
+from ..fit.result import nlsq_name, nlsq_var
 from ..models import get_model, model_names
 from .background import Bar, BackgroundJob
 from .c2view import C2View
-from .cuts import g2_svg, lag_average
+from .cuts import g2_svg, lag_average, with_download
 from .editor import ParameterEditor
-from .table import flag_parameters, parameters_csv, parameters_json, result_table_html
+from .table import flag_parameters, parameters_csv, parameters_json, result_table_html, save_parameters
 
 __all__ = ["FitPanel", "explore", "residual"]
 
@@ -77,8 +81,8 @@ def _status(text: str, colour: str) -> str:
     return f"<span style='color:{colour}'>{html.escape(text)}</span>"
 
 
-def _download(text: str, name: str, mime: str) -> str:
-    data = base64.b64encode(text.encode()).decode()
+def _download(content: str | bytes, name: str, mime: str) -> str:
+    data = base64.b64encode(content.encode() if isinstance(content, str) else content).decode()
     return (f"<a download='{name}' href='data:{mime};base64,{data}' class='xpcsnb-download' "
             f"style='margin-right:1em'>⬇ {name}</a>")
 
@@ -114,6 +118,13 @@ class FitPanel(widgets.VBox):
         Message of the last fit that raised (empty otherwise).
     ignored_clicks : int
         Fit clicks ignored because a fit was running.
+    viewer : C2View
+        The data (Data tab).
+    fit_viewer, model_view, residual_view : C2View or None
+        Data, model and residual of the fitted angles side by side (Diagnostics tab,
+        one angle for all three); None before the first result.
+    cmc_panel : CMCPanel or None
+        The panel :meth:`setup_cmc` put in the CMC tab.
     """
 
     stale = traitlets.Bool(False)
@@ -182,6 +193,7 @@ class FitPanel(widgets.VBox):
         self.viewer = C2View(data, title="C2 data", size=size)
         self.data_g2 = widgets.HTML("")
         self.model_view: C2View | None = None
+        self.fit_viewer: C2View | None = None
         self.residual_view: C2View | None = None
         self._views = widgets.HBox([], layout=widgets.Layout(flex_flow="row wrap", width="100%"))
         self.fit_g2 = widgets.HTML("")
@@ -260,7 +272,7 @@ class FitPanel(widgets.VBox):
             except ValueError as exc:
                 self._fail(str(exc), stage="invalid settings")
                 return None
-            data = self._fit_data()
+            data = self.fit_data
             kwargs = dict(self._fit_kwargs, n_starts=self.n_starts.value or None)
             self._pending = data
             self._displayed.clear()
@@ -273,6 +285,43 @@ class FitPanel(widgets.VBox):
         if wait:
             return self.wait()
         return None
+
+    @property
+    def fit_data(self) -> xr.Dataset:
+        """The Dataset a fit starts on: the selected q (a ``q`` attribute) and the selected angles."""
+        return self._data().isel(phi=list(self.phi_select.value))
+
+    def show_result(self, res: xr.Dataset) -> None:
+        """Show an NLSQ result of :attr:`fit_data` as if the panel had fitted it (table, maps, CMC seed).
+
+        Parameters
+        ----------
+        res : xarray.Dataset
+            A :func:`~xpcsnb.fit.nlsq.fit_nlsq` result of the selected model on
+            :attr:`fit_data`, made with ``return_model=True``.
+
+        Raises
+        ------
+        XpcsError
+            If ``res`` is not an NLSQ result.
+        ValueError
+            If ``res`` has no ``c2_model``, is of another model, or was fitted on other
+            angles, or while a fit runs.
+        """
+        nlsq_var(res)
+        if "c2_model" not in res:
+            raise ValueError("the result has no c2_model: fit with return_model=True")
+        if res.attrs.get("model") != self.model:
+            raise ValueError(f"the result is a {res.attrs.get('model')!r} fit but the panel's model is "
+                             f"{self.model!r}; select that model first")
+        data = self.fit_data
+        if res.sizes.get("phi") != data.sizes["phi"] or not np.allclose(res["phi"].values, data["phi"].values):
+            raise ValueError(f"the result was fitted on the angles {list(np.asarray(res['phi'].values))} but the "
+                             f"panel selects {list(data['phi'].values)}; select those angles first")
+        if self.running:
+            raise ValueError("a fit is running: wait for it or cancel it first")
+        self._show(res, data, float(res.attrs.get("elapsed_s", 0.0)))
+        self._busy(False)
 
     def setup_cmc(self) -> Any:
         """A :class:`~xpcsnb.widgets.cmcpanel.CMCPanel` on the fitted data, seeded from the shown NLSQ result.
@@ -345,9 +394,6 @@ class FitPanel(widgets.VBox):
             ds = ds.isel(q=k).drop_vars("q").assign_attrs(q=q)
         return ds
 
-    def _fit_data(self) -> xr.Dataset:
-        return self._data().isel(phi=list(self.phi_select.value))
-
     def _make_editor(self) -> ParameterEditor:
         ed = ParameterEditor(self.model, max(1, len(self.phi_select.value)), scaling=self.scaling_select.value,
                              per_angle=self.per_angle.value)
@@ -382,7 +428,8 @@ class FitPanel(widgets.VBox):
         d = self._data()
         k = self.viewer.phi_index
         tau, g2 = lag_average(d["c2"].values[k], d["t1"].values)
-        self.data_g2.value = g2_svg(tau, g2, title=f"lag-averaged g₂, φ = {float(d['phi'][k]):g}°")
+        self.data_g2.value = with_download(g2_svg(tau, g2, title=f"lag-averaged g₂, φ = {float(d['phi'][k]):g}°",
+                                                  time_unit=str(d["t1"].attrs.get("units", "s"))), "g2_data.svg")
 
     def _mark_stale(self) -> None:
         if self._result is None or self.stale:
@@ -453,15 +500,15 @@ class FitPanel(widgets.VBox):
             size = self.viewer.size
             self.model_view = C2View(model_map, title="model", size=size)
             self.residual_view = C2View(resid, symmetric=True, title=rtitle, size=size)
-            self._fit_viewer = C2View(data, title="C2 data (fitted angles)", size=size)
+            self.fit_viewer = C2View(data, title="C2 data (fitted angles)", size=size)
             for v in (self.model_view, self.residual_view):
-                widgets.link((self._fit_viewer, "phi_index"), (v, "phi_index"))
-            self._fit_viewer.observe(lambda _: self._update_fit_g2(), names="phi_index")
-            for v in (self._fit_viewer, self.model_view, self.residual_view):  # side by side when wide enough
+                widgets.link((self.fit_viewer, "phi_index"), (v, "phi_index"))
+            self.fit_viewer.observe(lambda _: self._update_fit_g2(), names="phi_index")
+            for v in (self.fit_viewer, self.model_view, self.residual_view):  # side by side when wide enough
                 v.layout = widgets.Layout(flex="1 1 300px", max_width=f"{size + 200}px")
-            self._views.children = (self._fit_viewer, self.model_view, self.residual_view)
+            self._views.children = (self.fit_viewer, self.model_view, self.residual_view)
         else:
-            self._fit_viewer.set_data(data, title="C2 data (fitted angles)")
+            self.fit_viewer.set_data(data, title="C2 data (fitted angles)")  # type: ignore[union-attr]
             self.model_view.set_data(model_map, title="model")  # type: ignore[union-attr]
             self.residual_view.set_data(resid, symmetric=True, title=rtitle)
         self._update_fit_g2()
@@ -469,7 +516,8 @@ class FitPanel(widgets.VBox):
         self.editor.highlight([n for n in flags if n in self.editor.rows])
         self.result_html.value = result_table_html(res)
         self.exports.value = (_download(parameters_csv(res), "parameters.csv", "text/csv")
-                              + _download(parameters_json(res), "parameters.json", "application/json"))
+                              + _download(parameters_json(res), "parameters.json", "application/json")
+                              + _download(_netcdf_bytes(res), "parameters.nc", "application/x-netcdf"))
         ok = bool(res[nlsq_name(_VAR, "success")])
         self.progress.bar_style = "success" if ok else "warning"
         self._advance(self.progress.max, "done" if ok else "not converged")
@@ -483,12 +531,19 @@ class FitPanel(widgets.VBox):
     def _update_fit_g2(self) -> None:
         if self._result is None or self._fitted_on is None:
             return
-        k = self._fit_viewer.phi_index
+        k = self.fit_viewer.phi_index  # type: ignore[union-attr]
         d = self._fitted_on
         tau, g2 = lag_average(d["c2"].values[k], d["t1"].values)
         m = self._result["c2_model"].transpose(*d["c2"].dims).values[k]
-        self.fit_g2.value = g2_svg(tau, g2, lag_average(m, d["t1"].values)[1],
-                                   title=f"g₂ data and fit, φ = {float(d['phi'][k]):g}°")
+        self.fit_g2.value = with_download(g2_svg(tau, g2, lag_average(m, d["t1"].values)[1],
+                                                 time_unit=str(d["t1"].attrs.get("units", "s")),
+                                                 title=f"g₂ data and fit, φ = {float(d['phi'][k]):g}°"), "g2_fit.svg")
+
+
+def _netcdf_bytes(res: xr.Dataset) -> bytes:
+    """The file :func:`~xpcsnb.widgets.table.save_parameters` writes, as bytes (for a download link)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return save_parameters(res, Path(folder) / "parameters.nc").read_bytes()
 
 
 def _offdiag_rms(r: np.ndarray) -> float:

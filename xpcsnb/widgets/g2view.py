@@ -32,10 +32,11 @@ import traitlets
 import xarray as xr
 
 from ..core.errors import G2Error
+from ..core.units import pretty_unit
 from ..fit.rates import fit_rates
 from ..plot.g2 import model_curves
 from .c2view import C2View, colormap_luts
-from .cuts import g2_svg, lag_average, nice_ticks
+from .cuts import g2_svg, lag_average, nice_ticks, with_download
 
 __all__ = ["AgeMap", "G2View", "SvgPick", "curves_svg", "rates_svg", "q_colours"]
 
@@ -151,7 +152,7 @@ def rates_svg(rates: xr.Dataset, colours: list[str], selected: int, *, width: in
     ys = np.concatenate([lo_e[ok], (g + np.nan_to_num(e))[ok], gc[gc > 0]])
     lx0, lx1 = math.log10(q[ok].min()) - 0.05, math.log10(q[ok].max()) + 0.05
     ly0, ly1 = math.log10(ys.min()) - 0.1, math.log10(ys.max()) + 0.1
-    law = f"D = {float(rates['D']):.3g} Å^{float(rates['p']) if 'p' in rates else 2:.2g}/s"
+    law = f"D = {float(rates['D']):.3g} {pretty_unit(str(rates['D'].attrs.get('units', '')))}"
     out, box = _frame(width, height, f"Γ(q): {law}", "xpcsnb-rates")
     ml, mt, pw, ph = box
 
@@ -268,7 +269,7 @@ class G2View(widgets.VBox):
         self.curves.value = curves_svg(self.data["tau"].values, self.data["g2"].values, self._err, self._model,
                                        self._colours, k, title=self.roi.label)
         if self.rates is not None:
-            self.rates_plot.value = rates_svg(self.rates, self._colours, k)
+            self.rates_plot.value = with_download(rates_svg(self.rates, self._colours, k), "gamma_of_q.svg")
 
     @property
     def selected(self) -> Any:
@@ -297,6 +298,7 @@ class G2View(widgets.VBox):
         self.map = AgeMap(self.data, size=size)
         n = self._c2.sizes["t1"]
         self._t = self._c2["t1"].values.astype(float)
+        self._t_unit = pretty_unit(str(self._c2["t1"].attrs.get("units", "s"))) or "s"
         self.age = widgets.IntSlider(value=0, min=0, max=max(n - 2, 0), description="age t1",
                                      continuous_update=False, readout=False)
         self.age_label = widgets.Label()
@@ -356,12 +358,27 @@ class G2View(widgets.VBox):
         model = None if self._model_c2 is None else self._model_c2[k, i, i + 1:]
         return tau, data, model
 
+    def lag_averaged(self, k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(tau, g2, model)``: the lag-averaged g2 of the data (and of the model, else None) at angle index ``k``.
+
+        ``k`` defaults to the map's angle; see :func:`~xpcsnb.widgets.cuts.lag_average`.
+        """
+        if self.mode != "twotime":
+            raise ValueError("lag averages are of two-time data; this view shows one-time g2")
+        k = self.map.phi_index if k is None else int(k)
+        if not 0 <= k < self._c2.shape[0]:
+            raise ValueError(f"angle index {k} is out of range: the data have {self._c2.shape[0]} angle(s)")
+        tau, g = self._lag("data", k)
+        return tau, g, None if self._model_c2 is None else self._lag("model", k)[1]
+
     def _draw_twotime(self) -> None:
         k, i = self.map.phi_index, int(self.age.value)
         phi = float(self._c2["phi"].values[k])
-        self.age_label.value = f"t1 = {self._t[i]:.4g} s, φ = {phi:g}°"
+        u = self._t_unit
+        self.age_label.value = f"t1 = {self._t[i]:.4g} {u}, φ = {phi:g}°"
         tau, d, m = self.cut_at(i, k)
-        self.cut.value = g2_svg(tau, d, m, title=f"C2 cut at t1 = {self._t[i]:.4g} s")
-        tau, g = self._lag("data", k)
-        mg = None if self._model_c2 is None else self._lag("model", k)[1]
-        self.lagavg.value = g2_svg(tau, g, mg, title=f"lag-averaged g2, φ = {phi:g}°")
+        self.cut.value = with_download(g2_svg(tau, d, m, title=f"C2 cut at t1 = {self._t[i]:.4g} {u}", time_unit=u),
+                                       "c2_cut.svg")
+        tau, g, mg = self.lag_averaged(k)
+        self.lagavg.value = with_download(g2_svg(tau, g, mg, title=f"lag-averaged g2, φ = {phi:g}°", time_unit=u),
+                                          "g2_lag_average.svg")

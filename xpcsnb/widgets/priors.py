@@ -29,6 +29,7 @@ import numpy as np
 import traitlets
 import xarray as xr
 
+from ..core.units import pretty_unit
 from ..fit.priors import NLSQ_PRIOR_WIDTH, BoundedPrior, beta_concentrations, nlsq_prior, prior_distribution
 from ..fit.priors import check_prior as _check_prior
 from ..models import get_model, registry
@@ -173,7 +174,7 @@ class PriorRow(widgets.HBox):
         self.error = ""
         self._prior: Prior | None = seed
         self._busy = False
-        unit_txt = "" if unit in ("", "1") else f" [{html.escape(unit)}]"
+        unit_txt = f" [{html.escape(pretty_unit(unit))}]" if pretty_unit(unit) else ""
         self.label = widgets.HTML(f"<b>{html.escape(name)}</b>{unit_txt}",
                                   layout=widgets.Layout(width="150px", min_width="110px"))
         self.kind = widgets.Dropdown(options=list(PRIOR_KINDS), value=seed.kind,

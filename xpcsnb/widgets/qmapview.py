@@ -31,7 +31,7 @@ import xarray as xr
 from ..core.errors import PartitionError
 from ..core.partition import Geometry, Partition, partition
 from .c2view import colormap_luts
-from .cuts import g2_svg, lag_average, nice_ticks
+from .cuts import g2_svg, lag_average, nice_ticks, with_download
 
 __all__ = ["QMapView", "log_codes", "roi_intensity", "geometry_from_attrs", "trace_svg"]
 
@@ -351,5 +351,6 @@ class QMapView(widgets.HBox):
         if self._trace is not None:
             parts.append(trace_svg(self._frame_t, self._trace[:, k - 1], title=f"intensity — ROI {k}",
                                    xlabel=f"t [{self._frame_unit}]"))
-        self.curves.value = "".join(f"<div class='xpcsnb-qmap-curve'>{s}</div>" for s in parts) or \
+        self.curves.value = "".join(f"<div class='xpcsnb-qmap-curve'>{with_download(s, f'roi{k}_{n}.svg') if s.startswith('<svg') else s}</div>"
+                                    for n, s in enumerate(parts)) or \
             f"<div>{html.escape(self._roi_text(k))} (no g2, twotime or frames given)</div>"

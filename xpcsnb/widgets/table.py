@@ -1,18 +1,11 @@
-"""The fit result as the workbench shows it: a parameter table that flags problems, a correlation matrix.
+"""The fit result as the workbench shows it: the flagged parameter table, the correlation matrix, exports.
 
-Flags (per free parameter of an NLSQ result Dataset, ``{var}_nlsq_*``):
-
-``at bound``
-    the value lies within ``bound_tol`` × (upper − lower) of a bound (the fit pushed it
-    there: widen the bound or fix the parameter);
-``badly determined``
-    relative standard error ``stderr / |value|`` above ``rel_err_limit`` (default 1 =
-    100 %), or a non-finite standard error (the data do not constrain it: fix it, or
-    fit more angles / a longer time range).
-
-The correlation matrix is ``cov_ij / sqrt(cov_ii cov_jj)`` over the free parameters;
-entries with ``|r| > corr_limit`` (default 0.95) are highlighted. Units are shown with
-:func:`~xpcsnb.widgets.editor.pretty_unit`.
+The table and its flags are those of the text/HTML reports (:mod:`xpcsnb.fit.report`:
+parameters at a bound, relative errors above 100 %, no standard error; a collapsible
+correlation matrix with |r| > 0.95 marked; units as text units, ``Å²·s⁻¹⁻ᵅ``). Exports of
+the parameter table: CSV (:func:`parameters_csv`), JSON (:func:`parameters_json`) and
+NetCDF (:func:`parameters_dataset`, written atomically by :func:`save_parameters`, read
+back by :func:`load_parameters`).
 """
 
 from __future__ import annotations
@@ -20,90 +13,61 @@ from __future__ import annotations
 import html
 import io
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from ..fit.report import correlation_html, flag_parameters, flagged_names, parameter_table_html
+from ..fit.result import correlation_matrix as _full_correlation
 from ..fit.result import nlsq_name, nlsq_var
-from ..models import get_model
-from ..models.registry import get as registry_get
-from ..models.scaling import parse_scaling_name
-from .editor import pretty_unit
+from ..io.results import load_result, save_result
 
-__all__ = ["correlation_matrix", "flag_parameters", "parameters_csv", "parameters_json", "result_table_html"]
+__all__ = ["correlation_matrix", "flag_parameters", "load_parameters", "parameters_csv", "parameters_dataset",
+           "parameters_json", "result_table_html", "save_parameters"]
 
-_RED, _AMBER = "#ffebe9", "#fff8c5"
+#: ``kind`` of parameter-table files (:mod:`xpcsnb.io.results`).
+PARAMETERS_KIND = "nlsq-parameters"
 
 
 def _one_fit(res: xr.Dataset) -> str:
     var = nlsq_var(res)
-    if "q" in res[nlsq_name(var, "coefficients")].dims:
-        raise ValueError("this result holds several q fits; select one with res.isel(q=i)")
+    if res[nlsq_name(var, "coefficients")].ndim != 1:
+        raise ValueError(f"this result holds several fits (dims {res[nlsq_name(var, 'coefficients')].dims}); "
+                         "select one with res.isel(q=i)")
     return var
 
 
-def _unit(res: xr.Dataset, name: str) -> str:
-    model = str(res.attrs.get("model", ""))
-    try:
-        base = parse_scaling_name(name).base if parse_scaling_name(name) else name  # type: ignore[union-attr]
-        return registry_get(get_model(model), base).unit
-    except Exception:  # an unknown model name in the attributes: show no unit rather than fail
-        return ""
-
-
-def flag_parameters(res: xr.Dataset, *, rel_err_limit: float = 1.0, bound_tol: float = 1e-3) -> dict[str, list[str]]:
-    """``{name: [flags]}`` of the free parameters (flags: ``"at lower bound"``, ``"at upper bound"``,
-    ``"badly determined (relative error 230 %)"``, ``"no standard error"``); unflagged names are left out."""
-    if not (rel_err_limit > 0 and bound_tol >= 0):
-        raise ValueError(f"rel_err_limit must be > 0 and bound_tol >= 0, got {rel_err_limit}, {bound_tol}")
-    var = _one_fit(res)
-    out: dict[str, list[str]] = {}
-    for name in res["param"].values:
-        sel = {"param": name}
-        if not bool(res[nlsq_name(var, "vary")].sel(sel)):
-            continue
-        v, e = (float(res[nlsq_name(var, f)].sel(sel)) for f in ("coefficients", "stderr"))
-        lo, hi = (float(res[nlsq_name(var, f)].sel(sel)) for f in ("lower", "upper"))
-        flags = []
-        tol = bound_tol * (hi - lo)
-        if v - lo <= tol:
-            flags.append("at lower bound")
-        elif hi - v <= tol:
-            flags.append("at upper bound")
-        if not np.isfinite(e):
-            flags.append("no standard error")
-        elif v == 0 or e / abs(v) > rel_err_limit:
-            rel = "∞" if v == 0 else f"{100 * e / abs(v):.0f} %"
-            flags.append(f"badly determined (relative error {rel})")
-        if flags:
-            out[str(name)] = flags
-    return out
-
-
 def correlation_matrix(res: xr.Dataset) -> xr.DataArray:
-    """Correlation coefficients of the free parameters (dims ``cov_i``, ``cov_j``)."""
+    """Correlation coefficients of the free parameters (dims ``cov_i``, ``cov_j``; units 1).
+
+    The free-parameter block of :func:`xpcsnb.fit.result.correlation_matrix`.
+    """
     var = _one_fit(res)
     free = [str(n) for n, f in zip(res["param"].values, res[nlsq_name(var, "vary")].values) if f]
-    cov = res[nlsq_name(var, "covariance")].sel(cov_i=free, cov_j=free)
-    sd = np.sqrt(np.diag(cov.values))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = cov.values / np.outer(sd, sd)
-    out = cov.copy(data=r)
+    out = _full_correlation(res).sel(cov_i=free, cov_j=free)
     out.name = "correlation"
     out.attrs = {"long_name": "parameter correlation", "units": "1"}
     return out
 
 
-def _fmt(x: float) -> str:
-    if not np.isfinite(x):
-        return "—"
-    return f"{x:.5g}"
-
-
 def result_table_html(res: xr.Dataset, *, rel_err_limit: float = 1.0, bound_tol: float = 1e-3,
                       corr_limit: float = 0.95, stale: bool = False) -> str:
-    """HTML: summary line, parameter table with flags (coloured rows) and a collapsible correlation matrix."""
+    """HTML: summary line, parameter table with flags (coloured rows) and a collapsible correlation matrix.
+
+    Parameters
+    ----------
+    res : xarray.Dataset
+        One NLSQ result.
+    rel_err_limit, bound_tol
+        Passed to :func:`~xpcsnb.fit.report.flag_parameters`.
+    corr_limit : float
+        Off-diagonal |r| above which a correlation is highlighted.
+    stale : bool
+        Show an "out of date" banner (the settings changed after this fit).
+    """
     var = _one_fit(res)
     flags = flag_parameters(res, rel_err_limit=rel_err_limit, bound_tol=bound_tol)
     ok = bool(res[nlsq_name(var, "success")])
@@ -116,40 +80,9 @@ def result_table_html(res: xr.Dataset, *, rel_err_limit: float = 1.0, bound_tol:
                  f"<code>{html.escape(str(res.attrs.get('model', '?')))}</code>, χ²_red = {chi2:.4g}, "
                  f"{html.escape(str(res[nlsq_name(var, 'message')].values))}</div>")
     if flags:
-        parts.append(f"<div style='color:#9a6700'>⚠ {len(flags)} parameter(s) flagged: "
-                     + html.escape("; ".join(f"{n}: {', '.join(f)}" for n, f in flags.items())) + "</div>")
-    parts.append("<table style='border-collapse:collapse'><tr><th>parameter</th><th>value</th><th>± error</th>"
-                 "<th>rel. error</th><th>bounds</th><th>unit</th><th>flags</th></tr>")
-    for name in res["param"].values:
-        name = str(name)
-        sel = {"param": name}
-        v, e, lo, hi = (float(res[nlsq_name(var, f)].sel(sel)) for f in ("coefficients", "stderr", "lower", "upper"))
-        free = bool(res[nlsq_name(var, "vary")].sel(sel))
-        f = flags.get(name, [])
-        colour = _RED if any("bound" in x for x in f) else _AMBER if f else ""
-        rel = f"{100 * e / abs(v):.3g} %" if free and np.isfinite(e) and v != 0 else "—"
-        parts.append(
-            f"<tr class='{'xpcsnb-flagged' if f else ''}' style='background:{colour}'>"
-            f"<td><b>{html.escape(name)}</b></td><td>{_fmt(v)}</td><td>{_fmt(e) if free else 'fixed'}</td>"
-            f"<td>{rel}</td><td>{'[' + _fmt(lo) + ', ' + _fmt(hi) + ']' if free else '—'}</td>"
-            f"<td>{html.escape(pretty_unit(_unit(res, name)))}</td><td>{html.escape(', '.join(f))}</td></tr>")
-    parts.append("</table>")
-    corr = correlation_matrix(res)
-    names = [str(n) for n in corr["cov_i"].values]
-    n_high = int(np.sum(np.triu(np.abs(corr.values) > corr_limit, 1)))
-    parts.append(f"<details class='xpcsnb-correlation'><summary>correlation matrix ({len(names)} free parameters; "
-                 f"{n_high} pair(s) with |r| &gt; {corr_limit:g})</summary>"
-                 "<table style='border-collapse:collapse;font-variant-numeric:tabular-nums'><tr><th></th>"
-                 + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>")
-    for i, a in enumerate(names):
-        cells = []
-        for j in range(len(names)):
-            r = float(corr.values[i, j])
-            hot = i != j and np.isfinite(r) and abs(r) > corr_limit
-            cells.append(f"<td class='{'xpcsnb-corr-high' if hot else ''}' style='padding:0 4px;"
-                         f"{'background:' + _RED + ';font-weight:bold' if hot else ''}'>{r:+.2f}</td>")
-        parts.append(f"<tr><th>{html.escape(a)}</th>{''.join(cells)}</tr>")
-    parts.append("</table></details></div>")
+        parts.append(f"<div class='xpcsnb-flags' style='color:#9a6700'>⚠ {len(flags)} parameter(s) flagged: "
+                     f"{html.escape(flagged_names(flags))}</div>")
+    parts += [parameter_table_html(res, flags), correlation_html(res, corr_limit=corr_limit), "</div>"]
     return "".join(parts)
 
 
@@ -162,7 +95,7 @@ def _records(res: xr.Dataset) -> list[dict[str, Any]]:
         rows.append({"parameter": str(name),
                      **{f: float(res[nlsq_name(var, f)].sel(sel)) for f in ("coefficients", "stderr", "lower",
                                                                               "upper")},
-                     "vary": bool(res[nlsq_name(var, "vary")].sel(sel)), "unit": _unit(res, str(name)),
+                     "vary": bool(res[nlsq_name(var, "vary")].sel(sel)), "unit": str(res["unit"].sel(sel).values),
                      "flags": "; ".join(flags.get(str(name), []))})
     return rows
 
@@ -191,3 +124,41 @@ def parameters_json(res: xr.Dataset) -> str:
                "chi2_red": clean(float(res[nlsq_name(var, "chi2_red")])),
                "message": str(res[nlsq_name(var, "message")].values)}
     return json.dumps({"fit": summary, "parameters": rows}, indent=1)
+
+
+def parameters_dataset(res: xr.Dataset) -> xr.Dataset:
+    """The parameter table as a Dataset over ``param``: coefficients, stderr, lower, upper, vary, flags.
+
+    ``unit`` is a coordinate (the result's units); the attributes hold the model, the
+    scaling, ``chi2_red``, ``success`` and ``message`` of the fit.
+    """
+    var = _one_fit(res)
+    rows = _records(res)
+    names = [r["parameter"] for r in rows]
+    data = {f: ("param", np.array([r[f] for r in rows], dtype=float), {"long_name": long})
+            for f, long in (("coefficients", "best-fit parameter values"), ("stderr", "standard errors"),
+                            ("lower", "lower bounds"), ("upper", "upper bounds"))}
+    data["vary"] = ("param", np.array([r["vary"] for r in rows], dtype=bool), {"long_name": "parameter was free"})
+    data["flags"] = ("param", np.array([r["flags"] for r in rows], dtype=object),
+                     {"long_name": "problems (at a bound, relative error > 100 %), '' if none"})
+    attrs = {"model": str(res.attrs.get("model", "")), "scaling": str(res.attrs.get("scaling", "")),
+             "chi2_red": float(res[nlsq_name(var, "chi2_red")]), "success": int(bool(res[nlsq_name(var, "success")])),
+             "message": str(res[nlsq_name(var, "message")].values), "fitted_variable": var}
+    return xr.Dataset(data, coords={"param": ("param", names), "unit": ("param", [r["unit"] for r in rows])},
+                      attrs=attrs)
+
+
+def save_parameters(res: xr.Dataset, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write the parameter table (:func:`parameters_dataset`) to NetCDF-4 atomically; never overwrites unasked.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    """
+    return save_result(parameters_dataset(res), path, kind=PARAMETERS_KIND, overwrite=overwrite)
+
+
+def load_parameters(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Read a parameter table written by :func:`save_parameters` (kind-checked, fully into memory)."""
+    return load_result(path, kind=PARAMETERS_KIND)
