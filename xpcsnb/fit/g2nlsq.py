@@ -40,7 +40,7 @@ A fit never reports success with a non-finite stderr of a free or derived parame
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,13 +51,14 @@ from ..core.errors import G2Error
 from ..core.g2 import validate_g2
 from ..core.status import Status
 from ..models.base import Model
+from .g2batch import solve_lockstep
 from .g2problem import G2Problem, build_g2_problems, check_g2_model
-from .nlsq import solve
+from .nlsq import _blas_controller, solve
 from .result import nlsq_name
 from .solution import Solution
 from .spec import FitSpec, as_spec
 
-__all__ = ["VAR", "fit_g2_nlsq", "g2_model_curves"]
+__all__ = ["VAR", "fit_g2_nlsq", "g2_model_curves", "solve_all"]
 
 #: The fitted data variable (names the result's variables, ``g2_nlsq_*``).
 VAR = "g2"
@@ -110,6 +111,45 @@ def _solve(problem: G2Problem, options: Mapping[str, Any]) -> Solution:
         return dataclasses.replace(_no_data(problem, str(exc)), status=Status.NONFINITE,
                                    cov=np.full((p, p), np.nan))
     return _finish(problem, sol)
+
+
+def solve_all(problems: Sequence[G2Problem], options: Mapping[str, Any]) -> tuple[list[G2Problem], list[Solution]]:
+    """Solve every problem; return the problems (with the start that won) and their solutions.
+
+    Independent one-ROI problems are solved in lockstep (:mod:`xpcsnb.fit.g2batch`: one
+    batched evaluation per step of all ROIs). With the default start (``n_starts`` None),
+    an ROI whose fit did not end in a success is fitted again from the model's
+    alternative starts (:attr:`~xpcsnb.models.onetime.G2Model.alternatives`), and the
+    lowest χ² is kept; its message says so.
+    """
+    problems = list(problems)
+
+    def one(pr: G2Problem) -> Solution:
+        return _solve(pr, options)
+
+    with _blas_controller().limit(limits=1, user_api="blas"):  # once for all threads (see g2batch)
+        sols = solve_lockstep(problems, one)
+        if options.get("n_starts") is not None:
+            return problems, sols
+        retry = [(r, x) for r, (pr, s) in enumerate(zip(problems, sols)) if not s.success and s.status != Status.NO_DATA
+                 for x in pr.info.get("alternatives", ())]
+        if not retry:
+            return problems, sols
+        tried = [dataclasses.replace(problems[r], x0=np.asarray(x)) for r, x in retry]
+        more = solve_lockstep(tried, one)
+    first = list(sols)
+    n_tried = {r: 1 + len(problems[r].info.get("alternatives", ())) for r, _ in retry}
+    for (r, _), pr, s in zip(retry, tried, more):
+        if np.isfinite(s.chi2) and not s.chi2 >= sols[r].chi2 * (1.0 - 1e-9):
+            problems[r], sols[r] = pr, s
+    for r in n_tried:
+        s0 = first[r]
+        note = (f"best of {n_tried[r]} starts: the data-driven start ended {s0.status.name} at chi2 = {s0.chi2:.6g}, so "
+                "the model's alternative starts were tried")
+        if sols[r] is not s0:
+            note += f" and one reached chi2 = {sols[r].chi2:.6g} (initial holds that start)"
+        sols[r] = dataclasses.replace(sols[r], message=f"{sols[r].message}; {note}")
+    return problems, sols
 
 
 def fit_g2_nlsq(
@@ -175,7 +215,7 @@ def fit_g2_nlsq(
     spec = as_spec(spec, bounds=bounds, initial=initial, fixed=fixed)
     options = {"n_starts": n_starts, "seed": seed, "max_nfev": max_nfev, "scale_covar": scale_covar}
     problems = build_g2_problems(ds, mdl, spec, rate_law=rate_law, p=p)
-    sols = [_solve(pr, options) for pr in problems]
+    problems, sols = solve_all(problems, options)
     res = _to_dataset(ds, problems, sols)
     if throw and not bool(res[nlsq_name(VAR, "success")].all()):
         bad = res["roi"].values[~res[nlsq_name(VAR, "success")].values]
