@@ -51,6 +51,7 @@ from ..core.errors import G2Error
 from ..core.g2 import validate_g2
 from ..core.status import Status
 from ..models.base import Model
+from .dask_tasks import check_client, run_tasks, split_for
 from .g2batch import solve_lockstep
 from .g2problem import G2Problem, build_g2_problems, check_g2_model
 from .nlsq import _blas_controller, solve
@@ -168,6 +169,7 @@ def fit_g2_nlsq(
     max_nfev: int | None = None,
     scale_covar: bool | None = None,
     throw: bool = False,
+    client: Any = None,
 ) -> xr.Dataset:
     """Fit a g2 model to every ROI of a g2 Dataset by bounded nonlinear least squares.
 
@@ -191,6 +193,10 @@ def fit_g2_nlsq(
         See :func:`xpcsnb.fit.nlsq.solve`.
     throw : bool
         Raise :class:`RuntimeError` if any ROI's fit failed.
+    client : dask.distributed.Client, optional
+        Run the fit as Dask tasks on this client: independent ROIs in contiguous groups,
+        one per worker thread (:func:`xpcsnb.fit.dask_tasks.split_for`), a joint fit as
+        one task. Same numbers as the in-process run (default).
 
     Returns
     -------
@@ -213,14 +219,35 @@ def fit_g2_nlsq(
     if q_mode == "independent" and rate_law is not None:
         raise G2Error(f"rate_law={rate_law!r} fits all ROIs jointly; drop q_mode='independent'")
     spec = as_spec(spec, bounds=bounds, initial=initial, fixed=fixed)
+    check_client(client)
     options = {"n_starts": n_starts, "seed": seed, "max_nfev": max_nfev, "scale_covar": scale_covar}
-    problems = build_g2_problems(ds, mdl, spec, rate_law=rate_law, p=p)
-    problems, sols = solve_all(problems, options)
-    res = _to_dataset(ds, problems, sols)
+    if rate_law is not None or client is None:
+        res = run_tasks(_fit_local, [(ds, mdl, spec, rate_law, p, options)], client)[0]
+    else:
+        groups = split_for(ds.sizes["roi"], client)
+        res = _concat_roi(run_tasks(_fit_local, [(ds.isel(roi=g), mdl, spec, None, None, options)
+                                                 for g in groups], client))
     if throw and not bool(res[nlsq_name(VAR, "success")].all()):
         bad = res["roi"].values[~res[nlsq_name(VAR, "success")].values]
         raise RuntimeError(f"g2 NLSQ fit failed for ROI(s) {bad.tolist()}")
     return res
+
+
+def _fit_local(ds: xr.Dataset, model: Model, spec: FitSpec, rate_law: str | None, p: float | None,
+               options: Mapping[str, Any]) -> xr.Dataset:
+    """The whole fit of ``ds`` in this process (one Dask task with ``client=``)."""
+    problems = build_g2_problems(ds, model, spec, rate_law=rate_law, p=p)
+    problems, sols = solve_all(problems, options)
+    return _to_dataset(ds, problems, sols)
+
+
+def _concat_roi(parts: Sequence[xr.Dataset]) -> xr.Dataset:
+    """Independent results of groups of ROIs as one result (the layout of a fit of all at once)."""
+    if len(parts) == 1:
+        return parts[0]
+    out = xr.concat(parts, dim="roi", data_vars="minimal", coords="minimal", compat="override",
+                    combine_attrs="override")
+    return out.assign_attrs(excluded_points=int(sum(p.attrs["excluded_points"] for p in parts)))
 
 
 def _param_list(problem: G2Problem) -> tuple[list[str], list[str]]:
