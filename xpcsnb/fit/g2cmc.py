@@ -40,7 +40,7 @@ from ..core.g2 import validate_g2
 from ..models.base import Model
 from ..models.registry import Prior
 from .diagnostics import THRESHOLDS, ConvergenceWarning, Thresholds, convergence_warnings, shard_diagnostics
-from .g2nlsq import VAR, _solve
+from .g2nlsq import VAR, solve_all
 from .g2problem import G2Problem, build_g2_problems, check_g2_model
 from .priors import NLSQ_PRIOR_WIDTH
 from .result import nlsq_name
@@ -106,12 +106,12 @@ class G2Points:
         return (self.y - self.predict(x)) / self.sigma
 
 
-def _reference(res: xr.Dataset | None, r: int, pr: G2Problem, options: Mapping[str, Any]) -> Any:
+def _reference(res: xr.Dataset | None, r: int, pr: G2Problem, sol: Any) -> Any:
+    """The NLSQ reference of ROI r: from ``res`` (seeds the priors) or the internal solution ``sol``."""
     from .cmc.reference import NlsqReference
 
     names = list(pr.names)
     if res is None:
-        sol = _solve(pr, options)
         if not np.all(np.isfinite(sol.x)):
             return None
         return NlsqReference(names=tuple(names), values=np.asarray(sol.x), stderr=np.asarray(sol.stderr),
@@ -191,11 +191,10 @@ def fit_g2_cmc(
         For a Dataset that is not g2, a two-time model, an NLSQ result of another model or
         of another Dataset, or a failed NLSQ fit of a sampled ROI.
     """
-    from .cmc import executors
-    from .cmc.assemble import combine
     from .cmc.reference import seeded_priors
     from .cmc.reparam import build_spec
-    from .cmc.shards import Sampler, shard_tasks
+    from .cmc.shards import Sampler
+    from .g2nuts import ChainRunner, padded_data
 
     t_start = time.perf_counter()
     validate_g2(ds)
@@ -229,25 +228,50 @@ def fit_g2_cmc(
         raise G2Error(f"rois must be positions 0 … {len(problems) - 1}, got {rois!r}")
     sampler = Sampler(num_warmup, num_samples, num_chains, dense_mass, float(target_accept), max_tree_depth,
                       float(init_radius))
+    for r in chosen:
+        if problems[r].n_data <= problems[r].n_free:
+            raise G2Error(f"ROI {r} has {problems[r].n_data} valid point(s) for {problems[r].n_free} parameter(s); "
+                          "drop it (rois=)")
+    internal: dict[int, Any] = {}
+    if nlsq is None:  # the internal NLSQ fits centring the sampler, all ROIs at once (lockstep)
+        _, sols = solve_all([problems[r] for r in chosen], {})
+        internal = dict(zip(chosen, sols))
     keys = jax.random.split(jax.random.key(seed), len(problems))
-    posts, diags, labels = [], [], None
-    messages: list[str] = []
+    prepared = []
     for r in chosen:
         pr = problems[r]
-        if pr.n_data <= pr.n_free:
-            raise G2Error(f"ROI {r} has {pr.n_data} valid point(s) for {pr.n_free} parameter(s); drop it (rois=)")
         pts = G2Points.of(pr)
-        reference = _reference(nlsq, r, pr, {})
+        reference = _reference(nlsq, r, pr, internal.get(r))
         prior_map = seeded_priors(mdl, pts.names, pts.lower, pts.upper, priors=priors, reference=reference,
                                   width=prior_width)
-        shards = [np.arange(pts.n_data)]  # one shard: a g2 curve is small (every point used once)
-        sspec, _ = build_spec(pts, prior_map, reference, 1, follow_rate_laws=False)
-        k_shard, k_comb = jax.random.split(keys[r])
-        tasks = shard_tasks(pts, sspec, sampler, shards, np.asarray(jax.random.key_data(k_shard))[None])
-        results, _ = executors.run_tasks(tasks, parallel=False, n_workers=None, client=None, progress=progress)
-        draws = combine(results, sspec, "consensus", k_comb)
+        sspec, _ = build_spec(pts, prior_map, reference, 1, follow_rate_laws=False)  # one shard: a curve is small
+        prepared.append((r, pr, pts, sspec))
+    size = max(pts.n_data for _, _, pts, _ in prepared)  # every ROI padded to one length: one compiled chain
+    runner = ChainRunner(sampler)
+    posts, diags = [], []
+    messages: list[str] = []
+    rois_iter: Any = prepared
+    if progress:
+        from tqdm.auto import tqdm
+
+        rois_iter = tqdm(prepared, desc="g2 CMC ROIs")
+    for r, pr, pts, sspec in rois_iter:
+        data = padded_data(pts, size)
+        chain_keys = jax.random.split(jax.random.split(keys[r])[0], num_chains)
+        per_chain, sites = [], []
+        for c in range(num_chains):
+            out, _, finite, site = runner(sspec, chain_keys[c], data)
+            if not bool(finite):
+                raise FloatingPointError(f"ROI {r}, chain {c}: the log-density is not finite at the end of sampling; "
+                                         "check the data, bounds and priors")
+            per_chain.append([np.asarray(a) for a in out])
+            sites.append({n: np.asarray(v) for n, v in site.items()})
+        _, energy, n_steps, accept, diverging, potential = (np.stack(a) for a in zip(*per_chain))
+        draws = {n: np.stack([s_[n] for s_ in sites]) for n in sites[0]}
         post = _posterior(mdl, pr, draws)
-        stats = xr.Dataset({n: (("chain", "draw"), np.asarray(v)) for n, v in results[0]["stats"].items()})
+        stats = xr.Dataset({n: (("chain", "draw"), v) for n, v in {
+            "energy": energy, "n_steps": n_steps, "acceptance_rate": accept, "diverging": diverging,
+            "lp": -potential}.items()})
         diag = shard_diagnostics(post[list(pts.names)], stats)
         msgs = convergence_warnings(diag.expand_dims(shard=[0]), thresholds, n_draws=num_chains * num_samples)
         messages += [f"ROI {r}: {m}" for m in msgs]
@@ -272,7 +296,7 @@ def fit_g2_cmc(
     }, coords={"roi": roi, "param": names})
     tree = xr.DataTree.from_dict({"posterior": posterior, "diagnostics": diagnostics, "summary": summary})
     tree.attrs = {
-        "inference_library": "numpyro", "engine": "xpcsnb CMC machinery (NumPyro NUTS), one shard per ROI",
+        "inference_library": "numpyro", "engine": "xpcsnb CMC machinery (NumPyro NUTS), one shard per ROI, one compiled chain for all ROIs",
         "model": mdl.name, "model_kind": "g2", "q_mode": "independent",
         "likelihood": "Normal(g2, g2_err)" if problems[0].has_sigma else "Normal(g2, noise_sd), noise_sd sampled",
         "num_warmup": num_warmup, "num_samples": num_samples, "num_chains": num_chains, "seed": int(seed),
