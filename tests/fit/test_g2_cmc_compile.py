@@ -68,3 +68,33 @@ def test_one_compiled_chain_for_every_roi_draws_what_the_per_roi_chain_draws() -
     y, w, i, j, k = padded_data(pts, pts.n_data)
     z, *_ = chain_runner(spec, sampler)(key, *(jnp.asarray(a) for a in (y, w, i, j, k)))[0]
     np.testing.assert_allclose(draws[1], np.asarray(z), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_joint_diffusive_cmc_recovers_D_with_the_nlsq_error() -> None:
+    ds, _ = simulate_g2("single_exponential", rates=(3.0, 30.0, 300.0), seed=5)  # Γ = D q² with D = 2e4 Å²/s
+    res = ds.xpcs.fit_nlsq("single_exponential", rate_law="diffusive")
+    d_nlsq, d_err = res["g2_nlsq_law_coefficients"].values[0], res["g2_nlsq_law_stderr"].values[0]
+    post = ds.xpcs.fit_cmc("single_exponential", rate_law="diffusive", num_warmup=150, num_samples=150, warn=False)
+    p = post["posterior"].to_dataset()
+    assert p["D"].dims == ("chain", "draw") and p["gamma"].dims == ("roi", "chain", "draw")
+    assert "p" not in p  # held at 2 by the diffusive law
+    np.testing.assert_allclose(p["gamma"].values, p["D"].values[None] * ds["q"].values[:, None, None] ** 2)
+    mean, sd = float(p["D"].mean()), float(p["D"].std())
+    assert abs(mean - 2e4) < 4 * sd and abs(mean - d_nlsq) < 2 * d_err and 0.5 < sd / d_err < 2.0
+    assert post.attrs["q_mode"] == "joint" and post.attrs["rate_law"] == "diffusive"
+    assert set(post["summary"]["param"].values) >= {"D", "gamma_r0", "contrast_r2"}
+
+
+def test_joint_cmc_refuses_nlsq_rois_and_a_lone_p() -> None:
+    from xpcsnb.core.errors import G2Error
+    from xpcsnb.fit.g2cmc import fit_g2_cmc
+
+    ds, _ = simulate_g2("single_exponential", rates=(3.0, 30.0), seed=1)
+    res = ds.xpcs.fit_nlsq("single_exponential")
+    with pytest.raises(G2Error, match="drop nlsq= and rois="):
+        fit_g2_cmc(ds, "single_exponential", rate_law="diffusive", nlsq=res)
+    with pytest.raises(G2Error, match="drop nlsq= and rois="):
+        fit_g2_cmc(ds, "single_exponential", rate_law="power", rois=[0])
+    with pytest.raises(G2Error, match="rate_law='power'"):
+        fit_g2_cmc(ds, "single_exponential", p=2.0)

@@ -8,7 +8,8 @@ executors and consensus combination serve g2 fits. The likelihood is
 Normal(g2 | model, g2_err) (or a sampled ``noise_sd`` without ``g2_err``); the priors are
 the model's registry priors, or, with ``nlsq=``, truncated normals at the NLSQ value of
 each ROI (sd ``prior_width`` × stderr). A g2 curve has tens of points, so one shard per
-ROI is the default.
+ROI is the default, and the ROIs share one compiled NUTS chain (:mod:`xpcsnb.fit.g2nuts`).
+With ``rate_law=`` the joint fit over q is sampled instead (:mod:`xpcsnb.fit.g2jointcmc`).
 
 Result
 ------
@@ -139,6 +140,8 @@ def fit_g2_cmc(
     priors: Mapping[str, Prior] | None = None,
     prior_width: float = NLSQ_PRIOR_WIDTH,
     rois: Sequence[int] | None = None,
+    rate_law: str | None = None,
+    p: float | None = None,
     num_warmup: int = 300,
     num_samples: int = 500,
     num_chains: int = 2,
@@ -171,6 +174,12 @@ def fit_g2_cmc(
         Width of the NLSQ-seeded priors in NLSQ standard errors.
     rois : sequence of int, optional
         Positions of the ROIs to sample (default all).
+    rate_law : {None, "diffusive", "power"}
+        Sample the joint fit over q with Γ(q) = D·q² or D·q^p instead
+        (:mod:`xpcsnb.fit.g2jointcmc`; centred by an internal joint NLSQ fit, so ``nlsq=``
+        and ``rois=`` are refused).
+    p : float, optional
+        Exponent held fixed with ``rate_law="power"``.
     num_warmup, num_samples, num_chains, dense_mass, target_accept, max_tree_depth, init_radius, seed
         NUTS settings as in :func:`xpcsnb.fit.cmc.fit_cmc`.
     thresholds : Thresholds
@@ -222,12 +231,29 @@ def fit_g2_cmc(
             fixed = {str(n): float(c) for n, c, v in zip(nlsq["param"].values, coef, vary)
                      if not v and n in mdl.parameter_names}
     spec = as_spec(None, bounds=bounds, fixed=fixed)
+    sampler = Sampler(num_warmup, num_samples, num_chains, dense_mass, float(target_accept), max_tree_depth,
+                      float(init_radius))
+    if rate_law is not None:
+        if nlsq is not None or rois is not None:
+            raise G2Error("a joint g2 CMC (rate_law=) samples every ROI and is centred by its own joint NLSQ fit: "
+                          "drop nlsq= and rois=")
+        from .g2jointcmc import sample_joint
+
+        (joint,) = build_g2_problems(ds, mdl, spec, rate_law=rate_law, p=p)
+        post, diag, summary, msgs, source = sample_joint(joint, ds, sampler, priors=priors, seed=seed,
+                                                         thresholds=thresholds, progress=progress)
+        if warn:
+            for m in msgs:
+                warnings.warn(m, ConvergenceWarning, stacklevel=2)
+        return _tree(post, diag, summary, msgs, mdl, joint, sampler, seed,
+                     f"priors= or registry, D lognormal around the joint NLSQ value; sampler centred by the {source}",
+                     t_start, q_mode="joint", rate_law=rate_law)
+    if p is not None:
+        raise G2Error("p= is the exponent of a rate law; pass rate_law='power' with it")
     problems = build_g2_problems(ds, mdl, spec)
     chosen = list(range(len(problems))) if rois is None else [int(r) for r in rois]
     if not chosen or any(not 0 <= r < len(problems) for r in chosen):
         raise G2Error(f"rois must be positions 0 … {len(problems) - 1}, got {rois!r}")
-    sampler = Sampler(num_warmup, num_samples, num_chains, dense_mass, float(target_accept), max_tree_depth,
-                      float(init_radius))
     for r in chosen:
         if problems[r].n_data <= problems[r].n_free:
             raise G2Error(f"ROI {r} has {problems[r].n_data} valid point(s) for {problems[r].n_free} parameter(s); "
@@ -294,33 +320,26 @@ def fit_g2_cmc(
         "eti90_lb": (("roi", "param"), np.quantile(arr, 0.05, axis=-1)),
         "eti90_ub": (("roi", "param"), np.quantile(arr, 0.95, axis=-1)),
     }, coords={"roi": roi, "param": names})
+    source = "nlsq= result" if nlsq is not None else "registry (sampler centred by an internal NLSQ fit)"
+    return _tree(posterior, diagnostics, summary, messages, mdl, problems[0], sampler, seed, source, t_start,
+                 q_mode="independent", rate_law=None)
+
+
+def _tree(posterior: xr.Dataset, diagnostics: xr.Dataset, summary: xr.Dataset, messages: list[str], mdl: Model,
+          problem: G2Problem, sampler: Any, seed: int, source: str, t_start: float, *, q_mode: str,
+          rate_law: str | None) -> xr.DataTree:
     tree = xr.DataTree.from_dict({"posterior": posterior, "diagnostics": diagnostics, "summary": summary})
     tree.attrs = {
-        "inference_library": "numpyro", "engine": "xpcsnb CMC machinery (NumPyro NUTS), one shard per ROI, one compiled chain for all ROIs",
-        "model": mdl.name, "model_kind": "g2", "q_mode": "independent",
-        "likelihood": "Normal(g2, g2_err)" if problems[0].has_sigma else "Normal(g2, noise_sd), noise_sd sampled",
-        "num_warmup": num_warmup, "num_samples": num_samples, "num_chains": num_chains, "seed": int(seed),
-        "priors_from": "nlsq= result" if nlsq is not None else "registry (sampler centred by an internal NLSQ fit)",
+        "inference_library": "numpyro",
+        "engine": ("xpcsnb CMC machinery (NumPyro NUTS), one shard per ROI, one compiled chain for all ROIs"
+                   if q_mode == "independent" else "xpcsnb CMC machinery (NumPyro NUTS), one shard of all ROIs"),
+        "model": mdl.name, "model_kind": "g2", "q_mode": q_mode,
+        "likelihood": "Normal(g2, g2_err)" if problem.has_sigma else "Normal(g2, noise_sd), noise_sd sampled",
+        "num_warmup": sampler.num_warmup, "num_samples": sampler.num_samples, "num_chains": sampler.num_chains,
+        "seed": int(seed), "priors_from": source,
         "warnings": "\n".join(messages), "converged": int(not messages),
         "wall_time_s": time.perf_counter() - t_start, "xpcsnb_version": __version__,
     }
+    if rate_law is not None:
+        tree.attrs["rate_law"] = rate_law
     return tree
-
-
-def _posterior(mdl: Any, pr: G2Problem, draws: Mapping[str, np.ndarray]) -> xr.Dataset:
-    """Draws {name: (chain, draw)} of one ROI, with the model's derived quantities added."""
-    units = {p.name: p.unit for p in mdl.parameters}
-    data = {n: (("chain", "draw"), np.asarray(draws[n]), {"units": units.get(n, "1")}) for n in pr.names}
-    if "noise_sd" in draws:
-        data["noise_sd"] = (("chain", "draw"), np.asarray(draws["noise_sd"]), {"units": "1"})
-    if mdl.derived:
-        x = np.stack([np.asarray(draws[n]) for n in pr.names], axis=-1)
-        shape = x.shape[:2]
-        rep = np.asarray(jax.vmap(pr.reported)(jnp.asarray(x.reshape(-1, x.shape[-1]))))[:, 0, :]
-        for a, d in enumerate(mdl.derived):
-            data[d.parameter.name] = (("chain", "draw"), rep[:, len(mdl.parameters) + a].reshape(shape),
-                                      {"units": d.parameter.unit})
-    return xr.Dataset(data, coords={"chain": np.arange(next(iter(draws.values())).shape[0]),
-                                    "draw": np.arange(next(iter(draws.values())).shape[1])})
-
-
