@@ -13,12 +13,15 @@ files do). Every bin is fitted with ``stretched_exponential`` by
   ``absolute_sigma=True``, the same valid points, ``maxfev=10000``, default
   Levenberg–Marquardt without bounds).
 
-Reported: wall times and their ratio, the fraction of bins where xpcsnb's χ² is at most
+Reported: wall times and their ratio (with xpcsnb's CPU time and the load average: the
+development machine is shared), the fraction of bins where xpcsnb's χ² is at most
 curve_fit's (a bin where curve_fit raises counts for xpcsnb; target ≥ 90 %) — raw, counting
 curve_fit minima outside the physical bounds (negative contrast, stretch > 2.5, ...) as no
 competitor, and against curve_fit bounded by the same default bounds — xpcsnb's
-successes and whether any success has a non-finite stderr (target: none), and the warm
-time against the target (≤ 2 s on 2 cores).
+successes and whether any success has a non-finite stderr (target: none), the warm
+time against the target (≤ 2 s on 2 cores), and every bin lost to curve_fit with the
+parameters that put curve_fit's minimum outside the physical bounds (or a note that it is
+inside them: a physical minimum xpcsnb missed).
 
 Usage::
 
