@@ -343,3 +343,20 @@ def _tree(posterior: xr.Dataset, diagnostics: xr.Dataset, summary: xr.Dataset, m
     if rate_law is not None:
         tree.attrs["rate_law"] = rate_law
     return tree
+
+
+def _posterior(mdl: Any, pr: G2Problem, draws: Mapping[str, np.ndarray]) -> xr.Dataset:
+    """Draws {name: (chain, draw)} of one ROI, with the model's derived quantities added."""
+    units = {p.name: p.unit for p in mdl.parameters}
+    data = {n: (("chain", "draw"), np.asarray(draws[n]), {"units": units.get(n, "1")}) for n in pr.names}
+    if "noise_sd" in draws:
+        data["noise_sd"] = (("chain", "draw"), np.asarray(draws["noise_sd"]), {"units": "1"})
+    if mdl.derived:
+        x = np.stack([np.asarray(draws[n]) for n in pr.names], axis=-1)
+        shape = x.shape[:2]
+        rep = np.asarray(jax.vmap(pr.reported)(jnp.asarray(x.reshape(-1, x.shape[-1]))))[:, 0, :]
+        for a, d in enumerate(mdl.derived):
+            data[d.parameter.name] = (("chain", "draw"), rep[:, len(mdl.parameters) + a].reshape(shape),
+                                      {"units": d.parameter.unit})
+    return xr.Dataset(data, coords={"chain": np.arange(next(iter(draws.values())).shape[0]),
+                                    "draw": np.arange(next(iter(draws.values())).shape[1])})
