@@ -52,3 +52,14 @@ def test_a_failed_fit_tries_the_model_alternatives_and_keeps_the_lowest_chi2() -
     assert "best of" not in str(res["g2_nlsq_message"].values[1])
     assert float(res["g2_nlsq_chi2"][0]) <= float(first["g2_nlsq_chi2"][0])
     assert float(res["g2_nlsq_chi2"][1]) == float(first["g2_nlsq_chi2"][1])
+
+
+def test_groups_larger_than_the_lockstep_size_are_solved_in_chunks(monkeypatch) -> None:
+    import xpcsnb.fit.g2batch as g2batch
+
+    ds, _ = simulate_g2("single_exponential", rates=(3.0, 30.0, 300.0), seed=8)
+    problems = build_g2_problems(ds, "single_exponential", as_spec(None))
+    one = [_solve(pr, {}) for pr in problems]
+    monkeypatch.setattr(g2batch, "LOCKSTEP_SIZE", 2)  # chunks of 2 and 1
+    batched = solve_lockstep(problems, lambda pr: _solve(pr, {}))
+    assert [b.chi2 for b in batched] == [a.chi2 for a in one]

@@ -28,7 +28,10 @@ import numpy as np
 from .. import _jax  # noqa: F401
 from .g2problem import G2Problem, _compressed_impl
 
-__all__ = ["Lockstep", "solve_lockstep"]
+__all__ = ["LOCKSTEP_SIZE", "Lockstep", "solve_lockstep"]
+
+#: Most problems (threads) solved in one lockstep group; more are solved group after group.
+LOCKSTEP_SIZE = 128
 
 
 @partial(jax.jit, static_argnames=("signal", "law_col"))
@@ -113,15 +116,17 @@ def _single(problem: G2Problem, x: Any) -> tuple[np.ndarray, np.ndarray]:
 def solve_lockstep(problems: Sequence[G2Problem], solve_one: Callable[[G2Problem], Any]) -> list[Any]:
     """``[solve_one(p) for p in problems]`` with the evaluations batched across problems (module doc).
 
-    Problems of different shapes (e.g. different fixed parameters) are grouped; a group
-    of one runs directly. ``solve_one`` must be thread-safe apart from the problem's
-    ``compressed`` calls; an exception in one solver is raised after all have finished.
+    Problems of different shapes (e.g. different fixed parameters) are grouped, in groups
+    of at most :data:`LOCKSTEP_SIZE` (one thread each); a group of one runs directly.
+    ``solve_one`` must be thread-safe apart from the problem's ``compressed`` calls; an
+    exception in one solver is raised after every solver of its group has finished.
     """
     out: list[Any] = [None] * len(problems)
     groups: dict[Any, list[int]] = {}
     for k, p in enumerate(problems):
         groups.setdefault((p.y.shape, p.n_free, p.consts.shape, p.law_col, p.model.name), []).append(k)
-    for members in groups.values():
+    chunks = [m[a:a + LOCKSTEP_SIZE] for m in groups.values() for a in range(0, len(m), LOCKSTEP_SIZE)]
+    for members in chunks:
         if len(members) == 1 or problems[members[0]].y.shape[0] != 1:
             for k in members:
                 out[k] = solve_one(problems[k])
