@@ -108,22 +108,23 @@ class XpcsAccessor:
         return_model: bool = False,
         throw: bool = False,
         progress: bool = False,
+        client: Any = None,
     ) -> xr.Dataset:
         """Bounded NLSQ fit: :func:`xpcsnb.fit.nlsq.fit_nlsq` on a two-time Dataset (``q_mode`` default
         "joint"), :func:`xpcsnb.fit.g2nlsq.fit_g2_nlsq` on a g2 Dataset (``q_mode`` default
-        "independent"; ``rate_law``/``p`` for the joint Γ(q) fit)."""
+        "independent"; ``rate_law``/``p`` for the joint Γ(q) fit); ``client=`` runs it as Dask tasks."""
         if _check_model(self._obj, model) == "g2":
             from .fit.g2nlsq import fit_g2_nlsq
 
             return fit_g2_nlsq(self._obj, model, spec=spec, bounds=bounds, initial=initial, fixed=fixed,
                                q_mode=q_mode, rate_law=rate_law, p=p, n_starts=n_starts, seed=seed,
-                               max_nfev=max_nfev, scale_covar=scale_covar, throw=throw)
+                               max_nfev=max_nfev, scale_covar=scale_covar, throw=throw, client=client)
         from .fit.nlsq import fit_nlsq
 
         return fit_nlsq(self._obj, model, spec=spec, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed,
                         free=free, contrast=contrast, offset=offset, q_mode=q_mode or "joint", n_starts=n_starts,
                         seed=seed, max_nfev=max_nfev, scale_covar=scale_covar, return_model=return_model,
-                        throw=throw, progress=progress)
+                        throw=throw, progress=progress, client=client)
 
     def fit_cmc(self, model: str | Model, **kwargs: Any) -> xr.DataTree:
         """Consensus Monte Carlo (NUTS) posterior: :func:`xpcsnb.fit.cmc.fit_cmc` on a two-time Dataset,

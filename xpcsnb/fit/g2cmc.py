@@ -8,7 +8,8 @@ executors and consensus combination serve g2 fits. The likelihood is
 Normal(g2 | model, g2_err) (or a sampled ``noise_sd`` without ``g2_err``); the priors are
 the model's registry priors, or, with ``nlsq=``, truncated normals at the NLSQ value of
 each ROI (sd ``prior_width`` × stderr). A g2 curve has tens of points, so one shard per
-ROI is the default.
+ROI is the default, and the ROIs share one compiled NUTS chain (:mod:`xpcsnb.fit.g2nuts`).
+With ``rate_law=`` the joint fit over q is sampled instead (:mod:`xpcsnb.fit.g2jointcmc`).
 
 Result
 ------
@@ -40,7 +41,7 @@ from ..core.g2 import validate_g2
 from ..models.base import Model
 from ..models.registry import Prior
 from .diagnostics import THRESHOLDS, ConvergenceWarning, Thresholds, convergence_warnings, shard_diagnostics
-from .g2nlsq import VAR, _solve
+from .g2nlsq import VAR, solve_all
 from .g2problem import G2Problem, build_g2_problems, check_g2_model
 from .priors import NLSQ_PRIOR_WIDTH
 from .result import nlsq_name
@@ -106,12 +107,12 @@ class G2Points:
         return (self.y - self.predict(x)) / self.sigma
 
 
-def _reference(res: xr.Dataset | None, r: int, pr: G2Problem, options: Mapping[str, Any]) -> Any:
+def _reference(res: xr.Dataset | None, r: int, pr: G2Problem, sol: Any) -> Any:
+    """The NLSQ reference of ROI r: from ``res`` (seeds the priors) or the internal solution ``sol``."""
     from .cmc.reference import NlsqReference
 
     names = list(pr.names)
     if res is None:
-        sol = _solve(pr, options)
         if not np.all(np.isfinite(sol.x)):
             return None
         return NlsqReference(names=tuple(names), values=np.asarray(sol.x), stderr=np.asarray(sol.stderr),
@@ -139,6 +140,8 @@ def fit_g2_cmc(
     priors: Mapping[str, Prior] | None = None,
     prior_width: float = NLSQ_PRIOR_WIDTH,
     rois: Sequence[int] | None = None,
+    rate_law: str | None = None,
+    p: float | None = None,
     num_warmup: int = 300,
     num_samples: int = 500,
     num_chains: int = 2,
@@ -171,6 +174,12 @@ def fit_g2_cmc(
         Width of the NLSQ-seeded priors in NLSQ standard errors.
     rois : sequence of int, optional
         Positions of the ROIs to sample (default all).
+    rate_law : {None, "diffusive", "power"}
+        Sample the joint fit over q with Γ(q) = D·q² or D·q^p instead
+        (:mod:`xpcsnb.fit.g2jointcmc`; centred by an internal joint NLSQ fit, so ``nlsq=``
+        and ``rois=`` are refused).
+    p : float, optional
+        Exponent held fixed with ``rate_law="power"``.
     num_warmup, num_samples, num_chains, dense_mass, target_accept, max_tree_depth, init_radius, seed
         NUTS settings as in :func:`xpcsnb.fit.cmc.fit_cmc`.
     thresholds : Thresholds
@@ -191,11 +200,10 @@ def fit_g2_cmc(
         For a Dataset that is not g2, a two-time model, an NLSQ result of another model or
         of another Dataset, or a failed NLSQ fit of a sampled ROI.
     """
-    from .cmc import executors
-    from .cmc.assemble import combine
     from .cmc.reference import seeded_priors
     from .cmc.reparam import build_spec
-    from .cmc.shards import Sampler, shard_tasks
+    from .cmc.shards import Sampler
+    from .g2nuts import ChainRunner, padded_data
 
     t_start = time.perf_counter()
     validate_g2(ds)
@@ -223,31 +231,73 @@ def fit_g2_cmc(
             fixed = {str(n): float(c) for n, c, v in zip(nlsq["param"].values, coef, vary)
                      if not v and n in mdl.parameter_names}
     spec = as_spec(None, bounds=bounds, fixed=fixed)
+    sampler = Sampler(num_warmup, num_samples, num_chains, dense_mass, float(target_accept), max_tree_depth,
+                      float(init_radius))
+    if rate_law is not None:
+        if nlsq is not None or rois is not None:
+            raise G2Error("a joint g2 CMC (rate_law=) samples every ROI and is centred by its own joint NLSQ fit: "
+                          "drop nlsq= and rois=")
+        from .g2jointcmc import sample_joint
+
+        (joint,) = build_g2_problems(ds, mdl, spec, rate_law=rate_law, p=p)
+        post, diag, summary, msgs, source = sample_joint(joint, ds, sampler, priors=priors, seed=seed,
+                                                         thresholds=thresholds, progress=progress)
+        if warn:
+            for m in msgs:
+                warnings.warn(m, ConvergenceWarning, stacklevel=2)
+        return _tree(post, diag, summary, msgs, mdl, joint, sampler, seed,
+                     f"priors= or registry, D lognormal around the joint NLSQ value; sampler centred by the {source}",
+                     t_start, q_mode="joint", rate_law=rate_law)
+    if p is not None:
+        raise G2Error("p= is the exponent of a rate law; pass rate_law='power' with it")
     problems = build_g2_problems(ds, mdl, spec)
     chosen = list(range(len(problems))) if rois is None else [int(r) for r in rois]
     if not chosen or any(not 0 <= r < len(problems) for r in chosen):
         raise G2Error(f"rois must be positions 0 … {len(problems) - 1}, got {rois!r}")
-    sampler = Sampler(num_warmup, num_samples, num_chains, dense_mass, float(target_accept), max_tree_depth,
-                      float(init_radius))
+    for r in chosen:
+        if problems[r].n_data <= problems[r].n_free:
+            raise G2Error(f"ROI {r} has {problems[r].n_data} valid point(s) for {problems[r].n_free} parameter(s); "
+                          "drop it (rois=)")
+    internal: dict[int, Any] = {}
+    if nlsq is None:  # the internal NLSQ fits centring the sampler, all ROIs at once (lockstep)
+        _, sols = solve_all([problems[r] for r in chosen], {})
+        internal = dict(zip(chosen, sols))
     keys = jax.random.split(jax.random.key(seed), len(problems))
-    posts, diags, labels = [], [], None
-    messages: list[str] = []
+    prepared = []
     for r in chosen:
         pr = problems[r]
-        if pr.n_data <= pr.n_free:
-            raise G2Error(f"ROI {r} has {pr.n_data} valid point(s) for {pr.n_free} parameter(s); drop it (rois=)")
         pts = G2Points.of(pr)
-        reference = _reference(nlsq, r, pr, {})
+        reference = _reference(nlsq, r, pr, internal.get(r))
         prior_map = seeded_priors(mdl, pts.names, pts.lower, pts.upper, priors=priors, reference=reference,
                                   width=prior_width)
-        shards = [np.arange(pts.n_data)]  # one shard: a g2 curve is small (every point used once)
-        sspec, _ = build_spec(pts, prior_map, reference, 1, follow_rate_laws=False)
-        k_shard, k_comb = jax.random.split(keys[r])
-        tasks = shard_tasks(pts, sspec, sampler, shards, np.asarray(jax.random.key_data(k_shard))[None])
-        results, _ = executors.run_tasks(tasks, parallel=False, n_workers=None, client=None, progress=progress)
-        draws = combine(results, sspec, "consensus", k_comb)
+        sspec, _ = build_spec(pts, prior_map, reference, 1, follow_rate_laws=False)  # one shard: a curve is small
+        prepared.append((r, pr, pts, sspec))
+    size = max(pts.n_data for _, _, pts, _ in prepared)  # every ROI padded to one length: one compiled chain
+    runner = ChainRunner(sampler)
+    posts, diags = [], []
+    messages: list[str] = []
+    rois_iter: Any = prepared
+    if progress:
+        from tqdm.auto import tqdm
+
+        rois_iter = tqdm(prepared, desc="g2 CMC ROIs")
+    for r, pr, pts, sspec in rois_iter:
+        data = padded_data(pts, size)
+        chain_keys = jax.random.split(jax.random.split(keys[r])[0], num_chains)
+        per_chain, sites = [], []
+        for c in range(num_chains):
+            out, _, finite, site = runner(sspec, chain_keys[c], data)
+            if not bool(finite):
+                raise FloatingPointError(f"ROI {r}, chain {c}: the log-density is not finite at the end of sampling; "
+                                         "check the data, bounds and priors")
+            per_chain.append([np.asarray(a) for a in out])
+            sites.append({n: np.asarray(v) for n, v in site.items()})
+        _, energy, n_steps, accept, diverging, potential = (np.stack(a) for a in zip(*per_chain))
+        draws = {n: np.stack([s_[n] for s_ in sites]) for n in sites[0]}
         post = _posterior(mdl, pr, draws)
-        stats = xr.Dataset({n: (("chain", "draw"), np.asarray(v)) for n, v in results[0]["stats"].items()})
+        stats = xr.Dataset({n: (("chain", "draw"), v) for n, v in {
+            "energy": energy, "n_steps": n_steps, "acceptance_rate": accept, "diverging": diverging,
+            "lp": -potential}.items()})
         diag = shard_diagnostics(post[list(pts.names)], stats)
         msgs = convergence_warnings(diag.expand_dims(shard=[0]), thresholds, n_draws=num_chains * num_samples)
         messages += [f"ROI {r}: {m}" for m in msgs]
@@ -270,16 +320,28 @@ def fit_g2_cmc(
         "eti90_lb": (("roi", "param"), np.quantile(arr, 0.05, axis=-1)),
         "eti90_ub": (("roi", "param"), np.quantile(arr, 0.95, axis=-1)),
     }, coords={"roi": roi, "param": names})
+    source = "nlsq= result" if nlsq is not None else "registry (sampler centred by an internal NLSQ fit)"
+    return _tree(posterior, diagnostics, summary, messages, mdl, problems[0], sampler, seed, source, t_start,
+                 q_mode="independent", rate_law=None)
+
+
+def _tree(posterior: xr.Dataset, diagnostics: xr.Dataset, summary: xr.Dataset, messages: list[str], mdl: Model,
+          problem: G2Problem, sampler: Any, seed: int, source: str, t_start: float, *, q_mode: str,
+          rate_law: str | None) -> xr.DataTree:
     tree = xr.DataTree.from_dict({"posterior": posterior, "diagnostics": diagnostics, "summary": summary})
     tree.attrs = {
-        "inference_library": "numpyro", "engine": "xpcsnb CMC machinery (NumPyro NUTS), one shard per ROI",
-        "model": mdl.name, "model_kind": "g2", "q_mode": "independent",
-        "likelihood": "Normal(g2, g2_err)" if problems[0].has_sigma else "Normal(g2, noise_sd), noise_sd sampled",
-        "num_warmup": num_warmup, "num_samples": num_samples, "num_chains": num_chains, "seed": int(seed),
-        "priors_from": "nlsq= result" if nlsq is not None else "registry (sampler centred by an internal NLSQ fit)",
+        "inference_library": "numpyro",
+        "engine": ("xpcsnb CMC machinery (NumPyro NUTS), one shard per ROI, one compiled chain for all ROIs"
+                   if q_mode == "independent" else "xpcsnb CMC machinery (NumPyro NUTS), one shard of all ROIs"),
+        "model": mdl.name, "model_kind": "g2", "q_mode": q_mode,
+        "likelihood": "Normal(g2, g2_err)" if problem.has_sigma else "Normal(g2, noise_sd), noise_sd sampled",
+        "num_warmup": sampler.num_warmup, "num_samples": sampler.num_samples, "num_chains": sampler.num_chains,
+        "seed": int(seed), "priors_from": source,
         "warnings": "\n".join(messages), "converged": int(not messages),
         "wall_time_s": time.perf_counter() - t_start, "xpcsnb_version": __version__,
     }
+    if rate_law is not None:
+        tree.attrs["rate_law"] = rate_law
     return tree
 
 
@@ -298,5 +360,3 @@ def _posterior(mdl: Any, pr: G2Problem, draws: Mapping[str, np.ndarray]) -> xr.D
                                       {"units": d.parameter.unit})
     return xr.Dataset(data, coords={"chain": np.arange(next(iter(draws.values())).shape[0]),
                                     "draw": np.arange(next(iter(draws.values())).shape[1])})
-
-

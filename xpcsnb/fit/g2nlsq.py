@@ -40,7 +40,7 @@ A fit never reports success with a non-finite stderr of a free or derived parame
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,13 +51,15 @@ from ..core.errors import G2Error
 from ..core.g2 import validate_g2
 from ..core.status import Status
 from ..models.base import Model
+from .dask_tasks import check_client, run_tasks, split_for
+from .g2batch import solve_lockstep
 from .g2problem import G2Problem, build_g2_problems, check_g2_model
-from .nlsq import solve
+from .nlsq import _blas_controller, solve
 from .result import nlsq_name
 from .solution import Solution
 from .spec import FitSpec, as_spec
 
-__all__ = ["VAR", "fit_g2_nlsq", "g2_model_curves"]
+__all__ = ["VAR", "fit_g2_nlsq", "g2_model_curves", "solve_all"]
 
 #: The fitted data variable (names the result's variables, ``g2_nlsq_*``).
 VAR = "g2"
@@ -112,6 +114,45 @@ def _solve(problem: G2Problem, options: Mapping[str, Any]) -> Solution:
     return _finish(problem, sol)
 
 
+def solve_all(problems: Sequence[G2Problem], options: Mapping[str, Any]) -> tuple[list[G2Problem], list[Solution]]:
+    """Solve every problem; return the problems (with the start that won) and their solutions.
+
+    Independent one-ROI problems are solved in lockstep (:mod:`xpcsnb.fit.g2batch`: one
+    batched evaluation per step of all ROIs). With the default start (``n_starts`` None),
+    an ROI whose fit did not end in a success is fitted again from the model's
+    alternative starts (:attr:`~xpcsnb.models.onetime.G2Model.alternatives`), and the
+    lowest χ² is kept; its message says so.
+    """
+    problems = list(problems)
+
+    def one(pr: G2Problem) -> Solution:
+        return _solve(pr, options)
+
+    with _blas_controller().limit(limits=1, user_api="blas"):  # once for all threads (see g2batch)
+        sols = solve_lockstep(problems, one)
+        if options.get("n_starts") is not None:
+            return problems, sols
+        retry = [(r, x) for r, (pr, s) in enumerate(zip(problems, sols)) if not s.success and s.status != Status.NO_DATA
+                 for x in pr.info.get("alternatives", ())]
+        if not retry:
+            return problems, sols
+        tried = [dataclasses.replace(problems[r], x0=np.asarray(x)) for r, x in retry]
+        more = solve_lockstep(tried, one)
+    first = list(sols)
+    n_tried = {r: 1 + len(problems[r].info.get("alternatives", ())) for r, _ in retry}
+    for (r, _), pr, s in zip(retry, tried, more):
+        if np.isfinite(s.chi2) and not s.chi2 >= sols[r].chi2 * (1.0 - 1e-9):
+            problems[r], sols[r] = pr, s
+    for r in n_tried:
+        s0 = first[r]
+        note = (f"best of {n_tried[r]} starts: the data-driven start ended {s0.status.name} at chi2 = {s0.chi2:.6g}, so "
+                "the model's alternative starts were tried")
+        if sols[r] is not s0:
+            note += f" and one reached chi2 = {sols[r].chi2:.6g} (initial holds that start)"
+        sols[r] = dataclasses.replace(sols[r], message=f"{sols[r].message}; {note}")
+    return problems, sols
+
+
 def fit_g2_nlsq(
     ds: xr.Dataset,
     model: str | Model,
@@ -128,6 +169,7 @@ def fit_g2_nlsq(
     max_nfev: int | None = None,
     scale_covar: bool | None = None,
     throw: bool = False,
+    client: Any = None,
 ) -> xr.Dataset:
     """Fit a g2 model to every ROI of a g2 Dataset by bounded nonlinear least squares.
 
@@ -151,6 +193,10 @@ def fit_g2_nlsq(
         See :func:`xpcsnb.fit.nlsq.solve`.
     throw : bool
         Raise :class:`RuntimeError` if any ROI's fit failed.
+    client : dask.distributed.Client, optional
+        Run the fit as Dask tasks on this client: independent ROIs in contiguous groups,
+        one per worker thread (:func:`xpcsnb.fit.dask_tasks.split_for`), a joint fit as
+        one task. Same numbers as the in-process run (default).
 
     Returns
     -------
@@ -173,14 +219,35 @@ def fit_g2_nlsq(
     if q_mode == "independent" and rate_law is not None:
         raise G2Error(f"rate_law={rate_law!r} fits all ROIs jointly; drop q_mode='independent'")
     spec = as_spec(spec, bounds=bounds, initial=initial, fixed=fixed)
+    check_client(client)
     options = {"n_starts": n_starts, "seed": seed, "max_nfev": max_nfev, "scale_covar": scale_covar}
-    problems = build_g2_problems(ds, mdl, spec, rate_law=rate_law, p=p)
-    sols = [_solve(pr, options) for pr in problems]
-    res = _to_dataset(ds, problems, sols)
+    if rate_law is not None or client is None:
+        res = run_tasks(_fit_local, [(ds, mdl, spec, rate_law, p, options)], client)[0]
+    else:
+        groups = split_for(ds.sizes["roi"], client)
+        res = _concat_roi(run_tasks(_fit_local, [(ds.isel(roi=g), mdl, spec, None, None, options)
+                                                 for g in groups], client))
     if throw and not bool(res[nlsq_name(VAR, "success")].all()):
         bad = res["roi"].values[~res[nlsq_name(VAR, "success")].values]
         raise RuntimeError(f"g2 NLSQ fit failed for ROI(s) {bad.tolist()}")
     return res
+
+
+def _fit_local(ds: xr.Dataset, model: Model, spec: FitSpec, rate_law: str | None, p: float | None,
+               options: Mapping[str, Any]) -> xr.Dataset:
+    """The whole fit of ``ds`` in this process (one Dask task with ``client=``)."""
+    problems = build_g2_problems(ds, model, spec, rate_law=rate_law, p=p)
+    problems, sols = solve_all(problems, options)
+    return _to_dataset(ds, problems, sols)
+
+
+def _concat_roi(parts: Sequence[xr.Dataset]) -> xr.Dataset:
+    """Independent results of groups of ROIs as one result (the layout of a fit of all at once)."""
+    if len(parts) == 1:
+        return parts[0]
+    out = xr.concat(parts, dim="roi", data_vars="minimal", coords="minimal", compat="override",
+                    combine_attrs="override")
+    return out.assign_attrs(excluded_points=int(sum(p.attrs["excluded_points"] for p in parts)))
 
 
 def _param_list(problem: G2Problem) -> tuple[list[str], list[str]]:

@@ -112,6 +112,13 @@ class G2Problem:
     fixed_physics : dict
         Fixed parameters by name (the per-ROI parameters of a joint fit by their
         indexed names).
+    info : dict
+        ``q_mode``; for an independent fit ``alternatives`` (further starts, free vectors,
+        from :attr:`~xpcsnb.models.onetime.G2Model.alternatives`); for a joint fit
+        ``rate_law`` and the law's parameters.
+    batch : tuple, optional
+        ``(Lockstep, row)`` while the problem is solved in lockstep with others
+        (:mod:`xpcsnb.fit.g2batch`): :meth:`compressed` is then answered by one batched call.
     """
 
     model: G2Model
@@ -132,6 +139,7 @@ class G2Problem:
     n_valid: np.ndarray
     fixed_physics: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    batch: Any = field(default=None, compare=False, repr=False)
 
     @property
     def n_free(self) -> int:
@@ -173,6 +181,9 @@ class G2Problem:
 
     def compressed(self, x: Any) -> tuple[jnp.ndarray, jnp.ndarray]:
         """``(r̃, J̃)``: the R factor of a QR of ``[J | r]`` (see :mod:`xpcsnb.fit.nlsq`), one compiled call."""
+        if self.batch is not None:
+            lock, row = self.batch
+            return lock.compressed(row, x)
         return _compressed(jnp.asarray(x), *self._args(), self.y, self.w, signal=self.model.signal,
                            law_col=self.law_col)
 
@@ -276,13 +287,16 @@ def _arrays(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return tau, np.where(ok, y, 0.0), w, ok, has_sigma
 
 
-def _starts(model: G2Model, tau: np.ndarray, y: np.ndarray, w: np.ndarray, ok: np.ndarray) -> list[dict[str, float]]:
+def _starts(model: G2Model, tau: np.ndarray, y: np.ndarray, w: np.ndarray,
+            ok: np.ndarray) -> tuple[list[dict[str, float]], list[list[dict[str, float]]]]:
+    """Per ROI: the data-driven start of every parameter, and the model's alternative starts."""
     err = np.where(ok, 1.0 / np.where(w > 0, w, 1.0), 0.0)
     g = initial_g2_guess(tau, np.where(ok, y, np.nan), err)
     rows = [{k: float(v[r]) for k, v in g.items()} for r in range(y.shape[0])]
+    alts = [model.alternatives(r) if model.alternatives is not None else [] for r in rows]
     if model.guess is None:
-        return [{p.name: p.initial for p in model.parameters} for _ in rows]
-    return [model.guess(r) for r in rows]
+        return [{p.name: p.initial for p in model.parameters} for _ in rows], alts
+    return [model.guess(r) for r in rows], alts
 
 
 def _bounded_start(name: str, value: float, lo: float, hi: float) -> float:
@@ -318,7 +332,7 @@ def build_g2_problems(ds: xr.Dataset, model: str | Model, spec: FitSpec, *, rate
     mdl = check_g2_model(model)
     tau, y, w, ok, has_sigma = _arrays(ds)
     table = {prm.name: prm for prm in mdl.parameters}
-    starts = _starts(mdl, tau, y, w, ok)
+    starts, alternatives = _starts(mdl, tau, y, w, ok)
     n_roi = y.shape[0]
     q = ds["q"].values.astype(float) if "q" in ds.coords else np.full(n_roi, np.nan)
     n_valid = ok.sum(axis=1)
@@ -326,8 +340,8 @@ def build_g2_problems(ds: xr.Dataset, model: str | Model, spec: FitSpec, *, rate
         if p is not None:
             raise G2Error("p= is the exponent of a rate law; pass rate_law='power' with it")
         _check_spec(spec, list(table), table, mdl)
-        return [_independent(mdl, table, spec, starts[r], tau, y[r:r + 1], w[r:r + 1], has_sigma, r,
-                             n_valid[r:r + 1], q[r:r + 1]) for r in range(n_roi)]
+        return [_independent(mdl, table, spec, starts[r], alternatives[r], tau, y[r:r + 1], w[r:r + 1], has_sigma,
+                             r, n_valid[r:r + 1], q[r:r + 1]) for r in range(n_roi)]
     if rate_law not in RATE_LAWS:
         raise G2Error(f"unknown rate_law {rate_law!r}; choose one of {RATE_LAWS} (or None for independent ROIs)")
     if mdl.rate is None:
@@ -338,8 +352,8 @@ def build_g2_problems(ds: xr.Dataset, model: str | Model, spec: FitSpec, *, rate
 
 
 def _independent(mdl: G2Model, table: Mapping[str, Parameter], spec: FitSpec, start: Mapping[str, float],
-                 tau: np.ndarray, y: np.ndarray, w: np.ndarray, has_sigma: bool, r: int, n_valid: np.ndarray,
-                 q: np.ndarray) -> G2Problem:
+                 alternatives: list[dict[str, float]], tau: np.ndarray, y: np.ndarray, w: np.ndarray,
+                 has_sigma: bool, r: int, n_valid: np.ndarray, q: np.ndarray) -> G2Problem:
     names, lo, hi, x0, consts, index = [], [], [], [], [], []
     n_free = sum(1 for prm in mdl.parameters if prm.name not in spec.fixed)
     fixed_vals = [spec.fixed[prm.name] for prm in mdl.parameters if prm.name in spec.fixed]
@@ -356,12 +370,21 @@ def _independent(mdl: G2Model, table: Mapping[str, Parameter], spec: FitSpec, st
         hi.append(float(b[1]))
         x0.append(_bounded_start(prm.name, spec.initial.get(prm.name, start.get(prm.name, prm.initial)), *b))
     consts = fixed_vals
+    others = []  # the model's alternative starts, for parameters neither fixed nor given an initial value
+    for alt in alternatives:
+        x_alt = np.array(x0)
+        for k, n in enumerate(names):
+            if n in alt and n not in spec.initial:
+                x_alt[k] = _bounded_start(n, alt[n], lo[k], hi[k])
+        if not np.array_equal(x_alt, x0) and not any(np.array_equal(x_alt, o) for o in others):
+            others.append(x_alt)
     return G2Problem(
         model=mdl, names=tuple(names), lower=np.array(lo), upper=np.array(hi), x0=np.array(x0),
         consts=np.array(consts, dtype=float), index=np.array([index], dtype=np.int32), law_col=-1,
         law_index=np.zeros(2, np.int32), q=np.where(np.isfinite(q), q, 1.0), tau=jnp.asarray(tau),
         y=jnp.asarray(y), w=jnp.asarray(w), has_sigma=has_sigma, roi=np.array([r]), n_valid=np.asarray(n_valid),
-        fixed_physics={n: float(v) for n, v in spec.fixed.items()}, info={"q_mode": "independent"},
+        fixed_physics={n: float(v) for n, v in spec.fixed.items()},
+        info={"q_mode": "independent", "alternatives": tuple(others)},
     )
 
 

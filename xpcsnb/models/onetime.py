@@ -310,6 +310,10 @@ class G2Model(Model):
     derived : tuple of Derived
         Reported quantities that are functions of the fit parameters (the double
         exponential's ``gamma_fast``); results list them after the parameters.
+    alternatives : callable, optional
+        ``alternatives(start)`` → list of ``{name: value}`` (some or all parameters) from
+        the start ``guess`` made: further starts, tried by an independent fit whose first
+        start did not end in a success (the lowest χ² is kept).
     """
 
     kind: str = "g2"
@@ -317,6 +321,7 @@ class G2Model(Model):
     per_roi: tuple[str, ...] = ("baseline", "contrast")
     guess: Callable[[Mapping[str, float]], dict[str, float]] | None = None
     derived: tuple[Derived, ...] = ()
+    alternatives: Callable[[Mapping[str, float]], list[dict[str, float]]] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -330,8 +335,9 @@ class G2Model(Model):
         bad = [n for n in self.per_roi if n not in names or n == self.rate]
         if bad:
             raise ModelError(f"{where}: per_roi names {bad}, which are not its (non-rate) parameters {list(names)}")
-        if self.guess is not None and not callable(self.guess):
-            raise ModelError(f"{where}: guess must be callable or None")
+        for what in ("guess", "alternatives"):
+            if getattr(self, what) is not None and not callable(getattr(self, what)):
+                raise ModelError(f"{where}: {what} must be callable or None")
         object.__setattr__(self, "derived", tuple(self.derived))
         for d in self.derived:
             if not isinstance(d, Derived) or d.parameter.name in names:
@@ -368,16 +374,34 @@ def _double_guess(start: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+def _rate_alternatives(start: Mapping[str, float]) -> list[dict[str, float]]:
+    """Γ a decade lower and higher than the data-driven start."""
+    g = float(start["gamma"])
+    return [{"gamma": g / 10.0}, {"gamma": 10.0 * g}]
+
+
+def _stretched_alternatives(start: Mapping[str, float]) -> list[dict[str, float]]:
+    """A stretched start (0.5) and Γ a decade lower."""
+    return [{"stretch": 0.5}, {"gamma": float(start["gamma"]) / 10.0}]
+
+
+def _double_alternatives(start: Mapping[str, float]) -> list[dict[str, float]]:
+    """A mostly slow (f = 0.2) and a mostly fast (f = 0.8) start."""
+    return [{"fraction": 0.2}, {"fraction": 0.8}]
+
+
 _P = PARAMETERS
 #: ``single_exponential``: g2 = baseline + contrast · exp(−2Γτ).
 SINGLE_EXPONENTIAL = register(G2Model(
     name="single_exponential", signal=_single_signal, rate="gamma", guess=_single_guess,
+    alternatives=_rate_alternatives,
     parameters=(_P["baseline"], _P["contrast"], _P["gamma"]),
     time_convention="lag times tau [s] of the g2 Dataset",
 ))
 #: ``stretched_exponential``: g2 = baseline + contrast · exp(−2(Γτ)^stretch).
 STRETCHED_EXPONENTIAL = register(G2Model(
     name="stretched_exponential", signal=_stretched_signal, rate="gamma", guess=_stretched_guess,
+    alternatives=_stretched_alternatives,
     parameters=(_P["baseline"], _P["contrast"], _P["gamma"], _P["stretch"]),
     time_convention="lag times tau [s] of the g2 Dataset",
 ))
@@ -385,6 +409,7 @@ STRETCHED_EXPONENTIAL = register(G2Model(
 #: ``gamma_fast`` is reported as a derived parameter.
 DOUBLE_EXPONENTIAL = register(G2Model(
     name="double_exponential", signal=_double_signal, rate="gamma_slow", guess=_double_guess,
+    alternatives=_double_alternatives,
     parameters=(_P["baseline"], _P["contrast"], _P["gamma_slow"], _P["log_excess"], _P["fraction"]),
     derived=(Derived(_P["gamma_fast"], _gamma_fast),),
     time_convention="lag times tau [s] of the g2 Dataset",
