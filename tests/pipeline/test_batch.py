@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -112,3 +114,50 @@ def test_fit_nlsq_independent_on_the_cluster_is_identical(multiq_set, cluster_cl
     there = fit_nlsq(ds, "static", client=cluster_client, **kw)
     _same(here, there)
     assert here.sizes["q"] == ds.sizes["q"]
+
+
+CORRELATE_ONLY = {"correlate": {"num_bufs": 4, "chunk": 16}}
+
+
+@pytest.mark.slow
+@needs_save_aps
+def test_a_killed_worker_loses_only_its_own_file(raw_folder, tmp_path, cluster_client):
+    """A file whose worker process dies whenever it starts (os._exit, as a segfault would)
+    is reported failed (KilledWorker); every other file's result is written and identical
+    to the in-process run, whether or not it was queued on the dying worker."""
+    import distributed
+
+    folder, part = raw_folder
+    files = sorted(folder.glob("A*.h5"))
+    culprit = tmp_path / "K001.h5"
+    culprit.write_bytes((folder / "A001.h5").read_bytes())
+
+    class DieOn(distributed.WorkerPlugin):
+        name = "xpcsnb-test-die-on"
+
+        def __init__(self, stem: str) -> None:
+            self.stem = stem
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish == "executing" and f"-{self.stem}-" in str(key):
+                os._exit(1)  # the worker process dies at once, mid-batch
+
+    local = batch(files, qmap=part, config=CORRELATE_ONLY, output=tmp_path / "local", progress=False)
+    scheduler = cluster_client.cluster.scheduler
+    allowed = scheduler.allowed_failures
+    scheduler.allowed_failures = 0  # give up on a task at its first dead worker (default 3): a short test
+    cluster_client.register_plugin(DieOn("K001"))
+    try:
+        s = batch([files[0], culprit, *files[1:]], qmap=part, config=CORRELATE_ONLY, output=tmp_path / "dask",
+                  client=cluster_client, progress=False)
+    finally:
+        cluster_client.unregister_worker_plugin(DieOn.name)
+        scheduler.allowed_failures = allowed
+        cluster_client.wait_for_workers(2, timeout=60)
+    assert s["status"].values.tolist() == ["done", "failed", "done", "done"], s["error"].values
+    assert s.attrs["failed"] == [str(culprit.resolve())]
+    assert "KilledWorker" in s["error"].values[1] and not (tmp_path / "dask" / "K001_results.hdf").exists()
+    for f in files:
+        _same(xpcsnb.io.open_g2(tmp_path / "local" / f"{f.stem}_results.hdf"),
+              xpcsnb.io.open_g2(tmp_path / "dask" / f"{f.stem}_results.hdf"))
+    assert local["status"].values.tolist() == ["done"] * 3
