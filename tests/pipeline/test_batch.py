@@ -161,3 +161,58 @@ def test_a_killed_worker_loses_only_its_own_file(raw_folder, tmp_path, cluster_c
         _same(xpcsnb.io.open_g2(tmp_path / "local" / f"{f.stem}_results.hdf"),
               xpcsnb.io.open_g2(tmp_path / "dask" / f"{f.stem}_results.hdf"))
     assert local["status"].values.tolist() == ["done"] * 3
+
+
+@needs_save_aps
+def test_a_g2_model_fits_the_g2_of_every_roi(raw_folder, tmp_path):
+    from xpcsnb.fit.g2nlsq import fit_g2_nlsq
+
+    folder, part = raw_folder
+    cfg = {**CORRELATE_ONLY, "fit": {"model": "stretched_exponential", "n_starts": 1}}
+    s = batch(folder / "A000.h5", qmap=part, config=cfg, output=tmp_path, progress=False)
+    assert s["status"].values.tolist() == ["done"], s["error"].values
+    res = xpcsnb.load_nlsq(tmp_path / "A000_fit.nc")
+    ref = fit_g2_nlsq(xpcsnb.io.open_g2(tmp_path / "A000_results.hdf"), "stretched_exponential", n_starts=1)
+    assert res.sizes["roi"] == part.n_roi and res.attrs["model"] == "stretched_exponential"
+    _same(ref, res)
+
+
+def test_cmc_needs_the_two_time(raw_folder, tmp_path):
+    from xpcsnb.pipeline import ConfigError
+
+    folder, part = raw_folder
+    with pytest.raises(ConfigError, match=r"\[correlate\] two_time = true"):
+        batch(folder / "A000.h5", qmap=part, config={"cmc": {"run": True}}, output=tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())  # refused before any file
+
+
+@pytest.mark.slow
+@needs_save_aps
+def test_batch_cmc_step_uses_the_config_priors(tmp_path):
+    """``[cmc] run``: every q sampled from its NLSQ fit with the config's priors; resumable."""
+    from xpcsnb.pipeline import load_cmc_by_q
+
+    part, _ = tiny_partition(n_q=1)
+    write_raw(tmp_path / "C000.h5", tiny_frames(n_frames=24, seed=3))
+    cfg = {"correlate": {"num_bufs": 4, "chunk": 16, "two_time": True},
+           "fit": {"model": "static", "fixed": {"alpha": 0.0, "D_offset": 0.0}, "n_starts": 1},
+           "cmc": {"run": True, "priors": {"D0": {"kind": "lognormal", "loc": 10.0, "scale": 2.0}},
+                   "num_warmup": 20, "num_samples": 20, "n_shards": 1, "parallel": False}}
+    out = tmp_path / "out"
+    s = batch(tmp_path / "C000.h5", qmap=part, config=cfg, output=out, progress=False)
+    assert s["status"].values.tolist() == ["done"], s["error"].values
+    fits = load_cmc_by_q(out / "C000_cmc.nc")
+    assert len(fits) == 1
+    (q, tree), = fits.items()
+    from xpcsnb.pipeline.fits import result_q_values
+
+    np.testing.assert_allclose(q, result_q_values(out / "C000_results.hdf")[0])
+    assert "D0: lognormal(loc=10, scale=2) on [100, 100000] (user)" in tree.attrs["priors"]
+    assert "contrast_0: truncated_normal" in tree.attrs["priors"] and "(nlsq)" in tree.attrs["priors"]
+    assert tree["posterior"]["D0"].size == 2 * 20
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    (out / "C000_cmc.nc").unlink()  # only the missing CMC step is redone
+    again = batch(tmp_path / "C000.h5", qmap=part, config=cfg, output=out, progress=False)
+    assert again["status"].values.tolist() == ["done"]
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "C000_cmc.nc"} == {
+        k: v for k, v in stamps.items() if k != "C000_cmc.nc"}
