@@ -45,6 +45,15 @@ def _xpcsnb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _compile_cache(tmp_path_factory):
+    """One persistent JAX compilation cache for this module's subprocesses: each later one loads
+    what the first compiled (and nothing is written to the user's cache folder)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XPCSNB_COMPILE_CACHE", str(tmp_path_factory.mktemp("jax-cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def cli_files(tmp_path_factory):
     """Two tiny raw files, their q-map file (written by save_aps) and an analysis config."""

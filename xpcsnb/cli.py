@@ -257,6 +257,11 @@ def _run_job(args: argparse.Namespace) -> int:
     from .pipeline.config import dumps
 
     progress = not args.quiet
+    cache: bool | str = False if args.compile_cache == "none" else (args.compile_cache or True)
+    if args.command in ("correlate", "fit") and cache is not False and not getattr(args, "print_config", False):
+        from .pipeline.compile_cache import enable_compile_cache
+
+        enable_compile_cache(None if cache is True else cache)
     if args.command == "correlate":
         cfg = _config_with(args.config, "correlate", frames=args.frames, two_time=args.two_time or None,
                            bad_frames=args.bad_frames, bad_pixels=args.bad_pixels)
@@ -292,7 +297,7 @@ def _run_job(args: argparse.Namespace) -> int:
             print(f"wrote {cmc_out}: CMC, {warned} fit(s) with convergence warnings")
         return 0 if ok.all() else 1
     summary = batch(args.files, qmap=args.qmap, config=args.config, output=args.output,
-                    client=_client(args.scheduler), overwrite=args.overwrite, progress=progress)
+                    client=_client(args.scheduler), overwrite=args.overwrite, progress=progress, compile_cache=cache)
     print(format_summary(summary))
     return 1 if summary.attrs["failed"] else 0
 
@@ -328,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--config", help="analysis configuration (TOML; see xpcsnb fit --print-config)")
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+        p.add_argument("--compile-cache", metavar="DIR", help="persistent JAX compilation cache folder, or 'none' "
+                       "(default: $XPCSNB_COMPILE_CACHE or ~/.cache/xpcsnb/jax)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         try:

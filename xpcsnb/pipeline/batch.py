@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .compile_cache import CompileCachePlugin, enable_compile_cache
 from .config import ConfigError, load_config
 
 __all__ = ["batch", "expand_files", "format_summary", "outputs_for", "process_file", "steps"]
@@ -163,7 +164,7 @@ def _summary(rows: list[dict[str, Any]], attrs: dict[str, Any]) -> xr.Dataset:
 
 def batch(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, qmap: Any, config: Any = None,
           output: str | os.PathLike[str], client: Any = None, overwrite: bool = False,
-          progress: bool = True) -> xr.Dataset:
+          progress: bool = True, compile_cache: bool | str | os.PathLike[str] = True) -> xr.Dataset:
     """Correlate (and fit) many raw files; a resumable batch, on one machine or a Dask cluster.
 
     Parameters
@@ -183,6 +184,10 @@ def batch(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, q
         Redo files whose outputs exist (default: skip them — resumable).
     progress : bool
         Progress bars over files (and over frames and q inside a file when in-process).
+    compile_cache : bool or path
+        Persistent JAX compilation cache (:mod:`xpcsnb.pipeline.compile_cache`) in this
+        process, or on every worker with ``client``: True (default) its default folder,
+        a path that folder, False leaves JAX's configuration alone.
 
     Returns
     -------
@@ -195,6 +200,8 @@ def batch(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, q
 
     from .run import resolve_qmap
 
+    if not isinstance(compile_cache, bool | str | os.PathLike):
+        raise TypeError(f"compile_cache must be True, False or a folder path, got {type(compile_cache).__name__}")
     raws = expand_files(files)
     cfg = load_config(config)
     out = Path(output)
@@ -208,6 +215,12 @@ def batch(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, q
         raise ValueError(f"raw files share the name(s) {dup}: their outputs would collide in {out}; "
                          "run them into separate output folders")
     steps(cfg)  # a configuration asking for impossible steps fails here, not once per file
+    cache = None if compile_cache is True else compile_cache
+    if compile_cache is not False:
+        if client is None:
+            enable_compile_cache(cache)
+        else:
+            client.register_plugin(CompileCachePlugin(cache))
     bar = tqdm(total=len(raws), desc="files", unit="file", disable=not progress)
     try:
         if client is None:
