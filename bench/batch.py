@@ -179,12 +179,14 @@ def main() -> None:
                   f"correlate_file {r['file_s']:.1f} s, ratio {r['ratio']:.2f} (target <= 1.2)")
         if not args.skip_batch:
             r = bench_batch(folder, args.files, dask_profile=args.dask_profile)
-            print(f"batch {args.files} files, in-process: first file (trace + compile) {r['in_process_first_s']:.1f} s, "
+            print(f"batch {args.files} files, in-process: first file (trace + compile) "
+                  f"{r['in_process_first_s']:.1f} s, "
                   f"then {r['in_process_s']:.1f} s ({r['per_file_in_process_s']:.2f} s/file, "
                   f"CPU {r['in_process_cpu_per_file_s']:.2f} s/file, {r['in_process_cores']:.2f} cores busy)")
             print(f"batch {args.files} files, 2-worker LocalCluster: start-up {r['cluster_start_s']:.1f} s, warm-up "
                   f"(one file per worker, compiled code from the cache) {r['cluster_warmup_s']:.1f} s, then "
-                  f"{r['cluster_s']:.1f} s ({r['per_file_cluster_s']:.2f} s/file, CPU {r['cluster_cpu_per_file_s']:.2f} s/file, "
+                  f"{r['cluster_s']:.1f} s ({r['per_file_cluster_s']:.2f} s/file, "
+                  f"CPU {r['cluster_cpu_per_file_s']:.2f} s/file, "
                   f"{r['cluster_cores']:.2f} cores busy)")
             print(f"speed-up {r['speedup']:.2f} (target >= 1.5); end to end with start-up and compile "
                   f"{r['speedup_end_to_end']:.2f}; estimated from CPU per file for an idle 2-core machine "

@@ -102,7 +102,8 @@ def test_failed_file_is_reported_and_the_batch_goes_on(raw_folder, tmp_path, clu
         assert s["status"].values.tolist() == ["done", "done", "done", "failed"]
         assert s.attrs["failed"] == [str(broken.resolve())] and s["error"].values[-1]
     for f in files:  # identical results in-process and on the cluster
-        _same(xpcsnb.io.open_g2(out_local / f"{f.stem}_results.hdf"), xpcsnb.io.open_g2(out_dask / f"{f.stem}_results.hdf"))
+        _same(xpcsnb.io.open_g2(out_local / f"{f.stem}_results.hdf"),
+              xpcsnb.io.open_g2(out_dask / f"{f.stem}_results.hdf"))
         _same(xpcsnb.load_nlsq(out_local / f"{f.stem}_fit.nc"), xpcsnb.load_nlsq(out_dask / f"{f.stem}_fit.nc"))
     # fit_file with client=: one task per q, the same result as the in-process batch's fit
     per_q = fit_file(out_local / "A000_results.hdf", output=tmp_path / "per_q.nc", config=CONFIG, client=cluster_client,

@@ -60,8 +60,8 @@ def test_priors_round_trip_and_take_prior_objects(tmp_path):
     from xpcsnb.models import Prior
     from xpcsnb.pipeline.config import priors_of
 
-    given = {"D0": Prior("lognormal", 9.2, 1.0), "contrast_0": {"kind": "uniform"}, "offset": {"kind": "normal",
-                                                                                                  "loc": 1, "scale": 0.1}}
+    given = {"D0": Prior("lognormal", 9.2, 1.0), "contrast_0": {"kind": "uniform"},
+             "offset": {"kind": "normal", "loc": 1, "scale": 0.1}}
     cfg = merge_config({"cmc": {"run": True, "priors": given}})
     path = tmp_path / "analysis.toml"
     path.write_text(dumps(cfg))

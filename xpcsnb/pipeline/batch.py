@@ -193,7 +193,8 @@ def batch(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, q
     -------
     xarray.Dataset
         The summary along ``file``: ``status`` (done/skipped/failed), ``error``,
-        ``results`` and ``fit`` paths, ``n_bad_frames``, ``seconds``; ``attrs["failed"]``
+        ``results``, ``fit`` and ``cmc`` paths ("" for a step not asked for),
+        ``n_bad_frames``, ``seconds`` [s]; ``attrs["failed"]``
         lists the failed files. Print it with :func:`format_summary`.
     """
     from tqdm.auto import tqdm
@@ -204,6 +205,7 @@ def batch(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, q
         raise TypeError(f"compile_cache must be True, False or a folder path, got {type(compile_cache).__name__}")
     raws = expand_files(files)
     cfg = load_config(config)
+    steps(cfg)  # a configuration asking for impossible steps fails here, not once per file
     out = Path(output)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"the output must be a folder, but {out} is a file")
@@ -214,7 +216,6 @@ def batch(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, q
     if dup:
         raise ValueError(f"raw files share the name(s) {dup}: their outputs would collide in {out}; "
                          "run them into separate output folders")
-    steps(cfg)  # a configuration asking for impossible steps fails here, not once per file
     cache = None if compile_cache is True else compile_cache
     if compile_cache is not False:
         if client is None:
