@@ -223,6 +223,17 @@ def test_batch_cmc_step_uses_the_config_priors(tmp_path):
     assert again["status"].values.tolist() == ["done"]
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "C000_cmc.nc"} == {
         k: v for k, v in stamps.items() if k != "C000_cmc.nc"}
+    # the command line: `xpcsnb fit` with [cmc] run = true writes fit.nc and fit_cmc.nc
+    from xpcsnb.cli import main
+    from xpcsnb.pipeline.config import dumps
+
+    (tmp_path / "analysis.toml").write_text(dumps(cfg))
+    args = ["fit", str(out / "C000_results.hdf"), "--config", str(tmp_path / "analysis.toml"),
+            "-o", str(tmp_path / "fit.nc"), "-q", "--compile-cache", "none"]
+    assert main(args) == 0
+    cli = load_cmc_by_q(tmp_path / "fit_cmc.nc")
+    np.testing.assert_allclose(cli[q]["posterior"]["D0"].values, tree["posterior"]["D0"].values)  # same seed
+    assert main(args) == 2  # never overwritten unasked
 
 
 def test_workers_get_the_compile_cache(cluster_client, tmp_path):
