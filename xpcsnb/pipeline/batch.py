@@ -8,9 +8,9 @@ to fit (:func:`~xpcsnb.pipeline.fits.fit_file`: a g2 model, or a two-time model 
 resumes an interrupted batch); with ``overwrite=True`` it is redone. A file that fails
 is reported in the summary and the batch goes on. With ``client=`` (a
 :class:`dask.distributed.Client`) every file is one Dask task (``client.submit``) that
-reads its raw file and the q-map and writes its outputs on the worker, so only paths
-and the configuration travel through the scheduler; a failed task, or a worker that
-dies, loses only its own file (:func:`_on_cluster`). Without a client the files run one
+reads its raw file (and the q-map, given as a file path) and writes its outputs on the
+worker, so only paths and the configuration travel through the scheduler; a failed
+task, or a worker that dies, loses only its own file (:func:`_on_cluster`). Without a client the files run one
 after the other in this process.
 """
 
@@ -230,9 +230,9 @@ def batch(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, q
                 rows.append(process_file(str(p), part, cfg, str(out), overwrite, progress))
                 bar.update(1)
         else:
-            # the workers read the q-map file themselves; a Partition object is sent to every worker once
-            shared = (str(Path(qmap).resolve()) if isinstance(qmap, str | os.PathLike)
-                      else client.scatter(part, broadcast=True))
+            # the workers read the q-map file themselves; a Partition object travels with every task
+            # (not scattered: scattered data dies with the workers holding it, and its tasks with it)
+            shared = str(Path(qmap).resolve()) if isinstance(qmap, str | os.PathLike) else part
             serial = {**cfg, "cmc": {**cfg["cmc"], "parallel": False}}  # a Dask worker may not spawn processes
             rows = _on_cluster(client, raws, shared, serial, out, overwrite, bar)
     finally:
