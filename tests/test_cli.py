@@ -45,6 +45,15 @@ def _xpcsnb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _compile_cache(tmp_path_factory):
+    """One persistent JAX compilation cache for this module's subprocesses: each later one loads
+    what the first compiled (and nothing is written to the user's cache folder)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XPCSNB_COMPILE_CACHE", str(tmp_path_factory.mktemp("jax-cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def cli_files(tmp_path_factory):
     """Two tiny raw files, their q-map file (written by save_aps) and an analysis config."""
@@ -71,6 +80,19 @@ def test_print_config_is_valid_toml_of_the_defaults():
     assert run.returncode == 0, run.stderr
     cfg = merge_config(tomllib.loads(run.stdout))
     assert cfg["fit"]["model"] == "laminar_flow" and cfg["correlate"] == default_config()["correlate"]
+    assert cfg["cmc"] == default_config()["cmc"] and "[cmc]\nrun = false\npriors = {}" in run.stdout
+
+
+def test_print_config_shows_the_priors_and_names_a_bad_one(tmp_path, capsys):
+    path = tmp_path / "analysis.toml"
+    path.write_text('[cmc]\nrun = true\npriors = { D0 = { kind = "lognormal", loc = 9.2, scale = 1.0 } }\n')
+    assert main(["fit", "--print-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert 'priors = {D0 = {kind = "lognormal", loc = 9.2, scale = 1.0}}' in out
+    assert tomllib.loads(out)["cmc"]["priors"] == {"D0": {"kind": "lognormal", "loc": 9.2, "scale": 1.0}}
+    path.write_text('[cmc]\npriors = { D0 = { kind = "lognormal", loc = 9.2, scael = 1.0 } }\n')
+    assert main(["fit", "--print-config", "--config", str(path)]) == 2
+    assert "unknown key(s) ['scael'] in [cmc] priors.D0" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -253,10 +253,15 @@ def _client(address: str | None):
 
 def _run_job(args: argparse.Namespace) -> int:
     """The correlate / fit / batch jobs (implemented in :mod:`xpcsnb.pipeline`)."""
-    from .pipeline import batch, correlate_file, fit_file, format_summary
+    from .pipeline import batch, cmc_file, correlate_file, fit_file, format_summary
     from .pipeline.config import dumps
 
     progress = not args.quiet
+    cache: bool | str = False if args.compile_cache == "none" else (args.compile_cache or True)
+    if args.command in ("correlate", "fit") and cache is not False and not getattr(args, "print_config", False):
+        from .pipeline.compile_cache import enable_compile_cache
+
+        enable_compile_cache(None if cache is True else cache)
     if args.command == "correlate":
         cfg = _config_with(args.config, "correlate", frames=args.frames, two_time=args.two_time or None,
                            bad_frames=args.bad_frames, bad_pixels=args.bad_pixels)
@@ -273,13 +278,26 @@ def _run_job(args: argparse.Namespace) -> int:
             print("xpcsnb fit: give a result file and -o OUTPUT (or --print-config)", file=sys.stderr)
             return 2
         cfg = _config_with(args.config, "fit", model=args.model)
-        res = fit_file(args.results, output=args.output, config=cfg, client=_client(args.scheduler),
-                       overwrite=args.overwrite, progress=progress)
-        ok = res["c2_nlsq_success"].values
-        print(f"wrote {args.output}: model {cfg['fit']['model']}, {int(ok.sum())} of {ok.size} fit(s) succeeded")
+        out = Path(args.output)
+        cmc_out = out.with_name(f"{out.stem}_cmc.nc") if cfg["cmc"]["run"] else None
+        if cmc_out is not None and cmc_out.exists() and not args.overwrite:  # refuse before the NLSQ step
+            raise FileExistsError(f"{cmc_out} exists; pass --overwrite to replace it")
+        client = _client(args.scheduler)
+        res = fit_file(args.results, output=out, config=cfg, client=client, overwrite=args.overwrite,
+                       progress=progress)
+        ok = next(res[v] for v in ("c2_nlsq_success", "g2_nlsq_success") if v in res).values
+        print(f"wrote {out}: model {cfg['fit']['model']}, {int(ok.sum())} of {ok.size} fit(s) succeeded")
+        if cmc_out is not None and ok.all():
+            from .fit.cmc import cmc_warnings
+            from .pipeline import load_cmc_by_q
+
+            cmc_file(args.results, nlsq=res, output=cmc_out, config=cfg, client=client, overwrite=args.overwrite,
+                     progress=progress)
+            warned = sum(bool(cmc_warnings(t)) for t in load_cmc_by_q(cmc_out).values())
+            print(f"wrote {cmc_out}: CMC, {warned} fit(s) with convergence warnings")
         return 0 if ok.all() else 1
     summary = batch(args.files, qmap=args.qmap, config=args.config, output=args.output,
-                    client=_client(args.scheduler), overwrite=args.overwrite, progress=progress)
+                    client=_client(args.scheduler), overwrite=args.overwrite, progress=progress, compile_cache=cache)
     print(format_summary(summary))
     return 1 if summary.attrs["failed"] else 0
 
@@ -299,10 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cor.add_argument("--frames", help="frame window start:stop (0-based, stop exclusive)")
     cor.add_argument("--bad-frames", choices=("none", "auto"), help="exclude outlier frames (default: config)")
     cor.add_argument("--bad-pixels", choices=("none", "auto"), help="exclude hot/dead pixels (default: config)")
-    fit = sub.add_parser("fit", help="fit a two-time model to every q (and phi) of a result file")
+    fit = sub.add_parser("fit", help="fit every q (and phi) of a result file (NLSQ; CMC with [cmc] run = true)")
     fit.add_argument("results", nargs="?", help="APS result file with two-time data")
-    fit.add_argument("--model", help="two-time model (e.g. static, laminar_flow); default: config")
-    fit.add_argument("--output", "-o", help="NetCDF result file (fit.nc)")
+    fit.add_argument("--model", help="two-time model (static, laminar_flow, ...: fits C2) or g2 model "
+                     "(stretched_exponential, ...: fits g2); default: config")
+    fit.add_argument("--output", "-o", help="NetCDF result file (fit.nc; the CMC result goes to fit_cmc.nc)")
     fit.add_argument("--print-config", action="store_true", help="print the default configuration (TOML) and exit")
     fit.add_argument("--scheduler", help="dask.distributed scheduler address: one task per q")
     bat = sub.add_parser("batch", help="correlate (and fit) many raw files; resumable")
@@ -314,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--config", help="analysis configuration (TOML; see xpcsnb fit --print-config)")
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+        p.add_argument("--compile-cache", metavar="DIR", help="persistent JAX compilation cache folder, or 'none' "
+                       "(default: $XPCSNB_COMPILE_CACHE or ~/.cache/xpcsnb/jax)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         try:

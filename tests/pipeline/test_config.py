@@ -34,10 +34,47 @@ def test_custom_config_round_trips_through_a_file(tmp_path):
     ({"correlate": {"frames": "10:5"}}, "start < stop"),
     ({"fit": {"bounds": {"D0": [1.0]}}}, r"bounds.D0 must be a pair"),
     ({"fit": 3}, r"\[fit\] must be a table"),
+    ({"fit": {"model": "statc"}}, r"\[fit\] model 'statc' is not a registered model; choose one of \[.*'static'"),
+    ({"fit": {"q_mode": "both"}}, r"\[fit\] q_mode must be one of \['independent', 'joint'\]"),
+    ({"cmc": {"shard_by": "angle"}}, r"\[cmc\] shard_by must be one of"),
+    ({"cmc": {"priors": {"D9": {"kind": "normal"}}}}, r"\[cmc\] priors.D9: model 'static' has no parameter 'D9'"),
+    ({"cmc": {"priors": {"D0": {"kind": "nomal"}}}}, r"\[cmc\] priors.D0: unknown prior kind 'nomal'"),
+    ({"cmc": {"priors": {"D0": {"kind": "normal", "lok": 1.0}}}}, r"unknown key\(s\) \['lok'\] in \[cmc\] priors.D0"),
+    ({"cmc": {"priors": {"D0": {"loc": 1.0}}}}, r"\[cmc\] priors.D0 needs a kind"),
+    ({"cmc": {"priors": {"D0": {"kind": "normal", "scale": "1"}}}}, r"priors.D0.scale must be a finite number"),
+    ({"cmc": {"priors": {"D0": {"kind": "normal", "scale": 0.0}}}}, r"priors.D0: prior scale must be > 0"),
+    ({"cmc": {"priors": {"D0": {"kind": "normal", "loc": 1e9, "scale": 1.0}}}}, r"priors.D0: .*no mass inside"),
+    ({"cmc": {"priors": {"D0": {"kind": "normal", "loc": 50.0, "scale": 1.0}}}, "fit": {"bounds": {"D0": [1e3, 1e4]}}},
+     r"priors.D0: .*no mass inside the bounds"),  # checked against the [fit] bounds, not the registry's
+    ({"cmc": {"priors": {"alpha": {"kind": "normal"}}}, "fit": {"fixed": {"alpha": 0.0}}}, r"priors.alpha: .*fixed"),
+    ({"cmc": {"priors": {"D0": 3.0}}}, r"\[cmc\] priors.D0 must be a table"),
+    ({"cmc": {"run": True}, "fit": {"model": "single_exponential"}}, r"\[cmc\] needs a two-time model"),
 ])
 def test_bad_config_is_named(cfg, match):
     with pytest.raises(ConfigError, match=match):
         merge_config(cfg)
+
+
+def test_priors_round_trip_and_take_prior_objects(tmp_path):
+    from xpcsnb.fit.priors import resolve_priors
+    from xpcsnb.models import Prior
+    from xpcsnb.pipeline.config import priors_of
+
+    given = {"D0": Prior("lognormal", 9.2, 1.0), "contrast_0": {"kind": "uniform"},
+             "offset": {"kind": "normal", "loc": 1, "scale": 0.1}}
+    cfg = merge_config({"cmc": {"run": True, "priors": given}})
+    path = tmp_path / "analysis.toml"
+    path.write_text(dumps(cfg))
+    assert 'priors = {D0 = {kind = "lognormal", loc = 9.2, scale = 1.0}' in path.read_text()
+    back = load_config(path)
+    assert back == cfg and back["cmc"]["run"] is True
+    priors = priors_of(back)  # the objects fit_cmc(priors=...) takes
+    assert priors == {"D0": Prior("lognormal", 9.2, 1.0), "contrast_0": Prior("uniform", 0.0, 1.0),
+                      "offset": Prior("normal", 1.0, 0.1)}
+    got = resolve_priors("static", ["D0", "contrast_0", "offset_0"], [1e2, 0, 0.5], [1e5, 1, 1.5], priors=priors)
+    assert {k: (v.prior, v.source) for k, v in got.items()} == {k: (priors[b], "user") for k, b in
+                                                                 [("D0", "D0"), ("contrast_0", "contrast_0"),
+                                                                  ("offset_0", "offset")]}
 
 
 def test_file_errors_name_the_file(tmp_path):

@@ -1,4 +1,4 @@
-"""One file at a time: raw frames → APS result file (:func:`correlate_file`) → fit (:func:`fit_file`).
+"""One file at a time: raw frames → APS result file (:func:`correlate_file`; the fits: :mod:`.fits`).
 
 The result file is the APS 8-ID-I NeXus layout written by :func:`xpcsnb.io.save_aps`
 (readable by :func:`xpcsnb.open_aps` and pyXPCSViewer), plus the record of what the
@@ -20,7 +20,7 @@ import xarray as xr
 
 from .config import load_config, parse_frames
 
-__all__ = ["correlate_file", "fit_file", "open_raw", "resolve_qmap"]
+__all__ = ["check_target", "correlate_file", "open_raw", "read_exclusions", "resolve_qmap"]
 
 #: Group of the exclusion record inside a result file.
 EXCLUSIONS_GROUP = "/xpcs/exclusions"
@@ -81,7 +81,8 @@ def _ring_twotimes(c2: xr.Dataset) -> list[xr.Dataset]:
     return out
 
 
-def _check_target(path: Path, overwrite: bool) -> None:
+def check_target(path: Path, overwrite: bool) -> None:
+    """Refuse a folder, an existing file (unless ``overwrite``) or a missing parent folder as output."""
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give a file name such as {path / 'A001_results.hdf'}")
     if path.exists() and not overwrite:
@@ -123,7 +124,7 @@ def correlate_file(raw: str | os.PathLike[str], *, qmap: Any, output: str | os.P
 
     cfg = load_config(config)["correlate"]
     target = Path(output)
-    _check_target(target, overwrite)
+    check_target(target, overwrite)
     part = resolve_qmap(qmap)
     da = open_raw(raw, cfg)
     g2 = multitau(da, part, num_bufs=cfg["num_bufs"], num_levels=cfg["num_levels"], ladder=cfg["ladder"],
@@ -169,73 +170,3 @@ def read_exclusions(path: str | os.PathLike[str]) -> dict[str, Any]:
         if grp is None:
             return {}
         return {"bad_frames": grp["bad_frames"][()], "bad_pixels": grp["bad_pixels"][()], **dict(grp.attrs)}
-
-
-def _fit_kwargs(fit: Mapping[str, Any]) -> dict[str, Any]:
-    kw = {k: fit[k] for k in ("scaling", "initial", "fixed", "n_starts", "seed", "max_nfev") if fit[k] not in (None, {})}
-    if fit["bounds"]:
-        kw["bounds"] = {k: tuple(v) for k, v in fit["bounds"].items()}
-    if fit["free"]:
-        kw["free"] = list(fit["free"])
-    return kw
-
-
-def _fit_q(path: str, q: float, fit: Mapping[str, Any]) -> xr.Dataset:
-    """The NLSQ fit of the two-time data at ``q`` of a result file."""
-    from ..fit.nlsq import fit_nlsq
-    from ..io.aps8idi import open_twotime
-
-    ds = open_twotime(path, q=q, diagonal=fit["diagonal"])
-    return fit_nlsq(ds, fit["model"], **_fit_kwargs(fit))
-
-
-def result_q_values(path: str | os.PathLike[str]) -> np.ndarray:
-    """The q values [1/Å] at which a result file holds two-time data (sorted, unique)."""
-    from ..io.aps8idi import open_aps
-
-    ds = open_aps(path)
-    if "c2_q" not in ds.coords:
-        raise ValueError(f"{path} holds no two-time data (correlate with two_time = true / --two-time) "
-                         "to fit a two-time model")
-    return np.unique(ds["c2_q"].values)
-
-
-def fit_file(results: str | os.PathLike[str], *, output: str | os.PathLike[str], config: Any = None,
-             client: Any = None, overwrite: bool = False, progress: bool = True) -> xr.Dataset:
-    """Fit the two-time data of every q (and φ) of a result file; write the stacked result.
-
-    Parameters
-    ----------
-    results : path
-        APS result file with two-time data (:func:`correlate_file` with ``two_time``).
-    output : path
-        NetCDF file of the NLSQ result, stacked along ``q``
-        (:func:`xpcsnb.fit.result.concat_q`); never replaced unless ``overwrite``.
-    config : path, mapping or None
-        Analysis configuration; its ``[fit]`` section is used.
-    client : dask.distributed.Client, optional
-        Fit each q as a Dask task on this client; default in-process.
-    overwrite : bool
-        Replace an existing ``output``.
-    progress : bool
-        Progress bar over q.
-    """
-    from tqdm.auto import tqdm
-
-    from ..fit.result import concat_q, save_nlsq
-
-    cfg = load_config(config)
-    target = Path(output)
-    _check_target(target, overwrite)
-    path = str(results)
-    qs = result_q_values(path)
-    if client is None:
-        parts = [_fit_q(path, float(q), cfg["fit"])
-                 for q in tqdm(qs, desc="fit q", disable=not progress, leave=False)]
-    else:
-        futures = [client.submit(_fit_q, path, float(q), cfg["fit"], pure=False) for q in qs]
-        parts = client.gather(futures)
-    res = parts[0] if qs.size == 1 else concat_q(parts, qs)
-    res.attrs.update({"source": path, "model": cfg["fit"]["model"]})
-    save_nlsq(res, target, overwrite=overwrite)
-    return res
