@@ -126,6 +126,7 @@ print(format_summary(summary))
 
 # %% [markdown]
 # The broken file is reported with its error; every other file has its result and fit files.
+# The first file of a process takes longest: it compiles the JAX kernels once.
 #
 # ## 4. On a Dask cluster
 # The same call with `client=`: each file is one task on a worker process. Here a

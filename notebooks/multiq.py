@@ -96,13 +96,13 @@ a1.legend(fontsize=8);
 
 # %% [markdown]
 # Every ring "converges", but the rings disagree: D0 falls by a factor ~15 from the first to
-# the last ring, so the decay rate q²·D0 is about the same (15–25 1/s) at every q instead of
+# the last ring, so the decay rate q²·D0 is about the same (14–25 1/s) at every q instead of
 # growing as q², and each D0 is anticorrelated with its ring's contrast. With ≲ 10 % of the
 # decay in the window, a fast decay to a high baseline fits as well as a slow one to a low
 # baseline: the rate is set by the curvature of a nearly straight line and by the baseline one
 # allows. The multi-tau g2 of the same frames with its baseline held at 1 (the `correlate`
-# tutorial) gives D ≈ 4·10⁴ Å²/s, i.e. rates of 0.3–3 1/s on these rings (q²·2D in this
-# model's convention), ten to fifty times slower. (The stderr of these unweighted fits assume
+# tutorial) gives D ≈ 4·10⁴ Å²/s, i.e. rates q²·2D (this model's convention) of 0.3–6 1/s on
+# these rings, four to sixty times slower. (The stderr of these unweighted fits assume
 # independent points, which the pixels of a C2 map are not, so they are optimistic.)
 #
 # **These 100 frames do not constrain D(q)**: a joint fit would return a precise-looking
