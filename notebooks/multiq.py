@@ -86,7 +86,8 @@ tau_ms = np.arange(1, real.sizes["t1"]) * meta["frame_time"] * 1e3
 for k in range(0, real.sizes["q"], 2):
     cut = np.array([np.diagonal(real["c2"].values[k, 0], s).mean() for s in range(1, real.sizes["t1"])])
     a0.plot(tau_ms, cut / cut[0], color=f"C{k // 2}", label=f"q = {qr[k]:.3f} 1/Å")
-a0.set(xlabel="lag t2 − t1 [ms]", ylabel="C2 / C2(1 frame) [dimensionless]", title="measured C2: ≲ 10 % decay in 0.13 s")
+a0.set(xlabel="lag t2 − t1 [ms]", ylabel="C2 / C2(1 frame) [dimensionless]",
+       title="measured C2: ≲ 10 % decay in 0.13 s")
 a0.legend(fontsize=8)
 q2 = qr**2 * 1e6
 a1.errorbar(q2, qr**2 * d0, qr**2 * d0_err, fmt="o", capsize=3, label="each ring alone (baseline free)")
@@ -121,7 +122,8 @@ truth = {"D0": 1.5e4, "alpha": -0.7, "D_offset": 3000.0}
 qs = [0.002, 0.003, 0.004, 0.005]
 contrast = [[0.40, 0.36], [0.32, 0.30], [0.26, 0.24], [0.20, 0.19]]
 t = 0.1 * np.arange(60)
-ds = concat_q([xpcsnb.simulate("static", truth, t, phi=[0.0, 90.0], q=q, contrast=c, offset=1.0, noise=0.01, seed=10 + k)
+ds = concat_q([xpcsnb.simulate("static", truth, t, phi=[0.0, 90.0], q=q, contrast=c, offset=1.0, noise=0.01,
+                               seed=10 + k)
                for k, (q, c) in enumerate(zip(qs, contrast))])
 print(ds)
 
@@ -142,7 +144,8 @@ for p in truth:
     v, e = ind["c2_nlsq_coefficients"].sel(param=p).values, ind["c2_nlsq_stderr"].sel(param=p).values
     vj, ej = float(joint["c2_nlsq_coefficients"].sel(param=p)), float(joint["c2_nlsq_stderr"].sel(param=p))
     per_q = "  ".join(f"{x:8.4g} ± {s:<7.2g}" for x, s in zip(v, e))
-    print(f"{p:9s} truth {truth[p]:8.4g} | per q: {per_q} | joint: {vj:8.4g} ± {ej:.2g}  (z = {(vj - truth[p]) / ej:+.2f})")
+    print(f"{p:9s} truth {truth[p]:8.4g} | per q: {per_q} | joint: {vj:8.4g} ± {ej:.2g}  "
+          f"(z = {(vj - truth[p]) / ej:+.2f})")
     assert np.all(ej < e), p  # the joint fit determines every shared parameter better than any single ring
 print(f"joint χ²_red = {float(joint['c2_nlsq_chi2_red']):.3f} over {int(joint['c2_nlsq_n_data'])} points; "
       f"success {bool(joint['c2_nlsq_success'])}, every ring alone: {bool(ind['c2_nlsq_success'].all())}")
@@ -200,7 +203,8 @@ print(f"D(t = {tt[k2]:.1f} s): joint {dj:.0f} ± {ej:.0f} Å²/s (truth {true_D[
 # %% [markdown]
 # The four rings give the same D(t) within their errors (Σz² is of the order of the number of
 # rings), so one diffusive D(t) describes every q, and the joint fit determines it better than
-# the best single ring (and four to fifteen times better than the low-q rings). On measured data, the same two calls run on
-# `xpcsnb.open_twotime(path, q=[...])` or `two_time(frames, partition, q=[...])`; if the rings
+# the best single ring (and four to fifteen times better than the two low-q rings). On measured
+# data, the same two calls run on `xpcsnb.open_twotime(path, q=[...])` or
+# `two_time(frames, partition, q=[...])`; if the rings
 # disagree (as the short real series of section 1 does), the joint model is wrong for those data
 # (not diffusive, or not constrained) and its small error bars would mislead.
