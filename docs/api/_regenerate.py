@@ -18,7 +18,14 @@ PAGES = ["core", "io", "correlate", "xsvs", "models", "fit", "widgets"]
 EXTRA: dict[str, dict[str, list[str] | None]] = {
     "io": {"xpcsnb.io.results": None},
     "core": {"xpcsnb.core.errors": ["UnitsWarning"]},
-    "fit": {"xpcsnb.fit.rates": ["fit_rates"], "xpcsnb.fit.cmc": ["CMCWorkerError"]},
+    "correlate": {"xpcsnb.correlate.stream": ["RoiLayout"]},
+    "xsvs": {"xpcsnb.xsvs.statistics": ["K_MAX_LIMIT", "HIST_BYTES_MAX"]},
+    "models": {"xpcsnb.models.onetime": ["Derived", "initial_g2_guess"], "xpcsnb.models.parameters": ["PRIOR_KINDS"],
+               "xpcsnb.models.heterodyne": ["diagnose"],
+               "xpcsnb.models.registry": ["MODELS", "get", "parameters", "physics_names"]},
+    "fit": {"xpcsnb.fit.rates": ["fit_rates"], "xpcsnb.fit.cmc": ["CMCWorkerError"], "xpcsnb.fit.profile": None,
+            "xpcsnb.fit.diagnostics": ["Thresholds", "THRESHOLDS", "ConvergenceWarning"]},
+    "widgets": {"xpcsnb.widgets.background": ["Bar"], "xpcsnb.widgets.editor": ["ParameterRow"]},
 }
 
 
