@@ -103,7 +103,10 @@ def main(argv: list[str]) -> None:
             data = Path(source).read_bytes() if source else urllib.request.urlopen(url + "objects.inv").read()
             entries = read(data)
         except OSError as err:
-            print(f"{project}: no inventory ({err}); keeping only its EXTRA entries", file=sys.stderr)
+            if (HERE / f"{project}.inv").exists():
+                print(f"{project}: no inventory ({err}); {project}.inv left as it is", file=sys.stderr)
+                continue
+            print(f"{project}: no inventory ({err}); writing only its EXTRA entries", file=sys.stderr)
             entries = []
         keep = [e for e in entries if e[0] in words]
         have = {(e[0], e[1]) for e in keep}
