@@ -1,8 +1,10 @@
-"""The documentation sources, checked cheaply (no Sphinx build).
+"""The documentation: its sources checked cheaply, and one nitpicky build of the whole site.
 
-The site itself is built with ``sphinx-build -W -b html docs <out>`` (the ``docs`` extra);
-these tests catch the drift that a build would only show later: a public name missing from
-the API reference, a page citing a file that is not part of the site, a tutorial left out.
+The cheap tests catch drift with a clear message (a public name missing from the API
+reference, a page citing a file that is not part of the site, a tutorial left out);
+``test_the_site_builds_without_a_warning`` builds the site as CI and users do
+(``sphinx-build -W --keep-going -n``, notebooks shown from their saved outputs) so that a
+broken cross-reference in a page or a docstring fails the tests.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import importlib
 import inspect
 import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -124,3 +128,37 @@ def test_conf_renders_saved_outputs_and_the_docs_extra_has_the_tools():
     for ext in ("myst_nb", "numpydoc", "sphinx.ext.autosummary", "sphinx_autosummary_accessors"):
         assert f'"{ext}"' in conf
     assert 'html_theme = "pydata_sphinx_theme"' in conf
+
+
+def test_the_test_extra_installs_the_docs_tools():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "xpcsnb[docs]" in extras["test"], "the README test command builds the site: the test extra needs the docs extra"
+
+
+def test_intersphinx_reads_only_inventories_shipped_with_the_docs():
+    """The build runs offline: every intersphinx inventory is a small file of docs/_inv."""
+    conf = (DOCS / "conf.py").read_text()
+    names = re.findall(r'"(\w+)": "https://', conf[conf.index("intersphinx_mapping"):])
+    assert names, "conf.py lists no intersphinx projects"
+    for name in names:
+        inv = DOCS / "_inv" / f"{name}.inv"
+        assert inv.is_file(), f"{inv.relative_to(ROOT)} missing: run python docs/_inv/make_inventories.py"
+        assert inv.stat().st_size < 20_000, f"{inv.name} is not trimmed"
+
+
+@pytest.mark.slow
+def test_the_site_builds_without_a_warning(tmp_path):
+    """``sphinx-build -W --keep-going -n``: any warning (a broken reference too) fails."""
+    for module in ("sphinx", "myst_nb", "numpydoc", "pydata_sphinx_theme", "sphinx_autosummary_accessors"):
+        importlib.import_module(module)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-b", "html",
+           "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    problems = [line for line in run.stderr.splitlines()  # numpydoc's own (Python) warnings too: a dropped section
+                if "WARNING" in line or "ERROR" in line or ("numpydoc" in line and "Warning:" in line)]
+    report = "\n".join(problems[:40]) or run.stderr[-2000:]
+    assert run.returncode == 0 and not problems, f"the docs build failed ({len(problems)} warnings):\n{report}"
+    assert (tmp_path / "html" / "api" / "generated" / "xpcsnb.fit.fit_nlsq.html").is_file()
+    assert (tmp_path / "html" / "notebooks" / "01_quickstart.html").is_file()

@@ -18,9 +18,16 @@ PAGES = ["core", "io", "correlate", "xsvs", "models", "fit", "widgets"]
 EXTRA: dict[str, dict[str, list[str] | None]] = {
     "io": {"xpcsnb.io.results": None},
     "core": {"xpcsnb.core.errors": ["UnitsWarning"], "xpcsnb.core.units": ["pretty_unit"]},
-    "fit": {"xpcsnb.fit.rates": ["fit_rates"], "xpcsnb.fit.cmc": ["CMCWorkerError"],
+    "correlate": {"xpcsnb.correlate.stream": ["RoiLayout"]},
+    "xsvs": {"xpcsnb.xsvs.statistics": ["K_MAX_LIMIT", "HIST_BYTES_MAX"]},
+    "models": {"xpcsnb.models.onetime": ["Derived", "initial_g2_guess"], "xpcsnb.models.parameters": ["PRIOR_KINDS"],
+               "xpcsnb.models.heterodyne": ["diagnose"],
+               "xpcsnb.models.registry": ["MODELS", "get", "parameters", "physics_names"]},
+    "fit": {"xpcsnb.fit.rates": ["fit_rates"], "xpcsnb.fit.cmc": ["CMCWorkerError"], "xpcsnb.fit.profile": None,
+            "xpcsnb.fit.diagnostics": ["Thresholds", "THRESHOLDS", "ConvergenceWarning"],
             "xpcsnb.fit.report": ["flag_parameters", "report_html", "report_text"]},
-    "widgets": {"xpcsnb.widgets.table": ["load_parameters", "parameters_csv", "parameters_dataset",
+    "widgets": {"xpcsnb.widgets.background": ["Bar"], "xpcsnb.widgets.editor": ["ParameterRow"],
+                "xpcsnb.widgets.table": ["load_parameters", "parameters_csv", "parameters_dataset",
                                          "parameters_json", "result_table_html", "save_parameters"]},
 }
 

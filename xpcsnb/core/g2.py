@@ -210,7 +210,7 @@ def validate_g2(ds: xr.Dataset) -> xr.Dataset:
 
     Rebuilds the schema part through :func:`g2` (same checks and messages for Datasets
     made by hand or read from NetCDF) and checks the ``units`` attributes that are
-    present against :data:`G2_UNITS`. Extra variables and coordinates are ignored.
+    present against ``xpcsnb.core.g2.G2_UNITS``. Extra variables and coordinates are ignored.
 
     Raises
     ------

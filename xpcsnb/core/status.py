@@ -15,8 +15,8 @@ __all__ = ["Status"]
 class Status(enum.IntEnum):
     """Outcome of a fit.
 
-    Members
-    -------
+    Attributes
+    ----------
     CONVERGED
         The solver met its tolerances and the solution is usable.
     MAX_EVALUATIONS

@@ -407,7 +407,7 @@ def time_step(ds: xr.Dataset | xr.DataArray) -> float:
     ------
     TwoTimeError
         If ``t1`` is missing, differs from ``t2``, or is not strictly increasing and
-        uniform (see :func:`uniform_time_step`).
+        uniform (see ``xpcsnb.core.twotime.uniform_time_step``).
     """
     if not isinstance(ds, xr.Dataset | xr.DataArray):
         raise TwoTimeError(f"time_step needs an xarray Dataset or DataArray, got {type(ds).__name__}")

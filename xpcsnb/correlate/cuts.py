@@ -86,7 +86,7 @@ def _g2_from_means(ds: xr.Dataset, rois: dict[str, Any], extra: dict[str, Any], 
 
 
 def g2_from_c2(ds: xr.Dataset) -> xr.Dataset:
-    """g2(τ) as the mean of C2 over each diagonal |t1 − t2| = τ, τ = 1 … N−1 frames.
+    """g2(τ) as the mean of C2 over each diagonal ``|t1 − t2|`` = τ, τ = 1 … N−1 frames.
 
     Works on the (roi, t1, t2) output of :func:`two_time` and on the data model's
     (phi, t1, t2) and multi-q (q, phi, t1, t2) Datasets.
@@ -108,7 +108,7 @@ def g2_from_c2(ds: xr.Dataset) -> xr.Dataset:
 def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = None) -> xr.Dataset:
     """Age-resolved g2: C2(t_a − τ/2, t_a + τ/2) averaged over age bins.
 
-    The age of the element (i, j) is ``(t_i + t_j)/2``; for each lag τ = |t_i − t_j|
+    The age of the element (i, j) is ``(t_i + t_j)/2``; for each lag τ = ``|t_i − t_j|``
     the elements of the upper triangle are averaged within each age bin.
 
     Parameters

@@ -78,7 +78,7 @@ def _stage_kernel(state, x, weight, n_valid, valid, *, lags, first, emit):
     x : (T, nb·B) raw counts (first stage) or (nb, T, B) float64 level frames
     weight : (nb, B) float64, 1 = real pixel, 0 = padding
     n_valid : int32 scalar, valid frames in ``x`` (the rest is zero padding)
-    valid : (T,) float64, 1 = frame used, 0 = excluded (missing; :mod:`.badframes`)
+    valid : (T,) float64, 1 = frame used, 0 = excluded (missing; ``xpcsnb.correlate.badframes``)
     lags : tuple of tuple of int, lags of each level of this stage (level units)
     first : bool, ``x`` is a raw chunk
     emit : bool, return the frames of the level after the last one (pair sums) for the next stage
@@ -147,7 +147,7 @@ class MultiTauAccumulator:
     Parameters
     ----------
     layout : RoiLayout
-        Pixel layout (see :func:`xpcsnb.correlate.stream.roi_layout`), blocks of B columns.
+        Pixel layout (see ``xpcsnb.correlate.stream.roi_layout``), blocks of B columns.
     ladder : Ladder
         The lag ladder (built for the total number of frames).
     chunk : int
@@ -355,7 +355,7 @@ def multitau(
     frame_time : float, optional
         Frame period [s]; default the frames' ``frame_time`` attribute.
     num_bufs : int
-        Buffers per level (even); see :mod:`xpcsnb.correlate.ladder`.
+        Buffers per level (even); see ``xpcsnb.correlate.ladder``.
     num_levels : int, optional
         Number of levels; default as many as the frames allow.
     ladder : {"skbeam", "aps"}
@@ -375,7 +375,7 @@ def multitau(
     progress : bool
         Show a tqdm progress bar.
     bad_frames : None, "auto" or sequence of int
-        Frames to exclude as missing (:mod:`xpcsnb.correlate.badframes`): none, the
+        Frames to exclude as missing (``xpcsnb.correlate.badframes``): none, the
         outliers of the total ROI counts (one extra pass over the ROI pixels), or these
         0-based indices. Products involving them are dropped and g2 is normalised by
         the pairs left (never by zero-filled frames); a lag with no pair of present
@@ -395,7 +395,7 @@ def multitau(
         ``intensity(roi, frame)`` [counts per pixel per frame] and coords ``lag``
         [frames], ``level``, ``npix(roi)``, ``t(frame)`` [s]; with ``bad_frames`` or
         ``bad_pixels`` also ``frame_excluded(frame)`` and the record of
-        :meth:`~xpcsnb.correlate.badframes.Exclusions.attrs` in the attributes.
+        ``Exclusions.attrs`` (``xpcsnb.correlate.badframes``) in the attributes.
     """
     check_choice("normalization", normalization, NORMALIZATIONS)
     check_choice("ladder", ladder, LADDERS)

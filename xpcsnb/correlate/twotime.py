@@ -158,10 +158,10 @@ def two_time(
         Form the Gram matrix of an ROI from its nonzero counts only (SciPy CSR product,
         float64, exact) instead of the dense JAX matmul. ``"auto"`` (default) does so
         when JAX runs on the CPU and fewer than
-        :data:`xpcsnb.correlate.gram.SPARSE_OCCUPANCY` (0.3 %) of the ROI's pixel-frames
+        ``xpcsnb.correlate.gram.SPARSE_OCCUPANCY`` (0.3 %) of the ROI's pixel-frames
         hold a photon. Both paths give the same C2.
     bad_frames, bad_pixels, bad_threshold
-        As in :func:`~xpcsnb.correlate.multitau` (:mod:`~xpcsnb.correlate.badframes`):
+        As in :func:`~xpcsnb.correlate.multitau` (``xpcsnb.correlate.badframes``):
         the rows and columns of an excluded (averaged) frame are NaN (missing) and
         ``frame_excluded(t1)`` marks them; not with ``q=`` (the fit-ready Dataset
         needs every frame: correlate a clean frame window instead).

@@ -2,7 +2,7 @@
 
 The set-up is a :class:`~xpcsnb.fit.spec.FitSpec`; NLSQ returns a
 :class:`~xpcsnb.fit.solution.Solution`, turned into a plain result Dataset
-(:mod:`xpcsnb.fit.result`). The CMC names (NumPyro, ArviZ) are imported on first use.
+(``xpcsnb.fit.result``). The CMC names (NumPyro, ArviZ) are imported on first use.
 """
 
 from __future__ import annotations

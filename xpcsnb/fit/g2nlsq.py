@@ -190,7 +190,7 @@ def fit_g2_nlsq(
     p : float, optional
         Exponent held fixed with ``rate_law="power"``.
     n_starts, seed, max_nfev, scale_covar
-        See :func:`xpcsnb.fit.nlsq.solve`.
+        See ``xpcsnb.fit.nlsq.solve``.
     throw : bool
         Raise :class:`RuntimeError` if any ROI's fit failed.
     client : dask.distributed.Client, optional

@@ -492,7 +492,7 @@ def fit_nlsq(
         The whole set-up at once (:class:`~xpcsnb.fit.spec.FitSpec`, e.g.
         ``FitSpec.from_nlsq(previous)``), instead of the keywords below.
     scaling : {"individual", "shared", "fixed"}
-        Per-angle contrast/offset (see :mod:`xpcsnb.models.scaling`); default
+        Per-angle contrast/offset (see ``xpcsnb.models.scaling``); default
         ``"individual"``.
     bounds, initial, fixed, free, contrast, offset
         See :class:`~xpcsnb.fit.spec.FitSpec`: ``bounds={name: (lower, upper)}``,
@@ -505,7 +505,7 @@ def fit_nlsq(
         fits each q on its own with the same set-up and stacks the results along ``q``
         (:func:`xpcsnb.fit.result.concat_q`). Ignored without a q dimension.
     n_starts : int, optional
-        See :func:`solve` (default: the start and the mirrored starts the model declares).
+        See ``xpcsnb.fit.nlsq.solve`` (default: the start and the mirrored starts the model declares).
     seed : int
         Seed of the multi-start design.
     max_nfev : int, optional
@@ -528,7 +528,7 @@ def fit_nlsq(
     Returns
     -------
     xarray.Dataset
-        The result, variables ``c2_nlsq_*`` (see :mod:`xpcsnb.fit.result`); its report is
+        The result, variables ``c2_nlsq_*`` (see ``xpcsnb.fit.result``); its report is
         ``res.xpcs.report()``, ``res.xpcs.save(path)`` writes it.
     """
     if q_mode not in ("joint", "independent"):

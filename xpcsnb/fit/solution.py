@@ -72,7 +72,7 @@ class Solution:
         ``ftol``, ``xtol``, ``gtol`` and ``max_nfev`` used.
     fit_quality : str
         ``"acceptable"``, ``"poor"`` (χ²_red outside its expected range for the data's σ,
-        see :mod:`xpcsnb.fit.quality`) or ``"not assessed"`` (no σ).
+        see ``xpcsnb.fit.quality``) or ``"not assessed"`` (no σ).
     start_note : str
         How the starts were found (e.g. from a coarse start search).
     """

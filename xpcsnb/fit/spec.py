@@ -9,7 +9,7 @@ checks the rest against the data (scaling-parameter names, one value per angle).
 
 Names are the result's parameter names: physics names of the registry (``"D0"``,
 ``"phi0"``) and scaling names (``"contrast_1"``, ``"offset"``, ``"contrast_q0_1"``, see
-:mod:`xpcsnb.models.scaling`).
+``xpcsnb.models.scaling``).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class FitSpec:
     Parameters
     ----------
     scaling : {"individual", "shared", "fixed"}
-        Per-angle contrast/offset mode (:mod:`xpcsnb.models.scaling`); ``"fixed"`` needs
+        Per-angle contrast/offset mode (``xpcsnb.models.scaling``); ``"fixed"`` needs
         ``contrast`` and ``offset``.
     bounds : dict, optional
         ``{name: (lower, upper)}`` overriding registry bounds; each value a pair of finite

@@ -112,7 +112,7 @@ def open_frames(
     memory_map : bool
         Read an uncompressed dataset (contiguous, or chunked by whole frames) through
         read-only memory maps of the file instead of copying it out with h5py
-        (:mod:`xpcsnb.io.h5map`; same values, a block of frames costs no fresh buffer).
+        (``xpcsnb.io.h5map``; same values, a block of frames costs no fresh buffer).
         Ignored where the file does not allow it (compression, virtual datasets …), or
         where it would make more than 4 times as many dask chunks.
     allow_external : bool

@@ -91,7 +91,7 @@ def open_image_series(
     Returns
     -------
     xarray.DataArray
-        ``frames(frame, y, x)`` (:mod:`xpcsnb.core.frames`), dask-backed, one chunk
+        ``frames(frame, y, x)`` (``xpcsnb.core.frames``), dask-backed, one chunk
         per frame; attrs ``source`` (the first file), ``files`` (their number).
 
     Raises

@@ -11,7 +11,7 @@ A model is a pure JAX function ``signal(theta, grid, i=None, j=None, k=None)``:
   1-D time integrals are still computed on the full grid.
 
 The measured correlation is ``C2 = offset_k + contrast_k · signal`` (see
-:mod:`xpcsnb.models.scaling`).
+``xpcsnb.models.scaling``).
 
 Rows
 ----
@@ -112,7 +112,7 @@ class RateLaw(NamedTuple):
     Attributes
     ----------
     prefactor, exponent, offset : str
-        Names of the three parameters (in :attr:`Model.parameters`).
+        Names of the three parameters (in ``Model.parameters``).
     basis : callable
         ``basis(t, exponent)`` on the grid times [s], the model's own power law
         (a module-level function, so that it pickles).
@@ -135,7 +135,7 @@ class Mirror(NamedTuple):
     Attributes
     ----------
     parameter : str
-        Name of the parameter (in :attr:`Model.parameters`).
+        Name of the parameter (in ``Model.parameters``).
     """
 
     parameter: str
@@ -185,8 +185,8 @@ class Model:
         Parameters in which the model is (nearly) even; engines add mirrored starts.
     kind : {"twotime", "g2"}
         The data the model describes: ``"twotime"`` (C2(t1, t2) per angle, scaled by the
-        per-angle ``contrast``/``offset`` of :mod:`.scaling`) or ``"g2"`` (one-time
-        g2(τ) per ROI, :mod:`.onetime`). Engines and the accessor dispatch on it, never
+        per-angle ``contrast``/``offset`` of ``xpcsnb.models.scaling``) or ``"g2"`` (one-time
+        g2(τ) per ROI, ``xpcsnb.models.onetime``). Engines and the accessor dispatch on it, never
         on a model name. The scaling names (``contrast``, ``offset``, ...) are refused as
         parameter names only for two-time models: a g2 model has no per-angle scaling and
         its Siegert factor is its own parameter ``contrast``.
@@ -194,7 +194,7 @@ class Model:
     Raises
     ------
     ModelError
-        For an inconsistent definition (see :meth:`__post_init__`).
+        For an inconsistent definition (checked when the Model is created).
     """
 
     name: str

@@ -42,7 +42,7 @@ result agrees with it to machine precision:
 Units: q [1/Å], t [s], D0_n [Å²/s^(1+α_n)], D_offset_n [Å²/s], v0 [Å/s^(1+β)],
 v_offset [Å/s], f1 [s⁻¹], f2 [s], f0, f3 dimensionless, φ and φ0 [deg].
 
-Degeneracies (reported by :func:`diagnose`): f0 and f2
+Degeneracies (reported by ``HETERODYNE.diagnose``): f0 and f2
 are exactly degenerate (``f0·e^{f1(t−f2)} = (f0 e^{−f1 f2})·e^{f1 t}``), so ``f2`` is
 held fixed at 0 by default; D0_n and D_offset_n are degenerate when α_n = 0, and v0 and
 v_offset when β = 0.

@@ -234,7 +234,7 @@ def initial_g2_guess(tau: Any, g2: Any, g2_err: Any | None = None) -> dict[str, 
     start where it has a lower χ² (curves that have not decayed, or decayed before the
     first lag, would otherwise start far off). The double exponential
     starts at Γ_fast = 3Γ, Γ_slow = Γ/3, f = ½, the stretch at 1. Every value is clipped
-    to the default bounds of :data:`PARAMETERS`.
+    to the default bounds of ``PARAMETERS`` (``xpcsnb.models.onetime``).
 
     Parameters
     ----------
@@ -251,7 +251,7 @@ def initial_g2_guess(tau: Any, g2: Any, g2_err: Any | None = None) -> dict[str, 
     dict
         ``baseline``, ``contrast``, ``gamma`` [1/s], ``stretch``, ``gamma_fast`` [1/s],
         ``gamma_slow`` [1/s], ``fraction``: floats for a 1-D ``g2``, arrays (n_roi,) for
-        2-D. Curves with fewer than 3 valid points get the defaults of :data:`PARAMETERS`.
+        2-D. Curves with fewer than 3 valid points get the defaults of ``PARAMETERS``.
     """
     t = np.asarray(tau, dtype=float)
     y = np.asarray(g2, dtype=float)
@@ -293,7 +293,7 @@ class Derived(NamedTuple):
 class G2Model(Model):
     """A one-time g2 model: ``signal(theta, tau)`` → g2(τ) [1] for one ROI.
 
-    ``theta`` holds the fit parameters in the order of :attr:`parameters`, τ [s] has
+    ``theta`` holds the fit parameters in the order of ``parameters``, τ [s] has
     shape (n_tau,); the result has τ's shape. ``kind`` is ``"g2"``.
 
     Attributes

@@ -3,8 +3,8 @@
 A model family is a :class:`~xpcsnb.models.base.Model` that carries its physics
 parameters (names, units, bounds, starts, priors); registering it makes it known by
 name to every part of xpcsnb (``simulate``, the fit engines, ``ds.xpcs.model``, the
-widgets). The built-in families ``static``, ``laminar_flow`` (:mod:`.homodyne`) and
-``heterodyne`` (:mod:`.heterodyne`) register themselves when :mod:`xpcsnb.models` is
+widgets). The built-in families ``static``, ``laminar_flow`` (``xpcsnb.models.homodyne``) and
+``heterodyne`` (``xpcsnb.models.heterodyne``) register themselves when :mod:`xpcsnb.models` is
 imported. A Model object can also be passed wherever a model name is accepted,
 without registering it.
 

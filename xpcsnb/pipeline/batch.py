@@ -175,7 +175,7 @@ def batch(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, q
     qmap : path or Partition
         The q-map of every file (APS/pySimpleMask q-map file, or a partition).
     config : path, mapping or None
-        Analysis configuration (:mod:`xpcsnb.pipeline.config`; TOML file or mapping).
+        Analysis configuration (``xpcsnb.pipeline.config``; TOML file or mapping).
     output : path
         Output folder (created if missing).
     client : dask.distributed.Client, optional

@@ -104,7 +104,7 @@ def correlate_file(raw: str | os.PathLike[str], *, qmap: Any, output: str | os.P
     output : path
         The result file (``*_results.hdf``); never replaced unless ``overwrite``.
     config : path, mapping or None
-        Analysis configuration (:mod:`xpcsnb.pipeline.config`); its ``[correlate]`` section is used.
+        Analysis configuration (``xpcsnb.pipeline.config``); its ``[correlate]`` section is used.
     overwrite : bool
         Replace an existing ``output``.
     progress : bool

@@ -7,7 +7,7 @@ for the worker's messages and calls the job's callbacks.
 
 * **Progress.** Inside the worker every ``tqdm.auto`` bar the function opens (the CMC
   shard bar and one bar per running chain, the NLSQ bar over starts) is reported to
-  this process as a :class:`Bar` (label, count, total); ``on_progress`` receives the
+  this process as a ``Bar`` (label, count, total); ``on_progress`` receives the
   live bars after each change (at most every ``min_interval`` seconds, and always the
   last state). This relies on the engines opening their bars with
   ``from tqdm.auto import tqdm`` at call time, as :mod:`xpcsnb.fit.cmc.executors` and
@@ -166,7 +166,7 @@ class BackgroundJob:
     Attributes
     ----------
     state : str
-        One of :data:`JobStates`.
+        One of ``JobStates``: ``"idle"``, ``"running"``, ``"done"``, ``"failed"``, ``"cancelled"``.
     result : object
         The function's return value after a run that ended ``"done"`` (else None).
     error, traceback : str

@@ -225,7 +225,7 @@ class C2View(anywidget.AnyWidget):
         block means (see the module doc).
     exact_hover : bool, optional
         Send float32 values for an exact hover read-out; default: when the displayed
-        matrix has at most :data:`EXACT_HOVER_PIXELS` pixels.
+        matrix has at most ``EXACT_HOVER_PIXELS`` (``xpcsnb.widgets.c2view``) pixels.
     size : int
         Largest on-screen edge of the image [CSS pixels]; smaller when the window is narrow.
 

@@ -110,7 +110,7 @@ def nb_logpmf(k: np.ndarray, mean: np.ndarray, beta: np.ndarray) -> np.ndarray:
     Notes
     -----
     The rising factorial ``Γ(k+M)/Γ(M)·β^k = Π_{j<k}(1+jβ)`` is summed as logs, so no
-    ``lnΓ`` of a large ``M`` is ever subtracted; ``ln k!`` uses :func:`scipy.special.gammaln`.
+    ``lnΓ`` of a large ``M`` is ever subtracted; ``ln k!`` uses :obj:`scipy.special.gammaln`.
     """
     k, mean, beta = np.broadcast_arrays(np.asarray(k), np.asarray(mean, float), np.asarray(beta, float))
     if np.any(k < 0) or np.any(k != np.round(k)):

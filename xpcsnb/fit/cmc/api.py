@@ -93,11 +93,11 @@ def fit_cmc(
         ``{name: Prior}`` overriding priors; a registry name (``"contrast"``) applies to
         every angle, an indexed name (``"contrast_1"``) to one.
     prior_width : float
-        Width of NLSQ-seeded priors in NLSQ standard errors (see :mod:`xpcsnb.fit.priors`).
+        Width of NLSQ-seeded priors in NLSQ standard errors (see ``xpcsnb.fit.priors``).
     n_shards : int, optional
         Number of shards S (default ``ceil(n_points / points_per_shard)``).
     shard_by : {"random", "angle_balanced"}
-        How support points are dealt to shards (see :func:`make_shards`).
+        How support points are dealt to shards (see ``xpcsnb.fit.cmc.shards.make_shards``).
     points_per_shard : int
         Target shard size for the default shard count.
     num_warmup, num_samples, num_chains : int
@@ -119,7 +119,7 @@ def fit_cmc(
         (False). Where spawned workers cannot import the main module (a script without
         ``if __name__ == "__main__":`` around this call, or one piped to ``python -``)
         the shards run here, with a :class:`RuntimeWarning` (see
-        :func:`xpcsnb.fit.cmc.executors.unsafe_main`).
+        ``xpcsnb.fit.cmc.executors.unsafe_main``).
     n_workers : int, optional
         Local processes (default ``min(S, os.cpu_count())``).
     client : distributed.Client, optional

@@ -106,7 +106,7 @@ def open_aps(path: str | os.PathLike[str], *, diagonal: str = "raw", allow_exter
         Whatever the file holds of:
 
         * ``g2(roi, tau)``, ``g2_err(roi, tau)`` (the core g2 schema's dims, see
-          :func:`~.g2.open_g2`); coords ``tau`` [s] (when the frame time and
+          :func:`~xpcsnb.io.open_g2`); coords ``tau`` [s] (when the frame time and
           multi-tau config are present), ``delay(tau)`` [frame], ``roi`` (1-based
           dynamic bin ids), ``q(roi)`` [1/Å], ``phi(roi)`` [deg];
         * ``c2(c2_bin, t1, t2)`` lazy (a dask array, one chunk per bin), coords

@@ -217,7 +217,7 @@ def open_twotime(
         Absolute tolerance [1/Å] of the q match.
     allow_external : bool
         Follow links out of the file's folder, external raw storage and outside
-        virtual sources (default False: refused, :mod:`xpcsnb.io.h5safe`); only for
+        virtual sources (default False: refused, ``xpcsnb.io.h5safe``); only for
         trusted files.
 
     Returns
