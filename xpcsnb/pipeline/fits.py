@@ -86,8 +86,8 @@ def fit_file(results: str | os.PathLike[str], *, output: str | os.PathLike[str],
     config : path, mapping or None
         Analysis configuration; its ``[fit]`` section is used.
     client : dask.distributed.Client, optional
-        Fit each q as a Dask task on this client (two-time model, independent q);
-        default in-process.
+        Fit each q as a Dask task on this client (two-time model, independent q), or
+        the g2 ROIs in groups of Dask tasks (g2 model); default in-process.
     overwrite : bool
         Replace an existing ``output``.
     progress : bool
@@ -107,7 +107,7 @@ def fit_file(results: str | os.PathLike[str], *, output: str | os.PathLike[str],
         from ..io.aps8idi import open_g2
 
         res = fit_g2_nlsq(open_g2(path), fit["model"], q_mode=fit["q_mode"], rate_law=fit["rate_law"],
-                          **_fit_kwargs(fit, g2=True))
+                          client=client, **_fit_kwargs(fit, g2=True))
     elif fit["q_mode"] == "joint":
         result_q_values(path)  # a clear error when the file has no two-time data
         res = _fit_q(path, "all", fit)
