@@ -57,7 +57,7 @@ from .. import _jax  # noqa: F401
 from .._numeric import COND_FAIL, COND_WARN, covariance
 from ..models.base import Model
 from .problem import FitProblem, build_problem
-from .projection import full_x, projectable, projected
+from .projection import full_compressed, full_x, projectable, projected
 from .quality import fit_quality
 from .starts import coarse_problem, data_start, screen
 from .valley import LawMap, follow_laws, law_maps, unfollow_laws
@@ -141,8 +141,13 @@ class _Objective:
     it is the whole free vector. With ``laws`` (:class:`~xpcsnb.fit.valley.LawMap`) the
     prefactor and offset of each fully free rate law are measured from its valley
     (unbounded there; the parameters are clipped to their bounds). ``fun(x)`` returns
-    ``r̃`` (p + 1,) and caches ``J̃`` for ``jac(x)``; both come from one compiled pass.
+    ``r̃`` (p + 1,) and caches ``J̃`` for ``jac(x)``; both come from one compiled pass. The
+    last :data:`CACHE` points are kept, with what :meth:`full` and :meth:`compressed_full`
+    need, so that the solution costs no further pass over the data.
     """
+
+    #: Evaluated points kept (the solver's best point is among the last few it evaluated).
+    CACHE = 32
 
     def __init__(self, problem: FitProblem, projection: bool, laws: Sequence[LawMap] = ()) -> None:
         self.problem = problem
@@ -153,31 +158,35 @@ class _Objective:
         for law in self.laws:
             self.lower[[law.pre, law.off]] = -np.inf
             self.upper[[law.pre, law.off]] = np.inf
-        self._cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self._law_static = tuple((law.pre, law.exp, law.off, law.basis) for law in self.laws)
+        self._law_arrays = tuple(tuple(jnp.asarray(getattr(law, f)) for f in _LAW_ARRAYS) for law in self.laws)
+        self._cache: dict[bytes, tuple[Any, ...]] = {}
 
     def _params(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Parameters (clipped to their bounds) of solver coordinates u, and d params/du (None: identity)."""
         if not self.laws:
             return np.asarray(u, dtype=float), None
-        lo, hi = jnp.asarray(self.problem.lower[:self.m]), jnp.asarray(self.problem.upper[:self.m])
+        x, dxdu = _follow(jnp.asarray(u, dtype=jnp.float64), jnp.asarray(self.problem.lower[:self.m]),
+                          jnp.asarray(self.problem.upper[:self.m]), self._law_arrays, static=self._law_static)
+        return np.asarray(x), np.asarray(dxdu)
 
-        def to_x(v: jnp.ndarray) -> jnp.ndarray:
-            return jnp.clip(follow_laws(v, self.laws), lo, hi)
-
-        u_j = jnp.asarray(u, dtype=jnp.float64)
-        return np.asarray(to_x(u_j)), np.asarray(jax.jacfwd(to_x)(u_j))
-
-    def _evaluate(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _evaluate(self, u: np.ndarray) -> tuple[Any, ...]:
         key = np.asarray(u, dtype=float).tobytes()
-        if key not in self._cache:
+        if key in self._cache:
+            self._cache[key] = self._cache.pop(key)  # most recently used last
+        else:
             x, dxdu = self._params(u)
+            extra: tuple[Any, ...] = ()
             if self.projection:
-                r_t, j_t, _, _ = projected(self.problem, x)
+                r_t, j_t, c, o, factors = projected(self.problem, x)
+                extra = (x, c, o, factors)
             else:
                 r_t, j_t = (np.asarray(a) for a in self.problem.compressed(jnp.asarray(x)))
             if dxdu is not None:
                 j_t = j_t @ dxdu
-            self._cache = {key: (r_t, j_t)}
+            self._cache[key] = (r_t, j_t) + extra
+            while len(self._cache) > self.CACHE:
+                self._cache.pop(next(iter(self._cache)))
         return self._cache[key]
 
     def fun(self, x: np.ndarray) -> np.ndarray:
@@ -196,8 +205,39 @@ class _Objective:
 
     def full(self, u: np.ndarray) -> np.ndarray:
         """The full free vector at solver coordinates ``u`` (scaling solved when projected)."""
-        x, _ = self._params(u)
-        return full_x(self.problem, x) if self.projection else x
+        if not self.projection:
+            return self._params(u)[0]
+        hit = self._cache.get(np.asarray(u, dtype=float).tobytes())
+        if hit is not None:
+            x, c, o = hit[2:5]
+            return np.concatenate([x, c, o])
+        return full_x(self.problem, self._params(u)[0])
+
+    def compressed_full(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``problem.compressed`` (full free vector: all parameters, no valley map) at solver coordinates
+        ``u``; from the cached evaluation when there is one."""
+        hit = self._cache.get(np.asarray(u, dtype=float).tobytes())
+        if hit is not None and self.projection:
+            return full_compressed(hit[5], hit[3], hit[4])
+        if hit is not None and not self.laws:
+            return hit[0], hit[1]
+        return tuple(np.asarray(a) for a in self.problem.compressed(jnp.asarray(self.full(u))))  # type: ignore
+
+
+#: The array fields of :class:`~xpcsnb.fit.valley.LawMap`, passed to the compiled valley map as arguments.
+_LAW_ARRAYS = ("t", "nodes", "laplacian", "s_ref", "ref", "ridge")
+
+
+@functools.partial(jax.jit, static_argnames=("static",))
+def _follow(u: jnp.ndarray, lo: jnp.ndarray, hi: jnp.ndarray, arrays: tuple, *, static: tuple) -> tuple:
+    """Parameters (clipped to ``[lo, hi]``) at valley coordinates ``u`` and their Jacobian d params/du;
+    compiled once per law structure (the maps' arrays are arguments, so each fit reuses it)."""
+    laws = tuple(LawMap(pre, exp, off, basis, *arr) for (pre, exp, off, basis), arr in zip(static, arrays))
+
+    def to_x(v: jnp.ndarray) -> jnp.ndarray:
+        return jnp.clip(follow_laws(v, laws), lo, hi)
+
+    return to_x(u), jax.jacfwd(to_x)(u)
 
 
 def _run_starts(objective: _Objective, starts: Any, *, ftol: float, xtol: float,
@@ -368,7 +408,7 @@ def solve(
             raise FloatingPointError("the residuals are not finite at any starting point; check the data and bounds")
         x = objective.full(best.x)
         x_start = objective.full(best.x_start)
-        r_t, j_t = (np.asarray(a) for a in problem.compressed(jnp.asarray(x)))
+        r_t, j_t = objective.compressed_full(best.x)
     elapsed = time.perf_counter() - t0
     sol = _assess(problem, objective, best, sols, x, x_start, r_t, j_t, scale_covar, max_nfev)
     all_cost = [float(s.cost) if s is not None else np.inf for s in sols]

@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -130,7 +131,7 @@ def _rate_law_design(problem: FitProblem, cand: np.ndarray, seed: int | None) ->
         lo_a, hi_a = problem.lower[a], problem.upper[a]
         if not lo_a > 0:
             continue
-        basis = np.array([float(law.basis(jnp.asarray([t_m]), float(ev))[0]) for ev in out[:, e]])
+        basis = np.asarray(jax.vmap(lambda ev: law.basis(jnp.asarray([t_m]), ev)[0])(jnp.asarray(out[:, e])))
         log_r = rng.uniform(np.log(lo_a), np.log(hi_a), size=out.shape[0])
         rate = np.exp(log_r) * basis
         share = rng.uniform(0.0, 1.0, size=out.shape[0]) ** 2
