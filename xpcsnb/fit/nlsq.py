@@ -161,6 +161,13 @@ class _Objective:
         self._law_static = tuple((law.pre, law.exp, law.off, law.basis) for law in self.laws)
         self._law_arrays = tuple(tuple(jnp.asarray(getattr(law, f)) for f in _LAW_ARRAYS) for law in self.laws)
         self._cache: dict[bytes, tuple[Any, ...]] = {}
+        self._pinned: dict[bytes, np.ndarray] = {}
+
+    def pin(self, u: np.ndarray) -> None:
+        """Keep :meth:`full` of ``u`` (a start or a solution) beyond the evaluation cache."""
+        key = np.asarray(u, dtype=float).tobytes()
+        if key not in self._pinned:
+            self._pinned[key] = self.full(u)
 
     def _params(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Parameters (clipped to their bounds) of solver coordinates u, and d params/du (None: identity)."""
@@ -207,7 +214,10 @@ class _Objective:
         """The full free vector at solver coordinates ``u`` (scaling solved when projected)."""
         if not self.projection:
             return self._params(u)[0]
-        hit = self._cache.get(np.asarray(u, dtype=float).tobytes())
+        key = np.asarray(u, dtype=float).tobytes()
+        if key in self._pinned:
+            return self._pinned[key]
+        hit = self._cache.get(key)
         if hit is not None:
             x, c, o = hit[2:5]
             return np.concatenate([x, c, o])
@@ -252,11 +262,13 @@ def _run_starts(objective: _Objective, starts: Any, *, ftol: float, xtol: float,
         if not np.all(np.isfinite(r0)):
             sols.append(None)
             continue
+        objective.pin(x_start)
         sol = scipy.optimize.least_squares(
             objective.fun, x_start, jac=objective.jac, bounds=(objective.lower, objective.upper), method="trf",
             loss="linear", x_scale="jac", ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev,
         )
         sol.x_start = x_start
+        objective.pin(sol.x)
         sols.append(sol)
         if best is None or sol.cost < best.cost:
             best = sol
@@ -395,9 +407,10 @@ def solve(
             design = screen(problem if small is None else small, design, seed=seed)
         if small is not None:
             coarse_obj = _Objective(small, objective.projection)
-            c_best, c_sols, _ = _search(coarse_obj, design, mirrors, progress, **opts)
+            c_best, c_sols, c_starts = _search(coarse_obj, design, mirrors, progress, **opts)
             scale = problem.n_data / small.n_data  # χ² differences grow with the number of points
-            design, coarse_note = data_start(coarse_obj, c_best, c_sols, COMPETING_DCHI2 / scale)
+            design, coarse_note = data_start(coarse_obj, c_best, c_sols, COMPETING_DCHI2 / scale,
+                                             problem if objective.projection else None, c_starts)
             if valley and objective.projection:
                 objective = _Objective(problem, True, _valley_maps(small, coarse_obj.full(design[0])))
             design = objective.reduce(np.array([coarse_obj.full(d) for d in design]))

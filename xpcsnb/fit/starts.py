@@ -3,8 +3,9 @@
 A two-time fit of 3 × 1000² has 1.5 M residuals; one residual + Jacobian costs ~0.2 s, while
 the physics is fixed by far fewer points. :func:`coarse_problem` keeps, in every row, the
 pairs whose first time index is a multiple of a stride s and whose lag belongs to a
-log-spaced set (1, 2, 3, 4, 6, 8, 11, …, N − 1): short lags carry the fast decay, long
-lags the baseline, every s-th t1 the ageing. It is the *same* problem (same model, grid,
+log-spaced set (1, 2, 3, 4, 6, 8, 11, …, N − 1, stretched per t1 so that the rows together
+cover every lag: :func:`coarse_indices`): short lags carry the fast decay, long lags the
+baseline, every s-th t1 the ageing. It is the *same* problem (same model, grid,
 σ, bounds) on ~:data:`COARSE_POINTS_PER_ROW` points per row, so each evaluation is
 ~100× cheaper and its minimum lies within a few stderr of the full one. The engine
 (:func:`xpcsnb.fit.nlsq.solve`) runs every start (default, mirrored and multi-start ones)
@@ -36,6 +37,8 @@ COARSE_POINTS_PER_ROW = 4000
 SCREEN_CANDIDATES = 256
 #: ... of which the best become solver starts.
 SCREEN_KEEP = 3
+#: Points evaluated at once when :func:`data_start` ranks starts on the full data (bounds the memory).
+FULL_BATCH = 2
 #: A problem is coarsened only when it has this many times more points per row than the target.
 COARSE_MIN_FACTOR = 4
 
@@ -51,12 +54,24 @@ def _lags(n: int) -> np.ndarray:
 
 
 def coarse_indices(i: np.ndarray, j: np.ndarray, n: int, per_row: int = COARSE_POINTS_PER_ROW) -> np.ndarray:
-    """Positions in one row block (t1 index ``i``, t2 index ``j``) of the coarse subset (see the module doc)."""
+    """Positions in one row block (t1 index ``i``, t2 index ``j``) of the coarse subset (see the module doc).
+
+    Every kept t1 has its own log-spaced lag set: above lag 4 the set is stretched by
+    1.3^g with g ∈ [0, 1) a golden-ratio sequence over the kept t1, so that together the
+    rows sample every lag range evenly and a signal oscillating in the lag is not aliased
+    (as one lag set shared by all rows would do at long lags)."""
     lags = _lags(n)
     both_sides = bool(np.any(j < i))
     per_t1 = lags.size * (2 if both_sides else 1)
     stride = max(1, int(np.ceil(n * per_t1 / per_row)))
-    keep = (i % stride == 0) & np.isin(np.abs(j - i), lags)
+    starts = np.arange(0, n, stride)
+    shift = 1.3 ** ((np.arange(starts.size) * 0.6180339887498949) % 1.0)
+    table = np.zeros((n, n), dtype=bool)  # table[t1 index, lag]
+    long = lags > 4
+    for a, t1 in enumerate(starts):
+        table[t1, lags[~long]] = True
+        table[t1, np.clip(np.round(lags[long] * shift[a]).astype(int), 1, n - 1)] = True
+    keep = table[i, np.abs(j - i)]
     return np.flatnonzero(keep)
 
 
@@ -82,12 +97,19 @@ def coarse_problem(problem: FitProblem, per_row: int = COARSE_POINTS_PER_ROW) ->
                                j=problem.j[take], k=problem.k[take])
 
 
-def data_start(objective: Any, best: Any, sols: Sequence[Any], dchi2: float) -> tuple[np.ndarray, str]:
+def data_start(objective: Any, best: Any, sols: Sequence[Any], dchi2: float, full: FitProblem | None = None,
+               starts: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """Starts of the full fit (solver coordinates) from the coarse fit's solutions, and a note.
 
     The coarse best, plus every other coarse solution at a distinct point (relative to the
     bound widths, > 1e-3) whose χ² is within ``dchi2`` of the best's: competing minima
     that the coarse data cannot separate are resolved on the full data.
+
+    With ``full`` (the full problem, scaling projectable) and ``starts`` (the coarse search's
+    starting points): the coarse subset can mislead (e.g. a signal oscillating in the lag,
+    sampled at log-spaced lags), so these solutions and starts are ranked by their χ² on the
+    full data (scaling projected out, one evaluation each, no derivatives); a start better
+    there than every kept solution is added in front.
     """
     if best is None:
         raise FloatingPointError("the residuals are not finite at any starting point; check the data and bounds")
@@ -101,6 +123,15 @@ def data_start(objective: Any, best: Any, sols: Sequence[Any], dchi2: float) -> 
     n_coarse = len(sols)
     note = (f"starts: the full fit started from {len(out)} solution(s) of the start search on a coarse subset "
             f"of the data ({n_coarse} coarse start(s))")
+    if full is not None and starts is not None and len(starts) and projectable(full) and not objective.laws:
+        starts = np.atleast_2d(np.asarray(starts, float))
+        chi2 = chi2_many(full, np.vstack([np.asarray(out), starts]), batch=FULL_BATCH)
+        n_sol = len(out)
+        k = int(np.argmin(chi2[n_sol:]))
+        if chi2[n_sol + k] < np.min(chi2[:n_sol]):
+            out.insert(0, starts[k])
+            note += (f"; coarse start {k} fits the full data better (χ² {chi2[n_sol + k]:.6g}) than every coarse "
+                     f"solution ({np.min(chi2[:n_sol]):.6g}), so the full fit also started from it")
     return np.asarray(out), note
 
 
