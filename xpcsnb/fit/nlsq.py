@@ -50,7 +50,6 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 import xarray as xr
-from scipy.stats import qmc
 from threadpoolctl import ThreadpoolController
 
 from .. import _jax  # noqa: F401
@@ -59,7 +58,7 @@ from ..models.base import Model
 from .problem import FitProblem, build_problem
 from .projection import full_compressed, full_x, projectable, projected
 from .quality import fit_quality
-from .starts import coarse_problem, data_start, screen
+from .starts import coarse_problem, data_start, mirror_positions, mirrored, screen, start_design
 from .valley import LawMap, follow_laws, law_maps, unfollow_laws
 from .result import add_model, concat_q, solution_to_dataset
 from .solution import Solution, Status
@@ -81,56 +80,6 @@ def _blas_controller() -> ThreadpoolController:
     """The thread-pool controller, built once: ``threadpool_limits`` rescans the loaded libraries on
     every call (~10–20 ms), which dominated fits of small problems solved many times (g2 per ROI)."""
     return ThreadpoolController()
-
-
-def _mirror_positions(problem: FitProblem) -> list[int]:
-    """Positions in ``problem.names`` of the free parameters the model declares mirror-symmetric."""
-    return [problem.names.index(m.parameter) for m in problem.model.start_symmetries
-            if m.parameter in problem.names]
-
-
-def _mirrored(problem: Any, x: np.ndarray, k: int, sign: float) -> np.ndarray:
-    """``x`` with parameter k → sign·x[k] (sign·¼ of its bound range when x[k] is 0), clipped to the bounds."""
-    out = x.copy()
-    v = x[k] if x[k] != 0 else 0.25 * (problem.upper[k] - problem.lower[k])
-    out[k] = np.clip(sign * v, problem.lower[k], problem.upper[k])
-    return out
-
-
-def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -> np.ndarray:
-    """Starting points of the fit.
-
-    ``n_starts=None`` (default): the default start, with every free mirror parameter of
-    the model (:attr:`~xpcsnb.models.base.Model.start_symmetries`) moved to +¼ of its
-    bound range when it starts at 0. :func:`solve` then adds, per mirror parameter, a
-    start from the first solution with that parameter's sign flipped: for a parameter
-    in which the model is (nearly) even, both signs fit almost equally well and a single
-    start can roll into the wrong one; starting the mirror from the solution (rather than
-    from the initial point) keeps the other parameters near their optimum, so it
-    converges in a few iterations when the mirror minimum exists.
-    ``n_starts=k``: the default start plus a seeded Latin hypercube of k − 1 points in
-    the physics bounds (positive ranges spanning more than two decades sampled
-    log-uniformly; scaling parameters keep their data-based start).
-    """
-    x0 = problem.x0
-    if n_starts is None:
-        for k in _mirror_positions(problem):
-            x0 = _mirrored(problem, x0, k, 1.0)
-        return x0[None]
-    if n_starts < 1:
-        raise ValueError(f"n_starts must be >= 1, got {n_starts}")
-    starts = [x0]
-    if n_starts > 1:
-        lo, hi = problem.lower, problem.upper
-        u = qmc.LatinHypercube(d=lo.size, seed=np.random.default_rng(seed)).random(n_starts - 1)
-        logscale = (lo > 0) & (hi / np.where(lo > 0, lo, 1.0) > 100.0)
-        safe_lo, safe_hi = np.where(logscale, lo, 1.0), np.where(logscale, hi, 1.0)
-        log = np.exp(np.log(safe_lo) + u * (np.log(safe_hi) - np.log(safe_lo)))
-        pts = np.where(logscale, log, lo + u * (hi - lo))
-        m = problem.n_physics_free
-        pts[:, m:] = x0[m:]
-        starts.extend(pts)
-    return np.asarray(starts)
 
 
 class _Objective:
@@ -324,7 +273,7 @@ def _search(objective: _Objective, starts: np.ndarray, mirrors: Sequence[int], p
     for k in mirrors:
         if best is None:
             break
-        x_mirror = _mirrored(objective, np.asarray(best.x), k, -1.0)
+        x_mirror = mirrored(objective, np.asarray(best.x), k, -1.0)
         best_m, sols_m = _run_starts(objective, [x_mirror], **opts)
         sols = sols + sols_m
         starts = np.vstack([starts, x_mirror[None]])
@@ -397,10 +346,10 @@ def solve(
     max_nfev = max_nfev or 100 * max(problem.n_free, 1)
     opts = {"ftol": ftol, "xtol": xtol, "gtol": gtol, "max_nfev": max_nfev}
     objective = _Objective(problem, projection and projectable(problem))
-    mirrors = _mirror_positions(problem) if n_starts is None else []  # more starts, from the first solution
+    mirrors = mirror_positions(problem) if n_starts is None else []  # more starts, from the first solution
     t0 = time.perf_counter()
     with _blas_controller().limit(limits=1, user_api="blas"):
-        design = objective.reduce(_start_design(problem, n_starts, seed))
+        design = objective.reduce(start_design(problem, n_starts, seed))
         small = coarse_problem(problem) if coarse else None
         coarse_note = ""
         if objective.projection and n_starts is None:  # data-driven starts: the best of many candidates by χ² (coarse data if large)

@@ -29,7 +29,7 @@ from .problem import FitProblem
 from .projection import chi2_many, projectable
 
 __all__ = ["COARSE_POINTS_PER_ROW", "COARSE_MIN_FACTOR", "SCREEN_CANDIDATES", "SCREEN_KEEP", "coarse_indices",
-           "coarse_problem", "data_start", "design", "screen"]
+           "coarse_problem", "data_start", "design", "mirror_positions", "mirrored", "screen", "start_design"]
 
 #: Target number of points per row of the coarse problem.
 COARSE_POINTS_PER_ROW = 4000
@@ -41,6 +41,51 @@ SCREEN_KEEP = 3
 FULL_BATCH = 2
 #: A problem is coarsened only when it has this many times more points per row than the target.
 COARSE_MIN_FACTOR = 4
+
+
+def mirror_positions(problem: FitProblem) -> list[int]:
+    """Positions in ``problem.names`` of the free parameters the model declares mirror-symmetric."""
+    return [problem.names.index(m.parameter) for m in problem.model.start_symmetries
+            if m.parameter in problem.names]
+
+
+def mirrored(problem: Any, x: np.ndarray, k: int, sign: float) -> np.ndarray:
+    """``x`` with parameter k → sign·x[k] (sign·¼ of its bound range when x[k] is 0), clipped to the bounds."""
+    out = x.copy()
+    v = x[k] if x[k] != 0 else 0.25 * (problem.upper[k] - problem.lower[k])
+    out[k] = np.clip(sign * v, problem.lower[k], problem.upper[k])
+    return out
+
+
+def start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -> np.ndarray:
+    """Starting points of the fit.
+
+    ``n_starts=None`` (default): the default start, with every free mirror parameter of
+    the model (:attr:`~xpcsnb.models.base.Model.start_symmetries`) moved to +¼ of its
+    bound range when it starts at 0. :func:`~xpcsnb.fit.nlsq.solve` then adds, per mirror parameter, a
+    start from the first solution with that parameter's sign flipped: for a parameter
+    in which the model is (nearly) even, both signs fit almost equally well and a single
+    start can roll into the wrong one; starting the mirror from the solution (rather than
+    from the initial point) keeps the other parameters near their optimum, so it
+    converges in a few iterations when the mirror minimum exists.
+    ``n_starts=k``: the default start plus a seeded Latin hypercube of k − 1 points in
+    the physics bounds (positive ranges spanning more than two decades sampled
+    log-uniformly; scaling parameters keep their data-based start).
+    """
+    x0 = problem.x0
+    if n_starts is None:
+        for k in mirror_positions(problem):
+            x0 = mirrored(problem, x0, k, 1.0)
+        return x0[None]
+    if n_starts < 1:
+        raise ValueError(f"n_starts must be >= 1, got {n_starts}")
+    starts = [x0]
+    if n_starts > 1:
+        m = problem.n_physics_free
+        pts = design(problem.lower, problem.upper, n_starts - 1, seed)
+        pts[:, m:] = x0[m:]
+        starts.extend(pts)
+    return np.asarray(starts)
 
 
 def _lags(n: int) -> np.ndarray:
