@@ -178,7 +178,7 @@ class _Objective:
         hit = self._cache.get(np.asarray(u, dtype=float).tobytes())
         if hit is not None and self.projection:
             return full_compressed(hit[5], hit[3], hit[4])
-        if hit is not None and not self.laws:
+        if hit is not None and not self.projection and not self.laws:
             return hit[0], hit[1]
         return tuple(np.asarray(a) for a in self.problem.compressed(jnp.asarray(self.full(u))))  # type: ignore
 
@@ -370,7 +370,10 @@ def solve(
             raise FloatingPointError("the residuals are not finite at any starting point; check the data and bounds")
         x = objective.full(best.x)
         x_start = objective.full(best.x_start)
-        r_t, j_t = objective.compressed_full(best.x)
+        if small is not None:  # large data: from the cached row factors, no further pass over the data
+            r_t, j_t = objective.compressed_full(best.x)
+        else:  # small data: one more pass costs nothing and keeps the previous engine's bits
+            r_t, j_t = (np.asarray(a) for a in problem.compressed(jnp.asarray(x)))
     elapsed = time.perf_counter() - t0
     sol = _assess(problem, objective, best, sols, x, x_start, r_t, j_t, scale_covar, max_nfev)
     all_cost = [float(s.cost) if s is not None else np.inf for s in sols]
