@@ -13,7 +13,7 @@ def test_projected_problem_has_the_cost_and_gradient_of_the_full_problem(laminar
     p = build_problem(laminar_set, "laminar_flow")
     m = p.n_physics_free
     xp = np.array([truths["laminar_flow"][n] for n in p.names[:m]]) * 1.1
-    r_t, j_t, c, o = projected(p, xp)
+    r_t, j_t, c, o, _ = projected(p, xp)
     x = full_x(p, xp)
     r, jac = np.asarray(p.residuals(x)), np.asarray(p.jacobian(x))
     assert r_t @ r_t == pytest.approx(r @ r, rel=1e-12)

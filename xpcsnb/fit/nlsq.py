@@ -50,16 +50,15 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 import xarray as xr
-from scipy.stats import qmc
 from threadpoolctl import ThreadpoolController
 
 from .. import _jax  # noqa: F401
 from .._numeric import COND_FAIL, COND_WARN, covariance
 from ..models.base import Model
 from .problem import FitProblem, build_problem
-from .projection import full_x, projectable, projected
+from .projection import full_compressed, full_x, projectable, projected
 from .quality import fit_quality
-from .starts import coarse_problem, data_start, screen
+from .starts import coarse_problem, data_start, mirror_positions, mirrored, screen, start_design
 from .valley import LawMap, follow_laws, law_maps, unfollow_laws
 from .result import add_model, concat_q, solution_to_dataset
 from .solution import Solution, Status
@@ -83,56 +82,6 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _mirror_positions(problem: FitProblem) -> list[int]:
-    """Positions in ``problem.names`` of the free parameters the model declares mirror-symmetric."""
-    return [problem.names.index(m.parameter) for m in problem.model.start_symmetries
-            if m.parameter in problem.names]
-
-
-def _mirrored(problem: Any, x: np.ndarray, k: int, sign: float) -> np.ndarray:
-    """``x`` with parameter k → sign·x[k] (sign·¼ of its bound range when x[k] is 0), clipped to the bounds."""
-    out = x.copy()
-    v = x[k] if x[k] != 0 else 0.25 * (problem.upper[k] - problem.lower[k])
-    out[k] = np.clip(sign * v, problem.lower[k], problem.upper[k])
-    return out
-
-
-def _start_design(problem: FitProblem, n_starts: int | None, seed: int | None) -> np.ndarray:
-    """Starting points of the fit.
-
-    ``n_starts=None`` (default): the default start, with every free mirror parameter of
-    the model (:attr:`~xpcsnb.models.base.Model.start_symmetries`) moved to +¼ of its
-    bound range when it starts at 0. :func:`solve` then adds, per mirror parameter, a
-    start from the first solution with that parameter's sign flipped: for a parameter
-    in which the model is (nearly) even, both signs fit almost equally well and a single
-    start can roll into the wrong one; starting the mirror from the solution (rather than
-    from the initial point) keeps the other parameters near their optimum, so it
-    converges in a few iterations when the mirror minimum exists.
-    ``n_starts=k``: the default start plus a seeded Latin hypercube of k − 1 points in
-    the physics bounds (positive ranges spanning more than two decades sampled
-    log-uniformly; scaling parameters keep their data-based start).
-    """
-    x0 = problem.x0
-    if n_starts is None:
-        for k in _mirror_positions(problem):
-            x0 = _mirrored(problem, x0, k, 1.0)
-        return x0[None]
-    if n_starts < 1:
-        raise ValueError(f"n_starts must be >= 1, got {n_starts}")
-    starts = [x0]
-    if n_starts > 1:
-        lo, hi = problem.lower, problem.upper
-        u = qmc.LatinHypercube(d=lo.size, seed=np.random.default_rng(seed)).random(n_starts - 1)
-        logscale = (lo > 0) & (hi / np.where(lo > 0, lo, 1.0) > 100.0)
-        safe_lo, safe_hi = np.where(logscale, lo, 1.0), np.where(logscale, hi, 1.0)
-        log = np.exp(np.log(safe_lo) + u * (np.log(safe_hi) - np.log(safe_lo)))
-        pts = np.where(logscale, log, lo + u * (hi - lo))
-        m = problem.n_physics_free
-        pts[:, m:] = x0[m:]
-        starts.extend(pts)
-    return np.asarray(starts)
-
-
 class _Objective:
     """What scipy sees: compressed residuals and Jacobian (see the module doc), cached per point.
 
@@ -141,8 +90,13 @@ class _Objective:
     it is the whole free vector. With ``laws`` (:class:`~xpcsnb.fit.valley.LawMap`) the
     prefactor and offset of each fully free rate law are measured from its valley
     (unbounded there; the parameters are clipped to their bounds). ``fun(x)`` returns
-    ``r̃`` (p + 1,) and caches ``J̃`` for ``jac(x)``; both come from one compiled pass.
+    ``r̃`` (p + 1,) and caches ``J̃`` for ``jac(x)``; both come from one compiled pass. The
+    last :data:`CACHE` points are kept, with what :meth:`full` and :meth:`compressed_full`
+    need, so that the solution costs no further pass over the data.
     """
+
+    #: Evaluated points kept (the solver's best point is among the last few it evaluated).
+    CACHE = 32
 
     def __init__(self, problem: FitProblem, projection: bool, laws: Sequence[LawMap] = ()) -> None:
         self.problem = problem
@@ -153,31 +107,42 @@ class _Objective:
         for law in self.laws:
             self.lower[[law.pre, law.off]] = -np.inf
             self.upper[[law.pre, law.off]] = np.inf
-        self._cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self._law_static = tuple((law.pre, law.exp, law.off, law.basis) for law in self.laws)
+        self._law_arrays = tuple(tuple(jnp.asarray(getattr(law, f)) for f in _LAW_ARRAYS) for law in self.laws)
+        self._cache: dict[bytes, tuple[Any, ...]] = {}
+        self._pinned: dict[bytes, np.ndarray] = {}
+
+    def pin(self, u: np.ndarray) -> None:
+        """Keep :meth:`full` of ``u`` (a start or a solution) beyond the evaluation cache."""
+        key = np.asarray(u, dtype=float).tobytes()
+        if key not in self._pinned:
+            self._pinned[key] = self.full(u)
 
     def _params(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Parameters (clipped to their bounds) of solver coordinates u, and d params/du (None: identity)."""
         if not self.laws:
             return np.asarray(u, dtype=float), None
-        lo, hi = jnp.asarray(self.problem.lower[:self.m]), jnp.asarray(self.problem.upper[:self.m])
+        x, dxdu = _follow(jnp.asarray(u, dtype=jnp.float64), jnp.asarray(self.problem.lower[:self.m]),
+                          jnp.asarray(self.problem.upper[:self.m]), self._law_arrays, static=self._law_static)
+        return np.asarray(x), np.asarray(dxdu)
 
-        def to_x(v: jnp.ndarray) -> jnp.ndarray:
-            return jnp.clip(follow_laws(v, self.laws), lo, hi)
-
-        u_j = jnp.asarray(u, dtype=jnp.float64)
-        return np.asarray(to_x(u_j)), np.asarray(jax.jacfwd(to_x)(u_j))
-
-    def _evaluate(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _evaluate(self, u: np.ndarray) -> tuple[Any, ...]:
         key = np.asarray(u, dtype=float).tobytes()
-        if key not in self._cache:
+        if key in self._cache:
+            self._cache[key] = self._cache.pop(key)  # most recently used last
+        else:
             x, dxdu = self._params(u)
+            extra: tuple[Any, ...] = ()
             if self.projection:
-                r_t, j_t, _, _ = projected(self.problem, x)
+                r_t, j_t, c, o, factors = projected(self.problem, x)
+                extra = (x, c, o, factors)
             else:
                 r_t, j_t = (np.asarray(a) for a in self.problem.compressed(jnp.asarray(x)))
             if dxdu is not None:
                 j_t = j_t @ dxdu
-            self._cache = {key: (r_t, j_t)}
+            self._cache[key] = (r_t, j_t) + extra
+            while len(self._cache) > self.CACHE:
+                self._cache.pop(next(iter(self._cache)))
         return self._cache[key]
 
     def fun(self, x: np.ndarray) -> np.ndarray:
@@ -196,8 +161,42 @@ class _Objective:
 
     def full(self, u: np.ndarray) -> np.ndarray:
         """The full free vector at solver coordinates ``u`` (scaling solved when projected)."""
-        x, _ = self._params(u)
-        return full_x(self.problem, x) if self.projection else x
+        if not self.projection:
+            return self._params(u)[0]
+        key = np.asarray(u, dtype=float).tobytes()
+        if key in self._pinned:
+            return self._pinned[key]
+        hit = self._cache.get(key)
+        if hit is not None:
+            x, c, o = hit[2:5]
+            return np.concatenate([x, c, o])
+        return full_x(self.problem, self._params(u)[0])
+
+    def compressed_full(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``problem.compressed`` (full free vector: all parameters, no valley map) at solver coordinates
+        ``u``; from the cached evaluation when there is one."""
+        hit = self._cache.get(np.asarray(u, dtype=float).tobytes())
+        if hit is not None and self.projection:
+            return full_compressed(hit[5], hit[3], hit[4])
+        if hit is not None and not self.projection and not self.laws:
+            return hit[0], hit[1]
+        return tuple(np.asarray(a) for a in self.problem.compressed(jnp.asarray(self.full(u))))  # type: ignore
+
+
+#: The array fields of :class:`~xpcsnb.fit.valley.LawMap`, passed to the compiled valley map as arguments.
+_LAW_ARRAYS = ("t", "nodes", "laplacian", "s_ref", "ref", "ridge")
+
+
+@functools.partial(jax.jit, static_argnames=("static",))
+def _follow(u: jnp.ndarray, lo: jnp.ndarray, hi: jnp.ndarray, arrays: tuple, *, static: tuple) -> tuple:
+    """Parameters (clipped to ``[lo, hi]``) at valley coordinates ``u`` and their Jacobian d params/du;
+    compiled once per law structure (the maps' arrays are arguments, so each fit reuses it)."""
+    laws = tuple(LawMap(pre, exp, off, basis, *arr) for (pre, exp, off, basis), arr in zip(static, arrays))
+
+    def to_x(v: jnp.ndarray) -> jnp.ndarray:
+        return jnp.clip(follow_laws(v, laws), lo, hi)
+
+    return to_x(u), jax.jacfwd(to_x)(u)
 
 
 def _run_starts(objective: _Objective, starts: Any, *, ftol: float, xtol: float,
@@ -212,11 +211,13 @@ def _run_starts(objective: _Objective, starts: Any, *, ftol: float, xtol: float,
         if not np.all(np.isfinite(r0)):
             sols.append(None)
             continue
+        objective.pin(x_start)
         sol = scipy.optimize.least_squares(
             objective.fun, x_start, jac=objective.jac, bounds=(objective.lower, objective.upper), method="trf",
             loss="linear", x_scale="jac", ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev,
         )
         sol.x_start = x_start
+        objective.pin(sol.x)
         sols.append(sol)
         if best is None or sol.cost < best.cost:
             best = sol
@@ -272,7 +273,7 @@ def _search(objective: _Objective, starts: np.ndarray, mirrors: Sequence[int], p
     for k in mirrors:
         if best is None:
             break
-        x_mirror = _mirrored(objective, np.asarray(best.x), k, -1.0)
+        x_mirror = mirrored(objective, np.asarray(best.x), k, -1.0)
         best_m, sols_m = _run_starts(objective, [x_mirror], **opts)
         sols = sols + sols_m
         starts = np.vstack([starts, x_mirror[None]])
@@ -345,19 +346,20 @@ def solve(
     max_nfev = max_nfev or 100 * max(problem.n_free, 1)
     opts = {"ftol": ftol, "xtol": xtol, "gtol": gtol, "max_nfev": max_nfev}
     objective = _Objective(problem, projection and projectable(problem))
-    mirrors = _mirror_positions(problem) if n_starts is None else []  # more starts, from the first solution
+    mirrors = mirror_positions(problem) if n_starts is None else []  # more starts, from the first solution
     t0 = time.perf_counter()
     with _blas_controller().limit(limits=1, user_api="blas"):
-        design = objective.reduce(_start_design(problem, n_starts, seed))
+        design = objective.reduce(start_design(problem, n_starts, seed))
         small = coarse_problem(problem) if coarse else None
         coarse_note = ""
         if objective.projection and n_starts is None:  # data-driven starts: the best of many candidates by χ² (coarse data if large)
             design = screen(problem if small is None else small, design, seed=seed)
         if small is not None:
             coarse_obj = _Objective(small, objective.projection)
-            c_best, c_sols, _ = _search(coarse_obj, design, mirrors, progress, **opts)
+            c_best, c_sols, c_starts = _search(coarse_obj, design, mirrors, progress, **opts)
             scale = problem.n_data / small.n_data  # χ² differences grow with the number of points
-            design, coarse_note = data_start(coarse_obj, c_best, c_sols, COMPETING_DCHI2 / scale)
+            design, coarse_note = data_start(coarse_obj, c_best, c_sols, COMPETING_DCHI2 / scale,
+                                             problem if objective.projection else None, c_starts)
             if valley and objective.projection:
                 objective = _Objective(problem, True, _valley_maps(small, coarse_obj.full(design[0])))
             design = objective.reduce(np.array([coarse_obj.full(d) for d in design]))
@@ -368,7 +370,10 @@ def solve(
             raise FloatingPointError("the residuals are not finite at any starting point; check the data and bounds")
         x = objective.full(best.x)
         x_start = objective.full(best.x_start)
-        r_t, j_t = (np.asarray(a) for a in problem.compressed(jnp.asarray(x)))
+        if small is not None:  # large data: from the cached row factors, no further pass over the data
+            r_t, j_t = objective.compressed_full(best.x)
+        else:  # small data: one more pass costs nothing and keeps the previous engine's bits
+            r_t, j_t = (np.asarray(a) for a in problem.compressed(jnp.asarray(x)))
     elapsed = time.perf_counter() - t0
     sol = _assess(problem, objective, best, sols, x, x_start, r_t, j_t, scale_covar, max_nfev)
     all_cost = [float(s.cost) if s is not None else np.inf for s in sols]

@@ -40,7 +40,7 @@ import numpy as np
 from .. import _jax  # noqa: F401
 from .problem import FitProblem, _qr_r
 
-__all__ = ["chi2_many", "projectable", "projected", "full_x", "scaling_bounds"]
+__all__ = ["chi2_many", "full_compressed", "full_x", "projectable", "projected", "scaling_bounds"]
 
 _TINY = 1e-300
 
@@ -108,17 +108,49 @@ def _project_top(block, r, c_free, o_free):
     return jnp.concatenate([top, block[:, 2:]], axis=1)
 
 
+def _chunked_factors(columns, y, sigma, i, j, k, n_rows, width, chunk):
+    """Every row's R factor of the column block ``columns(y, sigma, i, j, k)`` (points, width), built
+    ``chunk`` points at a time (a QR update per chunk: ``R ← R factor of [R; chunk's columns]``), so
+    that no array of the whole row's size times ``width`` is ever formed. The last chunk of a row
+    overlaps the previous one; its repeated points are zeroed."""
+    size = y.shape[0] // n_rows
+    n_chunks = -(-size // chunk)
+    rows = tuple(a.reshape(n_rows, size) for a in (y, sigma, i, j, k))
+
+    def one_row(arrays):
+        if n_chunks == 1:
+            return _qr_r(columns(*arrays))
+
+        def step(r, c):
+            start = jnp.minimum(c * chunk, size - chunk)
+            part = tuple(jax.lax.dynamic_slice(a, (start,), (chunk,)) for a in arrays)
+            fresh = (start + jnp.arange(chunk)) >= c * chunk
+            cols = jnp.where(fresh[:, None], columns(*part), 0.0)
+            return _qr_r(jnp.concatenate([r, cols], axis=0)), None
+
+        r, _ = jax.lax.scan(step, jnp.zeros((width, width), y.dtype), jnp.arange(n_chunks))
+        return r
+
+    return jax.lax.map(one_row, rows)
+
+
+#: Points per chunk of a row's QR (see :func:`_chunked_factors`): bounds the memory of one evaluation.
+CHUNK = 1 << 19
+
+
 def _row_factors(xp, theta_fixed, free_physics, grid, y, sigma, i, j, k, signal, n_rows):
+    """Every row's R factor of ``[w·s, w, w·∂s/∂θ, w·y]``, shape (rows, m+3, m+3)."""
     m = free_physics.shape[0]
 
-    def physics_signal(xp_):
-        return signal(theta_fixed.at[free_physics].set(xp_), grid, i, j, k)
+    def columns(y_, sigma_, i_, j_, k_):
+        def physics_signal(xp_):
+            return signal(theta_fixed.at[free_physics].set(xp_), grid, i_, j_, k_)
 
-    s = physics_signal(xp)
-    ds = jax.jacfwd(physics_signal)(xp)
-    w = 1.0 / sigma
-    cols = jnp.concatenate([(w * s)[:, None], w[:, None], w[:, None] * ds, (w * y)[:, None]], axis=1)
-    return jax.lax.map(_qr_r, cols.reshape(n_rows, -1, m + 3))   # (rows, m+3, m+3)
+        s, ds = physics_signal(xp), jax.jacfwd(physics_signal)(xp)
+        w = 1.0 / sigma_
+        return jnp.concatenate([(w * s)[:, None], w[:, None], w[:, None] * ds, (w * y_)[:, None]], axis=1)
+
+    return _chunked_factors(columns, y, sigma, i, j, k, n_rows, m + 3, CHUNK)
 
 
 def _projected_impl(xp, theta_fixed, free_physics, grid, y, sigma, i, j, k, bounds, *, signal, n_rows):
@@ -129,13 +161,54 @@ def _projected_impl(xp, theta_fixed, free_physics, grid, y, sigma, i, j, k, boun
     res = r[:, :, m + 2] - c[:, None] * r[:, :, 0] - o[:, None] * r[:, :, 1]
     block = _project_top(jnp.concatenate([jac, res[:, :, None]], axis=2), r, c_free, o_free)
     rf = _qr_r(block.reshape(-1, m + 1))[:m + 1]
-    return rf[:, m], rf[:, :m], c, o
+    return rf[:, m], rf[:, :m], c, o, r
+
+
+def _full_impl(r, c, o):
+    """R factor of the full problem's ``[J | r]`` at ``(θ, c, o)`` from the row factors of
+    :func:`_row_factors`: every column of a row's block is a combination of the row's columns
+    ``[w·s, w, w·∂s/∂θ, w·y]``, so the row's R factor times that combination is an orthogonal
+    image of the block; the stacked images get one QR."""
+    n_rows, q = r.shape[0], r.shape[1]
+    m = q - 3
+    p = m + 2 * n_rows
+    eye = jnp.eye(n_rows)
+    jac = -c[:, None, None] * r[:, :, 2:2 + m]
+    d_contrast = -r[:, :, 0][:, :, None] * eye[:, None, :]
+    d_offset = -r[:, :, 1][:, :, None] * eye[:, None, :]
+    res = r[:, :, m + 2] - c[:, None] * r[:, :, 0] - o[:, None] * r[:, :, 1]
+    stacked = jnp.concatenate([jac, d_contrast, d_offset, res[:, :, None]], axis=2).reshape(-1, p + 1)
+    rf = _qr_r(stacked)[:p + 1]
+    return rf[:, p], rf[:, :p]
+
+
+_full = jax.jit(_full_impl)
+
+
+def full_compressed(factors: Any, contrast: Any, offset: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Compressed residuals and Jacobian ``(r̃, J̃)`` of the *full* problem (physics, then every row's
+    contrast, then every row's offset) at the physics of ``factors`` and the scaling ``(contrast,
+    offset)``, as :meth:`~xpcsnb.fit.problem.FitProblem.compressed` gives them (same ``J̃ᵀJ̃``,
+    ``J̃ᵀr̃``, ``r̃ᵀr̃``), from the row factors that :func:`projected` returns: no pass over the data."""
+    r_t, j_t = _full(jnp.asarray(factors), jnp.asarray(contrast), jnp.asarray(offset))
+    return np.asarray(r_t), np.asarray(j_t)
 
 
 def _scaling_impl(xp, theta_fixed, free_physics, grid, y, sigma, i, j, k, bounds, *, signal, n_rows):
-    r = _row_factors(xp, theta_fixed, free_physics, grid, y, sigma, i, j, k, signal, n_rows)
-    c, o, _, _ = _box_2x2(r, bounds)
+    # the first two rows of R (all the 2 × 2 solve uses) do not depend on the ∂s/∂θ columns
+    c, o, _, _ = _box_2x2(_value_factors(xp, theta_fixed, free_physics, grid, y, sigma, i, j, k, signal, n_rows),
+                          bounds)
     return c, o
+
+
+def _value_factors(xp, theta_fixed, free_physics, grid, y, sigma, i, j, k, signal, n_rows):
+    """Every row's R factor of ``[w·s, w, w·y]`` (no derivatives), shape (rows, 3, 3)."""
+    def columns(y_, sigma_, i_, j_, k_):
+        s = signal(theta_fixed.at[free_physics].set(xp), grid, i_, j_, k_)
+        w = 1.0 / sigma_
+        return jnp.stack([w * s, w, w * y_], axis=1)
+
+    return _chunked_factors(columns, y, sigma, i, j, k, n_rows, 3, CHUNK)
 
 
 _projected = jax.jit(_projected_impl, static_argnames=("signal", "n_rows"))
@@ -148,7 +221,7 @@ def _args(problem: FitProblem, xp: Any) -> tuple[Any, ...]:
             problem.grid, problem.y, problem.sigma, problem.i, problem.j, problem.k, bounds)
 
 
-def projected(problem: FitProblem, xp: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def projected(problem: FitProblem, xp: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Compressed projected residuals and Kaufman Jacobian at physics ``xp``.
 
     Returns
@@ -159,6 +232,8 @@ def projected(problem: FitProblem, xp: Any) -> tuple[np.ndarray, np.ndarray, np.
         ``j_tᵀj_t`` = Kaufman's Gauss–Newton matrix, ``j_tᵀr_t`` = ½ the exact gradient of χ².
     contrast, offset : ndarray, shape (n_rows,)
         The best scaling of every row in its bounds.
+    factors : ndarray, shape (n_rows, m + 3, m + 3)
+        Every row's R factor of ``[w·s, w, w·∂s/∂θ, w·y]`` (for :func:`full_compressed`).
     """
     out = _projected(*_args(problem, xp), signal=problem.model.signal, n_rows=problem.shape[0])
     return tuple(np.asarray(a) for a in out)  # type: ignore[return-value]
@@ -171,10 +246,7 @@ def full_x(problem: FitProblem, xp: Any) -> np.ndarray:
 
 
 def _cost_impl(xp, theta_fixed, free_physics, grid, y, sigma, i, j, k, bounds, *, signal, n_rows):
-    s = signal(theta_fixed.at[free_physics].set(xp), grid, i, j, k)
-    w = 1.0 / sigma
-    cols = jnp.stack([w * s, w, w * y], axis=1).reshape(n_rows, -1, 3)
-    r = jax.vmap(_qr_r)(cols)                                   # (rows, 3, 3)
+    r = _value_factors(xp, theta_fixed, free_physics, grid, y, sigma, i, j, k, signal, n_rows)  # (rows, 3, 3)
     c, o, _, _ = _box_2x2(r, bounds)
     res = r[:, :, 2] - c[:, None] * r[:, :, 0] - o[:, None] * r[:, :, 1]
     return jnp.sum(res**2)
