@@ -59,6 +59,7 @@ from .problem import FitProblem, build_problem
 from .projection import full_compressed, full_x, projectable, projected
 from .quality import fit_quality
 from .starts import coarse_problem, data_start, mirror_positions, mirrored, screen, start_design
+from .dask_tasks import run_tasks
 from .valley import LawMap, follow_laws, law_maps, unfollow_laws
 from .result import add_model, concat_q, solution_to_dataset
 from .solution import Solution, Status
@@ -545,10 +546,7 @@ def fit_nlsq(
     if "c2" in ds and "q" in ds["c2"].dims and q_mode == "independent":
         q_values = ds["q"].values
         jobs = [(_single_q(ds, a), model, spec.select_q(a), options, return_model, throw) for a in range(q_values.size)]
-        if client is None:
-            return concat_q([_fit_one(*job) for job in jobs], q_values)
-        futures = [client.submit(_fit_one, *job, pure=False) for job in jobs]
-        return concat_q(client.gather(futures), q_values)
+        return concat_q(run_tasks(_fit_one, jobs, client), q_values)
     return _fit_one(ds, model, spec, options, return_model, throw)
 
 
