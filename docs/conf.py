@@ -77,6 +77,9 @@ nitpick_ignore = [
     ("py:class", "ipywidgets.widgets.widget_box.VBox"),
     ("py:class", "ipywidgets.widgets.widget_box.HBox"),
     ("py:class", "anywidget.widget.AnyWidget"),
+    # numpydoc links an attribute whose value has a docstring: the registered g2 models' Attributes
+    # section names ``alternatives``, whose value is a private start-generator function
+    ("py:obj", "alternatives"),
 ]
 nitpick_ignore_regex = [("py:.*", r"ipywidgets\.\w+")]
 

@@ -9,7 +9,7 @@ Normal(g2 | model, g2_err) (or a sampled ``noise_sd`` without ``g2_err``); the p
 the model's registry priors, or, with ``nlsq=``, truncated normals at the NLSQ value of
 each ROI (sd ``prior_width`` × stderr). A g2 curve has tens of points, so one shard per
 ROI is the default, and the ROIs share one compiled NUTS chain (:mod:`xpcsnb.fit.g2nuts`).
-With ``rate_law=`` the joint fit over q is sampled instead (:mod:`xpcsnb.fit.g2jointcmc`).
+With ``rate_law=`` the joint fit over q is sampled instead (``xpcsnb.fit.g2jointcmc``).
 
 Result
 ------
@@ -176,7 +176,7 @@ def fit_g2_cmc(
         Positions of the ROIs to sample (default all).
     rate_law : {None, "diffusive", "power"}
         Sample the joint fit over q with Γ(q) = D·q² or D·q^p instead
-        (:mod:`xpcsnb.fit.g2jointcmc`; centred by an internal joint NLSQ fit, so ``nlsq=``
+        (``xpcsnb.fit.g2jointcmc``; centred by an internal joint NLSQ fit, so ``nlsq=``
         and ``rois=`` are refused).
     p : float, optional
         Exponent held fixed with ``rate_law="power"``.

@@ -195,7 +195,7 @@ def fit_g2_nlsq(
         Raise :class:`RuntimeError` if any ROI's fit failed.
     client : dask.distributed.Client, optional
         Run the fit as Dask tasks on this client: independent ROIs in contiguous groups,
-        one per worker thread (:func:`xpcsnb.fit.dask_tasks.split_for`), a joint fit as
+        one per worker thread (``xpcsnb.fit.dask_tasks.split_for``), a joint fit as
         one task. Same numbers as the in-process run (default).
 
     Returns

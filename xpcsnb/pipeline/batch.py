@@ -185,7 +185,7 @@ def batch(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, q
     progress : bool
         Progress bars over files (and over frames and q inside a file when in-process).
     compile_cache : bool or path
-        Persistent JAX compilation cache (:mod:`xpcsnb.pipeline.compile_cache`) in this
+        Persistent JAX compilation cache (``xpcsnb.pipeline.compile_cache``) in this
         process, or on every worker with ``client``: True (default) its default folder,
         a path that folder, False leaves JAX's configuration alone.
 

@@ -361,7 +361,7 @@ class G2View(widgets.VBox):
     def lag_averaged(self, k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``(tau, g2, model)``: the lag-averaged g2 of the data (and of the model, else None) at angle index ``k``.
 
-        ``k`` defaults to the map's angle; see :func:`~xpcsnb.widgets.cuts.lag_average`.
+        ``k`` defaults to the map's angle; see ``xpcsnb.widgets.cuts.lag_average``.
         """
         if self.mode != "twotime":
             raise ValueError("lag averages are of two-time data; this view shows one-time g2")

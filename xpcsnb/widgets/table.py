@@ -43,7 +43,7 @@ def _one_fit(res: xr.Dataset) -> str:
 def correlation_matrix(res: xr.Dataset) -> xr.DataArray:
     """Correlation coefficients of the free parameters (dims ``cov_i``, ``cov_j``; units 1).
 
-    The free-parameter block of :func:`xpcsnb.fit.result.correlation_matrix`.
+    The free-parameter block of ``xpcsnb.fit.result.correlation_matrix``.
     """
     var = _one_fit(res)
     free = [str(n) for n, f in zip(res["param"].values, res[nlsq_name(var, "vary")].values) if f]
@@ -64,7 +64,7 @@ def result_table_html(res: xr.Dataset, *, rel_err_limit: float = 1.0, bound_tol:
     rel_err_limit, bound_tol
         Passed to :func:`~xpcsnb.fit.report.flag_parameters`.
     corr_limit : float
-        Off-diagonal |r| above which a correlation is highlighted.
+        Off-diagonal ``|r|`` above which a correlation is highlighted.
     stale : bool
         Show an "out of date" banner (the settings changed after this fit).
     """
