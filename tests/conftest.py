@@ -7,7 +7,16 @@ numbers.
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
+
+# One persistent JAX compilation cache for the whole run: the pytest-xdist workers, the
+# subprocesses the tests start and the notebook kernels inherit this variable, so a function
+# compiled by one of them (the NUTS chains above all, rebuilt by every CMC call) is loaded, not
+# compiled again, by the others. A fresh folder per run: no state carried between runs.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="xpcsnb-test-jax-cache-"))
 
 from truths import CONTRAST, OFFSET, PHI, TRUTHS, simulate_set  # noqa: F401  (re-exported)
 

@@ -239,6 +239,8 @@ def test_batch_cmc_step_uses_the_config_priors(tmp_path):
 def test_workers_get_the_compile_cache(cluster_client, tmp_path):
     from xpcsnb.pipeline.compile_cache import CompileCachePlugin
 
+    # the suite's workers inherit its JAX_COMPILATION_CACHE_DIR (tests/conftest.py): put it aside
+    cluster_client.run(lambda: __import__("jax").config.update("jax_compilation_cache_dir", None))
     cluster_client.register_plugin(CompileCachePlugin(tmp_path / "jax"))
     found = cluster_client.run(lambda: __import__("jax").config.jax_compilation_cache_dir)
     assert len(found) == 2 and set(found.values()) == {str(tmp_path / "jax")}

@@ -23,6 +23,16 @@ print(float(jax.jit(lambda x: jnp.sin(x).sum() * 3)(jnp.arange(5.0))))
 """
 
 
+@pytest.fixture(autouse=True)
+def _no_session_cache():
+    """These tests start from a process with no persistent cache (the suite's own, set by
+    tests/conftest.py for speed, is put aside for the test and restored after it)."""
+    before = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_compilation_cache_dir", None)
+    yield
+    jax.config.update("jax_compilation_cache_dir", before)
+
+
 def _run(folder: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
@@ -51,7 +61,7 @@ def test_default_folder_and_an_existing_setting_is_kept(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "xpcsnb" / "jax"
     before = jax.config.jax_compilation_cache_dir
-    assert not before  # the test session runs without a persistent cache
+    assert not before  # no persistent cache configured (the fixture above)
     jax.config.update("jax_compilation_cache_dir", str(tmp_path / "theirs"))
     try:
         assert enable_compile_cache(tmp_path / "ours") == str(tmp_path / "theirs")
