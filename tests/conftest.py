@@ -43,3 +43,17 @@ def laminar_set():
 def multiq_set():
     """Static model on 3 q × 3 φ × 30², 1 % noise (a multi-q Dataset, q as a dimension)."""
     return simulate_set("static", n=30, q=[0.004, 0.0054, 0.007])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the long items first (notebooks, then tests marked ``slow``), the short ones last.
+
+    pytest-xdist hands items to its workers in this order; long items at the end leave one
+    worker busy while the other waits, so they go first (the order within each group is kept).
+    """
+    def rank(item) -> int:
+        if item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid:
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)

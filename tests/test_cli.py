@@ -1,9 +1,12 @@
 """The main job: ``xpcsnb demo`` writes its results and never overwrites files unasked."""
 
+import pytest
+
 from xpcsnb.cli import main, run_demo
 from xpcsnb.fit import load_nlsq
 
 
+@pytest.mark.slow
 def test_demo_writes_results_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "demo"
     paths = run_demo(out, quiet=True)
@@ -34,7 +37,6 @@ import sys  # noqa: E402
 import tomllib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

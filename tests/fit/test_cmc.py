@@ -140,6 +140,7 @@ def test_combination_is_scott_consensus_of_the_shards(tree, data, nlsq):
         assert all(sd_comb < float(tree[f"shard_{s}/posterior"][name].std()) for s in (0, 1))
 
 
+@pytest.mark.slow
 def test_same_seed_same_posterior_in_processes(tree, data, nlsq, capsys):
     """Spawned worker processes give bit-identical draws to the sequential run; their chains'
     progress reaches this process's bars (and does not change the numbers)."""
@@ -152,6 +153,7 @@ def test_same_seed_same_posterior_in_processes(tree, data, nlsq, capsys):
         xr.testing.assert_equal(again[name].to_dataset(), tree[name].to_dataset())  # attrs hold timings
 
 
+@pytest.mark.slow
 def test_chain_progress_reports_every_iteration_once(data, nlsq, capsys, monkeypatch):
     """Sequential run with bars: each chain's bar counts warm-up + draws exactly, and the
     draws equal those of the run without bars."""
@@ -311,6 +313,7 @@ def test_load_cmc_refuses_other_result_kinds(tree, nlsq, tmp_path):
         save_cmc(nlsq, tmp_path / "wrong.nc")
 
 
+@pytest.mark.slow
 def test_multi_q_shares_physics_with_contrast_offset_per_q_and_phi():
     """2 q × 2 φ: one posterior of the shared physics; contrast/offset (chain, draw, q, phi) near the truth."""
     qs, phis = [0.004, 0.006], [0.0, 45.0]
@@ -336,6 +339,7 @@ def test_multi_q_shares_physics_with_contrast_offset_per_q_and_phi():
     assert float(post["offset"].mean()) == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.slow
 def test_multi_q_seeded_by_the_joint_nlsq_fit():
     """A joint multi-q NLSQ result seeds every (q, φ) prior by name and centres the sampler."""
     ds = simulate("static", TRUTH, np.arange(16.0), phi=[0.0, 45.0], q=[0.004, 0.006], contrast=[0.3, 0.35],

@@ -20,6 +20,7 @@ def data() -> xr.Dataset:
     return simulate_cmc_set(30, seed=4)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_sequential(data):
     reference = fit_cmc(data, "static", parallel=False, **SETTINGS)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,

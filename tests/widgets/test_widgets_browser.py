@@ -312,6 +312,7 @@ def run_notebook_in_lab(work: Path, notebook: str, out: Path, tag: str, drive) -
         _stop(proc)
 
 
+@pytest.mark.slow
 def test_workbench_in_jupyterlab(tmp_path: Path) -> None:
     _requirements()
     out = Path(os.environ.get("XPCSNB_BROWSER_OUT", tmp_path))

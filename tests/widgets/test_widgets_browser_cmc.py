@@ -30,6 +30,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from test_widgets_browser import _requirements, _wait_file, run_notebook_in_lab
 
 SETUP_CELL = r'''
@@ -175,6 +177,7 @@ def _drive(page, record: Path, probe: Path, out: Path, timings: dict) -> None:
     page.screenshot(path=str(out / "lab_cmc_diagnostics.png"))
 
 
+@pytest.mark.slow
 def test_priors_and_cmc_panel_in_jupyterlab(tmp_path: Path) -> None:
     _requirements()
     out = Path(os.environ.get("XPCSNB_BROWSER_OUT", tmp_path))

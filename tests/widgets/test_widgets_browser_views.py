@@ -20,6 +20,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 import numpy as np
 from test_widgets_browser import CANVAS_STATS, _requirements, _wait_canvas_change, _wait_file, run_notebook_in_lab
 
@@ -143,6 +145,7 @@ def _drive(page, echo_file: Path, out: Path, timings: dict) -> None:
     page.screenshot(path=str(out / "lab_twotime_cut.png"))
 
 
+@pytest.mark.slow
 def test_qmap_and_g2_views_in_jupyterlab(tmp_path: Path) -> None:
     _requirements()
     out = Path(os.environ.get("XPCSNB_BROWSER_OUT", tmp_path))
