@@ -46,14 +46,21 @@ def multiq_set():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the long items first (notebooks, then tests marked ``slow``), the short ones last.
+    """Run the long items first (notebooks, then test modules with a test marked ``slow``).
 
     pytest-xdist hands items to its workers in this order; long items at the end leave one
-    worker busy while the other waits, so they go first (the order within each group is kept).
+    worker busy while the other waits, so they go first. A module moves as a whole, in its own
+    order, so that its module-scoped fixtures (a Dask client, for one) live only while its
+    tests run.
     """
     def rank(item) -> int:
         if item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid:
             return 0
         return 1 if item.get_closest_marker("slow") else 2
 
-    items.sort(key=rank)
+    module_rank: dict[str, int] = {}
+    for item in items:
+        key = item.nodeid.split("::")[0]
+        module_rank[key] = min(module_rank.get(key, 2), rank(item))
+    order = {id(item): k for k, item in enumerate(items)}
+    items.sort(key=lambda item: (module_rank[item.nodeid.split("::")[0]], order[id(item)]))

@@ -24,7 +24,7 @@ def data() -> xr.Dataset:
 def test_dask_local_cluster_matches_sequential(data):
     reference = fit_cmc(data, "static", parallel=False, **SETTINGS)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=None) as cluster, distributed.Client(cluster, set_as_default=False) as client:
         out = fit_cmc(data, "static", client=client, **SETTINGS)
     assert out.attrs["executor"].startswith("dask")
     for name in ("posterior", "shard_0/posterior", "shard_1/sample_stats"):

@@ -27,10 +27,13 @@ CONFIG = {"correlate": {"num_bufs": 4, "chunk": 16, "two_time": True, "bad_frame
 
 @pytest.fixture(scope="session")
 def cluster_client():
-    """A 2-worker LocalCluster (processes, one thread each) for the whole session."""
+    """A 2-worker LocalCluster (processes, one thread each) for the whole session.
+
+    Not the default scheduler: dask work of later tests in this process stays local.
+    """
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+                                  silence_logs=40) as cluster, distributed.Client(cluster, set_as_default=False) as client:
         yield client
 
 

@@ -136,7 +136,7 @@ def _on_cluster(client: Any, raws: list[Path], qmap: Any, cfg: dict, out: Path, 
     rows: list[dict[str, Any]] = []
     lost: list[Path] = []
     futures = {submit(p): p for p in raws}
-    for fut in as_completed(futures):
+    for fut in as_completed(futures, loop=client.loop):  # not default_client(): the client given
         try:
             rows.append(fut.result())
             bar.update(1)

@@ -247,7 +247,8 @@ def run_dask(tasks: list[ShardTask], client: Any, progress: bool) -> list[dict[s
 
     futures = [client.submit(run_shards, [t], pure=False) for t in tasks]
     results: dict[int, dict[str, Any]] = {}
-    for fut in tqdm(as_completed(futures), total=len(futures), desc="CMC shards (dask)", disable=not progress):
+    for fut in tqdm(as_completed(futures, loop=client.loop), total=len(futures), desc="CMC shards (dask)",
+                    disable=not progress):
         for r in fut.result():
             results[r["index"]] = r
     return [results[t.index] for t in tasks]
