@@ -48,10 +48,12 @@ def multiq_set():
 def pytest_collection_modifyitems(config, items):
     """Run the long items first (notebooks, then test modules with a test marked ``slow``).
 
-    pytest-xdist hands items to its workers in this order; long items at the end leave one
-    worker busy while the other waits, so they go first. A module moves as a whole, in its own
-    order, so that its module-scoped fixtures (a Dask client, for one) live only while its
-    tests run.
+    The README runs pytest-xdist with ``--dist worksteal``: each worker starts on a contiguous
+    share of this order and an idle worker takes the tail of a busy one's queue. Long items at
+    the front of that queue are never the ones left at the end, so both workers finish together
+    (with the default ``load`` schedule the first worker kept every long item while the second
+    sat idle for minutes). A module moves as a whole, in its own order, so that its
+    module-scoped fixtures are set up once per worker that runs it.
     """
     def rank(item) -> int:
         if item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid:

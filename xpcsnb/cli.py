@@ -185,8 +185,8 @@ def _frames_job(paths: dict[str, Path], say) -> list[str]:
     for i, r in enumerate(range(0, part.n_roi, 3)):
         gam = float(g2fit["g2_nlsq_coefficients"].isel(roi=r).sel(param="gamma"))
         ax.errorbar(g2["tau"], g2["g2"][r], g2["g2_err"][r], fmt="o", ms=3, color=f"C{i}",
-                    label=f"q = {float(g2['q'][r]):.4f} 1/Å: data")
-        ax.plot(tau, curves.isel(roi=r), "-", color=f"C{i}", label=f"single-exponential fit, Γ = {gam:.3g} 1/s")
+                    label=f"q = {float(g2['q'][r]):.4f} Å⁻¹: data")
+        ax.plot(tau, curves.isel(roi=r), "-", color=f"C{i}", label=f"single-exponential fit, Γ = {gam:.3g} s⁻¹")
     ax.set(xscale="log", xlabel="lag τ [s]", ylabel="g2(τ) [dimensionless]",
            title="multi-tau g2 of simulated frames with fitted model curves")
     ax.legend(fontsize=8)
@@ -219,9 +219,9 @@ def _xsvs_job(paths: dict[str, Path], say) -> list[str]:
     res = xsvs.fit_dynamics(vis, model="exponential")
     joint = xsvs.fit_dynamics(vis, joint=True)
     d, e = float(joint["beta_nlsq_coefficients"].sel(param="D")), float(joint["beta_nlsq_stderr"].sel(param="D"))
-    say(f"    joint fit Γ = D q²: D = {d:.5g} ± {e:.2g} (1/s)·Å² (simulated {D_true:.5g})")
+    say(f"    joint fit Γ = D q²: D = {d:.5g} ± {e:.2g} Å²·s⁻¹ (simulated {D_true:.5g})")
     for r in range(part.n_roi):
-        say(f"    q = {part.q[r]:.5f} 1/Å: Γ = {float(res['rate'][r]):.4g} ± {float(res['rate_err'][r]):.2g} 1/s "
+        say(f"    q = {part.q[r]:.5f} Å⁻¹: Γ = {float(res['rate'][r]):.4g} ± {float(res['rate_err'][r]):.2g} s⁻¹ "
             f"(simulated {D_true * part.q[r] ** 2:.4g})")
     save_xsvs(res, paths["xsvs_results.nc"], overwrite=True)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")

@@ -95,7 +95,7 @@ def test_independent_mode_equals_single_q_fits(multi_q, independent):
         v, e = _value(independent, name, q=QS[a])
         assert abs(v - value) < 3 * e, name
     report = str(independent.xpcs.report())
-    assert report.count("[[NLSQ fit]]") == len(QS) and "q = 0.0045 1/Å" in report
+    assert report.count("[[NLSQ fit]]") == len(QS) and "q = 0.0045 Å⁻¹" in report
     with pytest.raises(ValueError, match="select one fit"):
         parameter_values(independent)
 

@@ -104,13 +104,13 @@ def test_plot_fit_of_multi_q_fits_draws_every_selected_q_and_phi(multiq_set, joi
     fig = plot_fit(multiq_set, joint)
     images = [ax for ax in fig.axes if ax.images]
     assert len(images) == 9 * 3  # data | model | residual for every (q, φ)
-    assert images[-1].get_title() == "(data − model)/σ, q = 0.007 1/Å, phi = 90°"
+    assert images[-1].get_title() == "(data − model)/σ, q = 0.007 Å⁻¹, phi = 90°"
     np.testing.assert_allclose(images[4].images[0].get_array(), joint["c2_model"].values[0, 1])
     assert fig.get_suptitle().startswith("static: chi2_red = ")
     plt.close(fig)
     fig = plot_fit(multiq_set, independent, q=[0.007, 0.004], max_angles=2)
     images = [ax for ax in fig.axes if ax.images]
-    assert len(images) == 2 * 2 * 3 and images[0].get_title() == "data, q = 0.007 1/Å, phi = 0°"
+    assert len(images) == 2 * 2 * 3 and images[0].get_title() == "data, q = 0.007 Å⁻¹, phi = 0°"
     assert fig.get_suptitle().count("chi2_red") == 2  # one fit per q
     # rows (0.007, 0°), (0.007, 45°), (0.004, 0°), ...: panel 7 is the model of q = 0.004, φ = 0°
     np.testing.assert_allclose(images[7].images[0].get_array(), independent["c2_model"].values[0, 0])

@@ -50,7 +50,7 @@ def test_grid_with_fit_and_residuals():
     assert {"τ [s]", "g2", "(g2 − fit)/σ"} <= labels
     assert len(fig.axes) == 10  # 5 data panels + 5 residual panels
     assert fig.axes[0].get_xscale() == "log"
-    assert "q = 0.002 1/Å" in fig.axes[0].get_title()
+    assert "q = 0.002 Å⁻¹" in fig.axes[0].get_title()
     plt.close(fig)
 
 
@@ -61,7 +61,7 @@ def test_model_curves_from_a_result_and_a_callable():
     c = model_curves(lambda t: np.ones_like(t), TAU, ds["roi"].values)
     assert c.shape == (5, TAU.size)
     fig = plot_g2(ds, lambda t: single_exponential(t, 1.0, 0.2, GAMMA[:, None]), layout="overlay")
-    assert {"τ [s]", "g2", "q [1/Å]"} <= _labels(fig) | {a.get_label() for a in fig.axes}
+    assert {"τ [s]", "g2", "q [Å⁻¹]"} <= _labels(fig) | {a.get_label() for a in fig.axes}
     plt.close(fig)
 
 
@@ -81,7 +81,7 @@ def test_rates_view():
     r = fit_rates(q=Q, gamma=GAMMA + err * rng.standard_normal(5), gamma_err=err, law="power")
     fig = plot_rates(r)
     ax = fig.axes[0]
-    assert ax.get_xlabel() == "q [1/Å]" and ax.get_ylabel() == "Γ [1/s]"
+    assert ax.get_xlabel() == "q [Å⁻¹]" and ax.get_ylabel() == "Γ [s⁻¹]"
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert any("D =" in t.get_text() for t in ax.get_legend().get_texts())
     plt.close(fig)

@@ -20,8 +20,8 @@ def test_multi_q_dataset_is_a_grid_of_q_rows_and_phi_columns(multiq_set):
     fig = multiq_set.xpcs.plot()
     panels = _panels(fig)
     assert len(panels) == 9
-    assert [ax.get_title() for ax in panels[:4]] == ["q = 0.004 1/Å, phi = 0°", "q = 0.004 1/Å, phi = 45°",
-                                                     "q = 0.004 1/Å, phi = 90°", "q = 0.0054 1/Å, phi = 0°"]
+    assert [ax.get_title() for ax in panels[:4]] == ["q = 0.004 Å⁻¹, phi = 0°", "q = 0.004 Å⁻¹, phi = 45°",
+                                                     "q = 0.004 Å⁻¹, phi = 90°", "q = 0.0054 Å⁻¹, phi = 0°"]
     np.testing.assert_array_equal(panels[5].images[0].get_array(), multiq_set.c2.values[1, 2])
     assert len({ax.images[0].get_clim() for ax in panels}) == 1  # one colour scale
     plt.close(fig)
@@ -30,8 +30,8 @@ def test_multi_q_dataset_is_a_grid_of_q_rows_and_phi_columns(multiq_set):
 def test_q_selects_rows_and_max_q_limits_them(multiq_set):
     fig = plot_c2(multiq_set, q=[0.007, 0.0041], max_angles=2)
     panels = _panels(fig)
-    assert [ax.get_title() for ax in panels] == ["q = 0.007 1/Å, phi = 0°", "q = 0.007 1/Å, phi = 45°",
-                                                 "q = 0.004 1/Å, phi = 0°", "q = 0.004 1/Å, phi = 45°"]
+    assert [ax.get_title() for ax in panels] == ["q = 0.007 Å⁻¹, phi = 0°", "q = 0.007 Å⁻¹, phi = 45°",
+                                                 "q = 0.004 Å⁻¹, phi = 0°", "q = 0.004 Å⁻¹, phi = 45°"]
     plt.close(fig)
     fig = plot_c2(multiq_set, max_q=2)
     assert len(_panels(fig)) == 6 and "first 2 of 3 q" in fig.get_suptitle()
@@ -49,7 +49,7 @@ def test_single_q_views_are_unchanged(multiq_set):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"q": 0.02}, r"no q near \[0.02\] 1/Å"),
+    ({"q": 0.02}, r"no q near \[0.02\] Å⁻¹"),
     ({"q": "some"}, "q must be a q value"),
     ({"q": [0.004, np.nan]}, "q must be a q value"),
     ({"max_q": 0}, "max_q must be an integer >= 1"),

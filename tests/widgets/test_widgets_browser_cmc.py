@@ -12,12 +12,12 @@ window then
    disabled while the worker process runs;
 3. executes another cell while CMC runs: it answers at once (the kernel is free);
 4. clicks "Cancel": the page shows "cancelled", the kernel reports the worker gone and
-   the run button is enabled again;
+   the run button is enabled again; then types 30 warm-up iterations and 30 draws and runs
+   that tiny CMC to its end: the status says it finished and the panel shows its diagnostics;
 5. sees the diagnostics table colour the bad R-hat of the disagreeing chains.
 
-The test never waits for JAX to compile the sampler (that cost is the engine's, measured
-kernel-side): a finished run's result reaching its ``Diagnostics`` view is checked in
-``test_cmcpanel.py``. Screenshots go to ``$XPCSNB_BROWSER_OUT`` (or the test's tmp dir).
+The cancelled run never waits for JAX to compile the sampler; the tiny one does (in the
+worker process, ~20 s). Screenshots go to ``$XPCSNB_BROWSER_OUT`` (or the test's tmp dir).
 Skipped unless playwright, jupyterlab and nbformat are installed and Chromium exists at
 ``$CHROMIUM`` (default ``/usr/bin/chromium``). The JupyterLab, Chromium and record helpers
 are those of ``test_widgets_browser.py``.
@@ -166,6 +166,24 @@ def _drive(page, record: Path, probe: Path, out: Path, timings: dict) -> None:
     assert rec["state"] == "cancelled" and rec["alive"] is False, rec
     page.wait_for_selector(".xpcsnb-cmc-run:enabled", timeout=10_000)
     page.screenshot(path=str(out / "lab_cmc_cancelled.png"), full_page=True)
+
+    # 4b. a tiny run (warm-up and draws typed in the page) runs to its end: status, diagnostics view
+    for cls, value in (("warmup", "30"), ("draws", "30")):
+        box = page.locator(f".xpcsnb-cmc-{cls} input").first
+        box.fill(value)
+        box.press("Enter")
+    t4 = time.time()
+    page.locator(".xpcsnb-cmc-run").first.click()
+    _wait_file(record, lambda r: r["running"], 30)
+    rec = _wait_file(record, lambda r: r["running"] is False, 300)
+    timings["tiny_run_s"] = round(time.time() - t4, 1)
+    assert rec["state"] == "done" and "scale=0.25" in rec["alpha"], rec
+    page.wait_for_selector(".xpcsnb-cmc-status >> text=CMC finished", timeout=20_000)
+    table = page.locator(".xpcsnb-cmc-panel .xpcsnb-diag-table").first
+    table.wait_for(timeout=20_000)  # the run's own diagnostics view, inside the panel
+    assert table.locator("td.xpcsnb-diag-ok, td.xpcsnb-diag-bad").count() >= 3
+    table.scroll_into_view_if_needed()
+    page.screenshot(path=str(out / "lab_cmc_finished.png"), full_page=True)
 
     # 5. the diagnostics table colours the bad R-hat (red background) and the good ones green
     cell = page.locator("td.xpcsnb-diag-bad", has_text=re.compile(rf"^{re.escape(first['bad'])}$")).first

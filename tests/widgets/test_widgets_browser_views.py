@@ -144,6 +144,15 @@ def _drive(page, echo_file: Path, out: Path, timings: dict) -> None:
     page.wait_for_selector(f"svg.xpcsnb-g2cut >> text=C2 cut at t1 = {0.1 * age:.4g} s", timeout=10_000)
     page.screenshot(path=str(out / "lab_twotime_cut.png"))
 
+    # every g2 figure exports a PNG drawn in the page: the cut at this age, and the g2 curves
+    for link, name in (("c2_cut.png", "cut"), ("g2_curves.png", "curves")):
+        with page.expect_download() as download:
+            page.locator(f"a.xpcsnb-download-png[download='{link}']").first.click()
+        png = Path(download.value.path()).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 3000, (link, len(png))
+        assert download.value.suggested_filename == link
+        (out / f"lab_export_{name}.png").write_bytes(png)
+
 
 @pytest.mark.slow
 def test_qmap_and_g2_views_in_jupyterlab(tmp_path: Path) -> None:

@@ -143,7 +143,7 @@ def report_text(res: xr.Dataset) -> str:
     var = nlsq_var(res)
     stack = _stacked(res, var)
     if stack == "q":
-        return "\n\n".join(f"[[q = {float(qv):.6g} 1/Å]]\n" + report_text(res.isel(q=a))
+        return "\n\n".join(f"[[q = {float(qv):.6g} Å⁻¹]]\n" + report_text(res.isel(q=a))
                            for a, qv in enumerate(res["q"].values))
     if stack == "roi":
         return "\n\n".join(f"[[roi {rv}]]\n" + report_text(res.isel(roi=a)) for a, rv in enumerate(res["roi"].values))
@@ -207,7 +207,7 @@ def report_html(res: xr.Dataset) -> str:
     var = nlsq_var(res)
     stack = _stacked(res, var)
     if stack == "q":
-        return "".join(f"<h4>q = {float(qv):.6g} 1/Å</h4>" + report_html(res.isel(q=a))
+        return "".join(f"<h4>q = {float(qv):.6g} Å⁻¹</h4>" + report_html(res.isel(q=a))
                        for a, qv in enumerate(res["q"].values))
     if stack == "roi":
         return "".join(f"<h4>roi {rv}</h4>" + report_html(res.isel(roi=a)) for a, rv in enumerate(res["roi"].values))

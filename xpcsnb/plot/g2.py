@@ -90,7 +90,7 @@ def _pick(n: int, max_panels: int) -> np.ndarray:
 def _label(ds: xr.Dataset, k: int) -> str:
     parts = []
     if "q" in ds.coords:
-        parts.append(f"q = {float(ds['q'][k]):.4g} 1/Å")
+        parts.append(f"q = {float(ds['q'][k]):.4g} Å⁻¹")
     if "phi" in ds.coords:
         parts.append(f"φ = {float(ds['phi'][k]):.3g}°")
     return ", ".join(parts) or f"ROI {int(ds['roi'][k])}"
@@ -211,7 +211,7 @@ def plot_g2(
             if axr is not None:
                 draw_res(axr, k, cm(norm(cval[k])))
         sm = plt.cm.ScalarMappable(norm=norm, cmap=cm)
-        fig.colorbar(sm, ax=ax, label="q [1/Å]" if has_q else "ROI label")
+        fig.colorbar(sm, ax=ax, label="q [Å⁻¹]" if has_q else "ROI label")
         ax.set(xscale="log", ylabel="g2")
         (axr if axr is not None else ax).set_xlabel("τ [s]")
         if axr is not None:
@@ -278,6 +278,6 @@ def plot_rates(rates: xr.Dataset, *, ax: Any | None = None) -> Any:
     text = f"D = {D:.4g} ± {float(rates['D_stderr']):.2g} {unit}"
     text += f", p = {p:.3g} ± {float(rates['p_stderr']):.2g}" if "p_stderr" in rates else f", p = {p:g} (fixed)"
     ax.plot(rates["q_curve"].values, rates["gamma_curve"].values, "k-", lw=1, label=text)
-    ax.set(xscale="log", yscale="log", xlabel="q [1/Å]", ylabel="Γ [1/s]")
+    ax.set(xscale="log", yscale="log", xlabel="q [Å⁻¹]", ylabel="Γ [s⁻¹]")
     ax.legend(fontsize="small")
     return fig

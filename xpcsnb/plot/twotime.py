@@ -41,7 +41,7 @@ def _rows(ds: xr.Dataset, q: Any, max_q: int) -> tuple[xr.Dataset, list[str], st
         if q is not None:
             raise XpcsError("q= selects q values of a multi-q Dataset; this Dataset holds one q")
         qv = ds["q"].values if "q" in ds.coords and ds["q"].ndim == 0 else ds.attrs.get("q")
-        label = "" if qv is None else f"q = {float(qv):.4g} 1/Å"
+        label = "" if qv is None else f"q = {float(qv):.4g} Å⁻¹"
         return ds.expand_dims("q_row"), [label], ""
     if dims != ("q", "phi", "t1", "t2"):
         raise XpcsError(f"c2 must have dims (phi, t1, t2) or (q, phi, t1, t2), got {dims}")
@@ -62,11 +62,11 @@ def _rows(ds: xr.Dataset, q: Any, max_q: int) -> tuple[xr.Dataset, list[str], st
         tol = 0.5 * gaps.min() if gaps.size else 0.1 * avail[0]
         far = [float(v) for v, i in zip(req, idx) if abs(avail[i] - v) > tol]
         if far:
-            raise XpcsError(f"no q near {far} 1/Å in this Dataset; its q values are "
+            raise XpcsError(f"no q near {far} Å⁻¹ in this Dataset; its q values are "
                             + ", ".join(f"{v:.6g}" for v in avail))
     note = f" (first {idx.size} of {avail.size} q; choose with q=[...])" if q is None and idx.size < avail.size else ""
     sub = ds.isel(q=idx).rename(q="q_row")
-    return sub, [f"q = {float(v):.4g} 1/Å" for v in sub["q_row"].values], note
+    return sub, [f"q = {float(v):.4g} Å⁻¹" for v in sub["q_row"].values], note
 
 
 def plot_c2(ds: xr.Dataset, *, q: Any = None, max_angles: int = 6, max_q: int = 4, cmap: str = "viridis",

@@ -30,7 +30,7 @@ def _roi_label(ds: xr.Dataset, roi: int) -> str:
     phi = float(ds["phi"].sel(roi=roi)) if "phi" in ds.coords else np.nan
     text = f"ROI {roi}"
     if np.isfinite(q):
-        text += f", q = {q:.3g} 1/Å"
+        text += f", q = {q:.3g} Å⁻¹"
     if np.isfinite(phi):
         text += f", φ = {phi:.0f}°"
     return text

@@ -132,6 +132,9 @@ class CMCPanel(widgets.VBox):
         self.target_accept = box(widgets.FloatText, target_accept, "target accept", "in (0, 1)")
         self.parallel = box(widgets.Checkbox, parallel, "shards in processes", "spawned worker per shard batch",
                             indent=False)
+        for w, cls in ((self.num_warmup, "warmup"), (self.num_samples, "draws"), (self.num_chains, "chains"),
+                       (self.n_shards, "shards"), (self.seed, "seed")):
+            w.add_class(f"xpcsnb-cmc-{cls}")
         settings = widgets.HBox([self.num_warmup, self.num_samples, self.num_chains, self.n_shards, self.seed,
                                  self.target_accept, self.parallel],
                                 layout=widgets.Layout(flex_flow="row wrap", width="100%"))

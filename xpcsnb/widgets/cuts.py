@@ -93,10 +93,35 @@ def g2_svg(tau: np.ndarray, g2: np.ndarray, model: np.ndarray | None = None, *, 
     return "".join(out)
 
 
+#: In-page rasteriser of a download link's figure: the ``<svg>`` just before the link's ``<div>`` is
+#: drawn on a canvas at twice its size on white and saved as PNG (no kernel round trip, so it
+#: works the same in JupyterLab, Notebook 7 and Voila; an inline handler, since the HTML
+#: panes run no ``<script>``).
+_PNG_ONCLICK = (
+    "var s=this.parentNode.previousElementSibling,n=this.getAttribute('download');"
+    "if(!s||s.tagName.toLowerCase()!=='svg')return false;"
+    "var r=s.getBoundingClientRect(),w=Math.round(r.width||s.width.baseVal.value),"
+    "h=Math.round(r.height||s.height.baseVal.value),i=new Image();"
+    "i.onload=function(){var c=document.createElement('canvas');c.width=2*w;c.height=2*h;"
+    "var g=c.getContext('2d');g.fillStyle='#fff';g.fillRect(0,0,c.width,c.height);"
+    "g.drawImage(i,0,0,c.width,c.height);var a=document.createElement('a');a.download=n;"
+    "a.href=c.toDataURL('image/png');document.body.appendChild(a);a.click();a.remove();};"
+    "i.src='data:image/svg+xml;base64,'+btoa(unescape(encodeURIComponent("
+    "new XMLSerializer().serializeToString(s))));return false;"
+)
+
+
 def with_download(svg: str, name: str) -> str:
-    """``svg`` followed by a link that downloads it as the file ``name`` (the figure's export)."""
+    """``svg`` followed by its export links: the SVG itself as ``name`` and a PNG drawn in the page.
+
+    The PNG (``name`` with ``.png``) is rasterised by the browser from the figure shown, at
+    twice its CSS size on a white background.
+    """
     import base64
 
     data = base64.b64encode(svg.encode()).decode()
+    png = name.rsplit(".", 1)[0] + ".png"
     return (f"{svg}<div><a class='xpcsnb-download' download='{html.escape(name, quote=True)}' "
-            f"href='data:image/svg+xml;base64,{data}'>⬇ {html.escape(name)}</a></div>")
+            f"href='data:image/svg+xml;base64,{data}'>⬇ {html.escape(name)}</a> "
+            f"<a class='xpcsnb-download-png' download='{html.escape(png, quote=True)}' href='#' "
+            f"onclick=\"{_PNG_ONCLICK}\">⬇ {html.escape(png)}</a></div>")

@@ -165,8 +165,8 @@ class FitPanel(widgets.VBox):
         starts = sorted({1, 2, 4, 8, 16} | ({int(n_starts)} if n_starts else set()))
         self.n_starts = widgets.Dropdown(options=[("auto", 0)] + [(str(k), k) for k in starts], value=n_starts or 0,
                                          description="starts", layout=widgets.Layout(width="auto"))
-        q_opts = [(f"q = {float(q):.4g} 1/Å", k) for k, q in enumerate(np.atleast_1d(ds["q"].values))] \
-            if "q" in ds["c2"].dims else [("q = " + f"{q_value(ds):.4g} 1/Å", 0)]
+        q_opts = [(f"q = {float(q):.4g} Å⁻¹", k) for k, q in enumerate(np.atleast_1d(ds["q"].values))] \
+            if "q" in ds["c2"].dims else [("q = " + f"{q_value(ds):.4g} Å⁻¹", 0)]
         self.q_select = widgets.Dropdown(options=q_opts, value=0, description="q",
                                          disabled=len(q_opts) < 2, layout=widgets.Layout(width="auto"))
         self.phi_select = widgets.SelectMultiple(
@@ -422,7 +422,7 @@ class FitPanel(widgets.VBox):
         d = self._data()
         self.header.value = (f"<b>xpcsnb workbench</b> — model <code>{self.model}</code>, "
                              f"{len(self.phi_select.value)} of {d.sizes['phi']} angle(s) fitted, "
-                             f"{d.sizes['t1']}² frames, q = {q_value(d):.4g} 1/Å")
+                             f"{d.sizes['t1']}² frames, q = {q_value(d):.4g} Å⁻¹")
 
     def _update_data_g2(self) -> None:
         d = self._data()

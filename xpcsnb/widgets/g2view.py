@@ -164,8 +164,8 @@ def rates_svg(rates: xr.Dataset, colours: list[str], selected: int, *, width: in
 
     _log_ticks(out, lx0, lx1, X, "x", box)
     _log_ticks(out, ly0, ly1, Y, "y", box)
-    out.append(f"<text x='{ml + pw / 2}' y='{height - 4}' text-anchor='middle'>q [1/Å]</text>"
-               f"<text transform='translate(12 {mt + ph / 2}) rotate(-90)' text-anchor='middle'>Γ [1/s]</text>")
+    out.append(f"<text x='{ml + pw / 2}' y='{height - 4}' text-anchor='middle'>q [Å⁻¹]</text>"
+               f"<text transform='translate(12 {mt + ph / 2}) rotate(-90)' text-anchor='middle'>Γ [s⁻¹]</text>")
     pts = " ".join(f"{X(a):.1f},{Y(b):.1f}" for a, b in zip(qc, gc) if a > 0 and b > 0)
     out.append(f"<polyline class='xpcsnb-rates-fit' points='{pts}' fill='none' stroke='#cf222e' stroke-width='1.5'/>")
     for i in np.flatnonzero(ok):
@@ -247,7 +247,7 @@ class G2View(widgets.VBox):
                 self.rates = fit_rates(res, param=param)
             except G2Error as err:
                 self.message.value = f"<span style='color:#9a6700'>Γ(q) not fitted: {html.escape(str(err))}</span>"
-        labels = [(f"ROI {r}" + (f" — q = {qq:.4g} 1/Å" if np.isfinite(qq) else ""), i)
+        labels = [(f"ROI {r}" + (f" — q = {qq:.4g} Å⁻¹" if np.isfinite(qq) else ""), i)
                   for i, (r, qq) in enumerate(zip(self._rois, q))]
         self.roi = widgets.Dropdown(options=labels, value=0, description="ROI")
         self.roi.observe(lambda _c: self._draw_onetime(), names="value")
@@ -266,8 +266,9 @@ class G2View(widgets.VBox):
 
     def _draw_onetime(self) -> None:
         k = int(self.roi.value)
-        self.curves.value = curves_svg(self.data["tau"].values, self.data["g2"].values, self._err, self._model,
-                                       self._colours, k, title=self.roi.label)
+        self.curves.value = with_download(curves_svg(self.data["tau"].values, self.data["g2"].values, self._err,
+                                                     self._model, self._colours, k, title=self.roi.label),
+                                          "g2_curves.svg")
         if self.rates is not None:
             self.rates_plot.value = with_download(rates_svg(self.rates, self._colours, k), "gamma_of_q.svg")
 

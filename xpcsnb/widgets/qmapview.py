@@ -282,7 +282,7 @@ class QMapView(widgets.HBox):
         fmt = lambda v: "" if v is None else ", ".join(f"{x:.6g}" for x in v)  # noqa: E731
         self.cx = widgets.FloatText(g.beam_center[0], description="centre x [px]", continuous_update=False)
         self.cy = widgets.FloatText(g.beam_center[1], description="centre y [px]", continuous_update=False)
-        self.rings = widgets.Text(fmt(p.q_edges), description="rings q [1/Å]", continuous_update=False,
+        self.rings = widgets.Text(fmt(p.q_edges), description="rings q [Å⁻¹]", continuous_update=False,
                                   layout=widgets.Layout(width="95%"))
         self.sectors = widgets.Text(fmt(p.phi_edges), description="sectors φ [°]", continuous_update=False,
                                     placeholder="none", layout=widgets.Layout(width="95%"))
@@ -324,7 +324,7 @@ class QMapView(widgets.HBox):
 
     def _roi_text(self, k: int) -> str:
         p = self._partition
-        txt = f"ROI {k}: q = {p.q[k - 1]:.4g} 1/Å"
+        txt = f"ROI {k}: q = {p.q[k - 1]:.4g} Å⁻¹"
         if np.isfinite(p.phi[k - 1]):
             txt += f", φ = {p.phi[k - 1]:.3g}°"
         return txt + f", {int(p.npix[k - 1])} px"
