@@ -133,20 +133,22 @@ def correlations(res: xr.Dataset, var: str, shown: float = CORR_SHOWN) -> list[t
     return sorted(out, key=lambda t: -abs(t[2]))
 
 
-def _stacked(res: xr.Dataset, var: str) -> str | None:
+def _blocks(res: xr.Dataset, var: str) -> list[tuple[str, xr.Dataset]] | None:
+    """(label, single fit) per q or ROI of a stacked result; None for a single fit."""
     dims = res[nlsq_name(var, "coefficients")].dims
-    return "q" if "q" in dims else "roi" if "roi" in dims else None
+    if "q" in dims:
+        return [(f"q = {float(qv):.6g} Å⁻¹", res.isel(q=a)) for a, qv in enumerate(res["q"].values)]
+    if "roi" in dims:
+        return [(f"roi {rv}", res.isel(roi=a)) for a, rv in enumerate(res["roi"].values)]
+    return None
 
 
 def report_text(res: xr.Dataset) -> str:
     """Plain-text report of an NLSQ result Dataset (one block per q or ROI for stacked results)."""
     var = nlsq_var(res)
-    stack = _stacked(res, var)
-    if stack == "q":
-        return "\n\n".join(f"[[q = {float(qv):.6g} Å⁻¹]]\n" + report_text(res.isel(q=a))
-                           for a, qv in enumerate(res["q"].values))
-    if stack == "roi":
-        return "\n\n".join(f"[[roi {rv}]]\n" + report_text(res.isel(roi=a)) for a, rv in enumerate(res["roi"].values))
+    blocks = _blocks(res, var)
+    if blocks is not None:
+        return "\n\n".join(f"[[{label}]]\n" + report_text(one) for label, one in blocks)
     flags = flag_parameters(res)
     lines = ["[[NLSQ fit]]"] + [f"    {k:<22}{v}" for k, v in _summary(res, var)]
     if flags:
@@ -205,12 +207,9 @@ def parameter_table_html(res: xr.Dataset, flags: dict[str, list[str]]) -> str:
 def report_html(res: xr.Dataset) -> str:
     """HTML report: summary, flagged parameter table and a collapsible correlation matrix (one per q or ROI)."""
     var = nlsq_var(res)
-    stack = _stacked(res, var)
-    if stack == "q":
-        return "".join(f"<h4>q = {float(qv):.6g} Å⁻¹</h4>" + report_html(res.isel(q=a))
-                       for a, qv in enumerate(res["q"].values))
-    if stack == "roi":
-        return "".join(f"<h4>roi {rv}</h4>" + report_html(res.isel(roi=a)) for a, rv in enumerate(res["roi"].values))
+    blocks = _blocks(res, var)
+    if blocks is not None:
+        return "".join(f"<h4>{html.escape(label)}</h4>" + report_html(one) for label, one in blocks)
     ok = bool(res[nlsq_name(var, "success")])
     colour = "#1a7f37" if ok else "#cf222e"
     flags = flag_parameters(res)
