@@ -115,7 +115,7 @@ def _summary(res: xr.Dataset, var: str) -> list[tuple[str, str]]:
         ("fit quality", str(res[nlsq_name(var, "fit_quality")].values) if nlsq_name(var, "fit_quality") in res
          else "not assessed"),
         ("starts", f"{res.attrs.get('n_starts')} ({res.attrs.get('start_method', '')})"),
-        *([("units", f"t [{res.attrs['dt_units']}], q [{res.attrs.get('q_units', '1/Å')}]")]
+        *([("units", f"t [{pretty_unit(res.attrs['dt_units'])}], q [{pretty_unit(res.attrs.get('q_units', '1/Å'))}]")]
           if "dt_units" in res.attrs else []),
         ("n_data / n_params", f"{int(get('n_data'))} / {int(get('n_params'))}"),
         ("evaluations", f"{int(get('n_function_evals'))} residual, {int(get('n_iterations'))} Jacobian"),
