@@ -118,23 +118,21 @@ class CMCPanel(widgets.VBox):
             f"{ds.sizes['t1']}² frames; priors "
             + ("seeded from the NLSQ result" if nlsq is not None else "from the registry (no NLSQ result given)"))
 
-        def box(cls: type, value: Any, description: str, tip: str, **kw: Any) -> widgets.Widget:
+        def box(cls: type, value: Any, description: str, tip: str, css: str, **kw: Any) -> widgets.Widget:
             w = cls(value=value, description=description, tooltip=tip,
                     style={"description_width": "initial"}, layout=widgets.Layout(width="auto"), **kw)
+            w.add_class(f"xpcsnb-cmc-{css}")
             w.observe(self._on_setting, names="value")
             return w
 
-        self.num_warmup = box(widgets.IntText, num_warmup, "warm-up", "NUTS warm-up iterations per chain")
-        self.num_samples = box(widgets.IntText, num_samples, "draws", "kept draws per chain")
-        self.num_chains = box(widgets.IntText, num_chains, "chains", "chains per shard (≥ 2)")
-        self.n_shards = box(widgets.IntText, n_shards, "shards (0 = auto)", "number of shards")
-        self.seed = box(widgets.IntText, seed, "seed", "random seed")
-        self.target_accept = box(widgets.FloatText, target_accept, "target accept", "in (0, 1)")
+        self.num_warmup = box(widgets.IntText, num_warmup, "warm-up", "NUTS warm-up iterations per chain", "warmup")
+        self.num_samples = box(widgets.IntText, num_samples, "draws", "kept draws per chain", "draws")
+        self.num_chains = box(widgets.IntText, num_chains, "chains", "chains per shard (≥ 2)", "chains")
+        self.n_shards = box(widgets.IntText, n_shards, "shards (0 = auto)", "number of shards", "shards")
+        self.seed = box(widgets.IntText, seed, "seed", "random seed", "seed")
+        self.target_accept = box(widgets.FloatText, target_accept, "target accept", "in (0, 1)", "target-accept")
         self.parallel = box(widgets.Checkbox, parallel, "shards in processes", "spawned worker per shard batch",
-                            indent=False)
-        for w, cls in ((self.num_warmup, "warmup"), (self.num_samples, "draws"), (self.num_chains, "chains"),
-                       (self.n_shards, "shards"), (self.seed, "seed")):
-            w.add_class(f"xpcsnb-cmc-{cls}")
+                            "parallel", indent=False)
         settings = widgets.HBox([self.num_warmup, self.num_samples, self.num_chains, self.n_shards, self.seed,
                                  self.target_accept, self.parallel],
                                 layout=widgets.Layout(flex_flow="row wrap", width="100%"))
