@@ -14,7 +14,8 @@ from xpcsnb.fit.cmc.reparam import build_spec
 from xpcsnb.fit.cmc.shards import Sampler
 from xpcsnb.fit.g2cmc import G2Points
 from xpcsnb.fit.g2nlsq import solve_all
-from xpcsnb.fit.g2nuts import ChainRunner, TracedPrior, padded_data
+from xpcsnb.fit.cmc.traced import TracedPrior
+from xpcsnb.fit.g2nuts import ChainRunner, padded_data
 from xpcsnb.fit.g2problem import build_g2_problems
 from xpcsnb.fit.priors import prior_distribution
 from xpcsnb.fit.spec import as_spec

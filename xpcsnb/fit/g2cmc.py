@@ -106,6 +106,23 @@ class G2Points:
     def residuals(self, x: Any) -> jnp.ndarray:
         return (self.y - self.predict(x)) / self.sigma
 
+    def numbers(self) -> dict[str, Any]:
+        """None of a g2 problem's numbers is traced (see :mod:`xpcsnb.fit.cmc.traced`): its fixed values,
+        parameter positions and lags are all in :meth:`structure`."""
+        return {}
+
+    def with_numbers(self, numbers: Mapping[str, Any]) -> "G2Points":
+        return self
+
+    def structure(self) -> tuple[Any, ...]:
+        """What ROIs must share for one compiled chain to serve them: the model, the fixed values,
+        parameter positions, lags, and the rate law with the ROIs' q (q enters a rate law only)."""
+        pr = self.problem
+        law = (pr.law_index, pr.q) if pr.law_col >= 0 else ()
+        arrays = (np.asarray(a) for a in (pr.consts, pr.index, pr.tau, *law))
+        return (pr.model.name, pr.model.signal, self.names, pr.law_col, self.has_sigma,
+                tuple((a.dtype.str, a.shape, a.tobytes()) for a in arrays))
+
 
 def _reference(res: xr.Dataset | None, r: int, pr: G2Problem, sol: Any) -> Any:
     """The NLSQ reference of ROI r: from ``res`` (seeds the priors) or the internal solution ``sol``."""

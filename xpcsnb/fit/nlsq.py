@@ -60,7 +60,7 @@ from .projection import full_compressed, full_x, projectable, projected
 from .quality import fit_quality
 from .starts import coarse_problem, data_start, mirror_positions, mirrored, screen, start_design
 from .dask_tasks import run_tasks
-from .valley import LawMap, follow_laws, law_maps, unfollow_laws
+from .valley import LAW_ARRAYS, LawMap, follow_laws, law_maps, unfollow_laws
 from .result import add_model, concat_q, solution_to_dataset
 from .solution import Solution, Status
 from .spec import FitSpec, as_spec
@@ -109,7 +109,7 @@ class _Objective:
             self.lower[[law.pre, law.off]] = -np.inf
             self.upper[[law.pre, law.off]] = np.inf
         self._law_static = tuple((law.pre, law.exp, law.off, law.basis) for law in self.laws)
-        self._law_arrays = tuple(tuple(jnp.asarray(getattr(law, f)) for f in _LAW_ARRAYS) for law in self.laws)
+        self._law_arrays = tuple(tuple(jnp.asarray(getattr(law, f)) for f in LAW_ARRAYS) for law in self.laws)
         self._cache: dict[bytes, tuple[Any, ...]] = {}
         self._pinned: dict[bytes, np.ndarray] = {}
 
@@ -182,10 +182,6 @@ class _Objective:
         if hit is not None and not self.projection and not self.laws:
             return hit[0], hit[1]
         return tuple(np.asarray(a) for a in self.problem.compressed(jnp.asarray(self.full(u))))  # type: ignore
-
-
-#: The array fields of :class:`~xpcsnb.fit.valley.LawMap`, passed to the compiled valley map as arguments.
-_LAW_ARRAYS = ("t", "nodes", "laplacian", "s_ref", "ref", "ridge")
 
 
 @functools.partial(jax.jit, static_argnames=("static",))

@@ -31,6 +31,7 @@ degeneracies, e.g. heterodyne ``f2 = 0``). ``fixed=`` overrides their values and
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,6 +221,26 @@ class FitProblem:
         return _predict_full(x, jnp.asarray(self.theta_fixed), jnp.asarray(self.free_physics),
                              self._fixed_scaling(), self.grid, model=self.model, scaling=self.scaling,
                              n_phi=self.shape[0])
+
+    def numbers(self) -> dict[str, Any]:
+        """The problem's numbers that compiled code may take as arguments: the fixed physics values,
+        the fixed scaling (when ``scaling="fixed"``) and the grid (see :mod:`xpcsnb.fit.cmc.traced`)."""
+        out = {"theta_fixed": np.asarray(self.theta_fixed, float), "grid": jax.tree.map(np.asarray, self.grid)}
+        if self.fixed_scaling is not None:
+            out["fixed_scaling"] = tuple(np.asarray(a, float) for a in self.fixed_scaling)
+        return out
+
+    def with_numbers(self, numbers: Mapping[str, Any]) -> "FitProblem":
+        """This problem carrying ``numbers`` (as from :meth:`numbers`, possibly traced)."""
+        return dataclasses.replace(self, theta_fixed=numbers["theta_fixed"], grid=numbers["grid"],
+                                   fixed_scaling=numbers.get("fixed_scaling"))
+
+    def structure(self) -> tuple[Any, ...]:
+        """What problems must share for one compiled function to serve them with their :meth:`numbers`
+        (hashable): the model's signal, free and fixed parameters' positions, scaling and shapes."""
+        return (self.model.name, self.model.signal, self.scaling, self.shape, self.n_q, self.has_sigma,
+                np.asarray(self.free_physics).tobytes(), self.fixed_scaling is None,
+                tuple(np.shape(a) for a in self.grid))
 
     def rows_to_dataset_shape(self, a: np.ndarray) -> np.ndarray:
         """Reshape a per-row array (n_rows, ...) to the Dataset's (phi, ...) or (q, phi, ...)."""

@@ -23,7 +23,7 @@ import numpy as np
 from .. import _jax  # noqa: F401
 from .problem import FitProblem
 
-__all__ = ["LAW_NODES", "LAW_RIDGE", "LawMap", "follow_laws", "law_maps", "law_target", "unfollow_laws"]
+__all__ = ["LAW_ARRAYS", "LAW_NODES", "LAW_RIDGE", "LawMap", "follow_laws", "law_maps", "law_target", "unfollow_laws"]
 
 #: Ridge of the rate-law valley map, in units of 1/(NLSQ stderr)² (see :class:`LawMap`):
 #: small enough not to matter where the data define the valley, it keeps the map finite
@@ -31,6 +31,9 @@ __all__ = ["LAW_NODES", "LAW_RIDGE", "LawMap", "follow_laws", "law_maps", "law_t
 LAW_RIDGE = 1e-2
 #: Grid nodes at which the rate-law valley map compares cumulative integrals.
 LAW_NODES = 48
+#: The array fields of :class:`LawMap` (its numbers: compiled code takes them as arguments, so that one
+#: compilation serves every map of a structure); ``pre``, ``exp``, ``off`` and ``basis`` are its structure.
+LAW_ARRAYS = ("t", "nodes", "laplacian", "s_ref", "ref", "ridge")
 
 @dataclass(frozen=True)
 class LawMap:

@@ -55,8 +55,8 @@ from ..diagnostics import (
 )
 from ..priors import BoundedPrior
 from ..problem import FitProblem
-from .nuts import NOISE_PRIOR_SCALE
-from .reparam import Spec, physical_from_z
+from .nuts import NOISE_PRIOR_SCALE, physical_draws
+from .reparam import Spec
 
 __all__ = ["combine", "assemble"]
 
@@ -74,8 +74,8 @@ def combine(results: list[dict[str, Any]], spec: Spec, method: str, key: jax.Arr
     else:
         z = parametric_draws(subs, chains * draws, diagonal=False, rng_key=key)["z"]
 
-    out = jax.jit(jax.vmap(lambda zz: physical_from_z(zz, spec)))(z)
-    return {n: np.asarray(v).reshape((chains, draws) + v.shape[1:]) for n, v in out.items()}
+    out = physical_draws(spec, z)
+    return {n: v.reshape((chains, draws) + v.shape[1:]) for n, v in out.items()}
 
 
 def _units(model: Model, name: str) -> str:

@@ -12,8 +12,10 @@ sampled with the prior ``HalfNormal(NOISE_PRIOR_SCALE)``. The sampler works in t
 whitened coordinates z of :mod:`~xpcsnb.fit.cmc.reparam` (the log-Jacobian is added).
 
 The kernel is used through NumPyro's functional interface (:func:`numpyro.infer.hmc.hmc`
-with ``potential_fn_gen``, the data as model arguments; Phan et al. 2019), so one chain
-is compiled once per fit and process and reused for every chain and shard.
+with ``potential_fn_gen``, the data as model arguments; Phan et al. 2019). The spec's
+numbers are arguments too (:mod:`~xpcsnb.fit.cmc.traced`), so one chain is compiled once
+per spec structure, sampler settings and process (:func:`compiled_chain`) and reused for
+every chain, shard and later fit of that structure (another dataset, q, file or rerun).
 
 References
 ----------
@@ -27,9 +29,10 @@ Int. J. Manag. Sci. Eng. Manag. 11, 78 (2016), doi:10.1080/17509653.2016.1142191
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,8 +41,10 @@ import numpy as np
 from ... import _jax  # noqa: F401
 from .reparam import Spec, physical_from_z, physical_sites, transform
 from .shards import Sampler, ShardTask
+from .traced import spec_numbers, spec_structure, with_numbers
 
-__all__ = ["NOISE_PRIOR_SCALE", "log_prior", "log_terms", "chain_runner", "iter_shards", "run_shards"]
+__all__ = ["NOISE_PRIOR_SCALE", "CompiledChain", "log_prior", "log_terms", "chain_runner", "compiled_chain",
+           "physical_draws", "iter_shards", "run_shards"]
 
 #: Scale of the HalfNormal prior of ``noise_sd`` [C2 units] when the data carry no sigma.
 NOISE_PRIOR_SCALE = 1.0
@@ -144,6 +149,72 @@ def chain_runner(spec: Spec, s: Sampler, ticker: ChainTicker | None = None):
     return jax.jit(run_chain)
 
 
+#: Compiled chains and draw maps by (kind, spec structure, sampler settings, progress): the last
+#: few are kept for later fits in this process (JAX's own cache keys on the function object,
+#: which is new for every spec). Guarded by a lock: Dask workers run tasks in threads.
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+_KEEP = 8
+_LOCK = threading.Lock()
+
+
+def _cached(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """The entry of ``key`` (made by ``build()`` when missing), kept as the most recently used."""
+    with _LOCK:
+        hit = _COMPILED.pop(key, None)
+        if hit is None:
+            hit = build()
+            while len(_COMPILED) >= _KEEP:
+                _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = hit
+        return hit
+
+
+class CompiledChain(NamedTuple):
+    """A compiled NUTS chain of one spec structure (:func:`compiled_chain`).
+
+    ``fn(key, y, weight, i, j, k, numbers)`` runs one chain (warm-up + draws) on one shard's
+    data for the spec whose :func:`~xpcsnb.fit.cmc.traced.spec_numbers` are ``numbers``; it
+    returns the draws ``(z, energy, n_steps, accept_prob, diverging, potential_energy)``, the
+    adapted step size, whether the final log-density is finite, and the physical draws
+    ``{name: (draw, ...)}``. ``ticker`` receives its progress reports (None: no reports).
+    """
+
+    fn: Any
+    ticker: ChainTicker | None
+
+
+def compiled_chain(spec: Spec, s: Sampler, progress: bool = False) -> CompiledChain:
+    """The chain of :func:`chain_runner` for every spec of ``spec``'s structure, compiled once per process.
+
+    Compiling NUTS takes seconds; the chain of a small fit runs in a fraction of that. With the
+    spec's numbers as arguments, every fit of the same structure (another dataset, q, file or
+    a rerun with other priors) reuses the compiled chain. It is the computation of
+    ``chain_runner(spec, s)`` with the numbers as arguments instead of folded constants: with
+    the same key its draws agree with that chain's to rounding (which, as in any chaotic
+    sampler, may grow over long runs); the same inputs always give the same draws.
+    """
+    def build() -> CompiledChain:
+        ticker = ChainTicker(progress_rate(s.num_warmup + s.num_samples)) if progress else None
+
+        def run(key, y, weight, i, j, k, numbers):
+            sp = with_numbers(spec, numbers)
+            out, step, finite = chain_runner(sp, s, ticker)(key, y, weight, i, j, k)
+            return out, step, finite, jax.vmap(lambda z: physical_from_z(z, sp))(out[0])
+
+        return CompiledChain(jax.jit(run), ticker)
+
+    return _cached(("chain", spec_structure(spec), s, bool(progress)), build)
+
+
+def physical_draws(spec: Spec, z: Any) -> dict[str, np.ndarray]:
+    """Physical draws ``{name: (n, ...)}`` at whitened draws ``z`` (n, dim), compiled once per spec structure."""
+    def build() -> Any:
+        return jax.jit(lambda zz, numbers: jax.vmap(lambda v: physical_from_z(v, with_numbers(spec, numbers)))(zz))
+
+    fn = _cached(("sites", spec_structure(spec)), build)
+    return {n: np.asarray(v) for n, v in fn(jnp.asarray(z), spec_numbers(spec)).items()}
+
+
 def run_shards(tasks: Sequence[ShardTask], progress_queue: Any = None) -> list[dict[str, Any]]:
     """Run NUTS on shards of one fit, one after the other (see :func:`iter_shards`).
 
@@ -185,21 +256,19 @@ def iter_shards(tasks: Sequence[ShardTask],
         return
     spec, s = tasks[0].spec, tasks[0].sampler
     total = s.num_warmup + s.num_samples
-    ticker = ChainTicker(progress_rate(total)) if chain_progress is not None else None
-    run_chain = chain_runner(spec, s, ticker)
-    sites_fn = jax.jit(jax.vmap(lambda z: physical_from_z(z, spec)))
+    run_chain, ticker = compiled_chain(spec, s, progress=chain_progress is not None)
+    numbers = spec_numbers(spec)
     for task in tasks:
         if task.spec is not spec or task.sampler != s:
             raise ValueError("iter_shards needs tasks of one fit (same spec and sampler settings)")
         t0 = time.perf_counter()
         keys = jax.random.split(jax.random.wrap_key_data(jnp.asarray(task.key_data, dtype=jnp.uint32)), s.num_chains)
         data = tuple(jnp.asarray(a) for a in (task.y, task.weight, task.i, task.j, task.k))
-        per_chain = []
-        steps = []
+        per_chain, steps, sites_c = [], [], []
         for c in range(s.num_chains):
             if ticker is not None:
                 ticker.target = chain_progress(task.index, c, total)
-            out, step, finite = run_chain(keys[c], *data)
+            out, step, finite, sites_chain = run_chain(keys[c], *data, numbers)
             if ticker is not None:
                 jax.effects_barrier()  # every progress callback has run
                 rest = total - (total // ticker.rate) * ticker.rate
@@ -211,9 +280,9 @@ def iter_shards(tasks: Sequence[ShardTask],
                                          "end of sampling; check the data, bounds and priors")
             per_chain.append([np.asarray(a) for a in out])
             steps.append(float(step))
+            sites_c.append(sites_chain)
         z, energy, n_steps, accept, diverging, potential = (np.stack(a) for a in zip(*per_chain))
-        flat = sites_fn(jnp.asarray(z.reshape(-1, z.shape[-1])))
-        sites = {n: np.asarray(v).reshape(z.shape[:2] + v.shape[1:]) for n, v in flat.items()}
+        sites = {n: np.stack([np.asarray(sc[n]) for sc in sites_c]) for n in sites_c[0]}
         stats = {"energy": energy, "n_steps": n_steps, "acceptance_rate": accept, "diverging": diverging,
                  "lp": -potential}
         yield {"index": task.index, "z": z, "sites": sites, "stats": stats, "step_size": np.asarray(steps),
