@@ -224,7 +224,7 @@ class FitProblem:
 
     def numbers(self) -> dict[str, Any]:
         """The problem's numbers that compiled code may take as arguments: the fixed physics values,
-        the fixed scaling (when ``scaling="fixed"``) and the grid (see :mod:`xpcsnb.fit.cmc.traced`)."""
+        the fixed scaling (when ``scaling="fixed"``) and the grid (see ``xpcsnb.fit.cmc.traced``)."""
         out = {"theta_fixed": np.asarray(self.theta_fixed, float), "grid": jax.tree.map(np.asarray, self.grid)}
         if self.fixed_scaling is not None:
             out["fixed_scaling"] = tuple(np.asarray(a, float) for a in self.fixed_scaling)
