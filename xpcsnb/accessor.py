@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import xarray as xr
 
 if TYPE_CHECKING:
@@ -61,6 +62,15 @@ def _check_model(ds: xr.Dataset, model: Any) -> str:
                         + (" or turn the two-time Dataset into g2 first: ds.xpcs.g2_from_c2()" if mkind == "g2"
                            else " or fit the two-time Dataset it came from"))
     return kind
+
+
+def _refuse(why: str, **options: Any) -> None:
+    """Raise for options given (not None) that the fit of this kind of Dataset does not take, saying ``why``."""
+    given = [k for k, v in options.items() if v is not None]
+    if given:
+        from .core.errors import XpcsError
+
+        raise XpcsError(f"{', '.join(k + '=' for k in given)} cannot be used here: {why}")
 
 
 def evaluate_model(ds: xr.Dataset, model: str, params: Mapping[str, float] | xr.Dataset) -> xr.Dataset:
@@ -116,11 +126,17 @@ class XpcsAccessor:
         if _check_model(self._obj, model) == "g2":
             from .fit.g2nlsq import fit_g2_nlsq
 
+            _refuse("they are options of two-time fits, not of g2 fits; a g2 model's Siegert factor is its "
+                    "parameter 'contrast' (fix it with fixed={'contrast': value} or bound it with bounds=)",
+                    scaling=scaling, free=free, contrast=contrast, offset=offset,
+                    return_model=return_model or None, progress=progress or None)
             return fit_g2_nlsq(self._obj, model, spec=spec, bounds=bounds, initial=initial, fixed=fixed,
                                q_mode=q_mode, rate_law=rate_law, p=p, n_starts=n_starts, seed=seed,
                                max_nfev=max_nfev, scale_covar=scale_covar, throw=throw, client=client)
         from .fit.nlsq import fit_nlsq
 
+        _refuse("a rate law Γ(q) = D·q^p is fitted to one-time g2 data, not to a two-time Dataset "
+                "(ds.xpcs.g2_from_c2() makes g2 from it)", rate_law=rate_law, p=p)
         return fit_nlsq(self._obj, model, spec=spec, scaling=scaling, bounds=bounds, initial=initial, fixed=fixed,
                         free=free, contrast=contrast, offset=offset, q_mode=q_mode or "joint", n_starts=n_starts,
                         seed=seed, max_nfev=max_nfev, scale_covar=scale_covar, return_model=return_model,
@@ -142,7 +158,15 @@ class XpcsAccessor:
         ``age=(t_start, t_end)`` [s] the g2 of that age window (:func:`xpcsnb.correlate.g2_age_resolved`)."""
         from .correlate import g2_age_resolved, g2_from_c2
 
-        return g2_from_c2(self._obj) if age is None else g2_age_resolved(self._obj, age_edges=age).isel(t_age=0)
+        from .core.errors import XpcsError
+
+        if age is None:
+            return g2_from_c2(self._obj)
+        window = np.asarray(age, dtype=float) if np.ndim(age) == 1 else None
+        if window is None or window.size != 2 or not np.all(np.isfinite(window)) or not window[0] < window[1]:
+            raise XpcsError(f"age must be one window (t_start, t_end) [s] with t_start < t_end, got {age!r}; for "
+                            "several windows use xpcsnb.correlate.g2_age_resolved(ds, age_edges=...)")
+        return g2_age_resolved(self._obj, age_edges=window).isel(t_age=0)
 
     def report(self) -> FitReport:
         """The fit report of this NLSQ result (text with ``print``, a table in a notebook); see

@@ -105,3 +105,47 @@ def test_cmc_refuses_a_joint_or_foreign_nlsq_result() -> None:
     other = fit_g2_nlsq(ds, "stretched_exponential")
     with pytest.raises(G2Error, match="not 'single_exponential'"):
         ds.xpcs.fit_cmc("single_exponential", nlsq=other)
+
+
+ACCESSOR = [
+    # (description, Dataset fixture, options, words): options of the other kind of fit are refused, not dropped
+    ("contrast= on g2", "g2", {"contrast": 0.05}, r"contrast= cannot be used.*fixed=\{'contrast'"),
+    ("scaling= on g2", "g2", {"scaling": "shared"}, "scaling= cannot be used"),
+    ("free= and offset= on g2", "g2", {"free": ["stretch"], "offset": 1.0}, "free=, offset= cannot be used"),
+    ("return_model= on g2", "g2", {"return_model": True}, "return_model= cannot be used"),
+    ("rate_law= on two-time", "twotime", {"rate_law": "diffusive"}, "rate_law= cannot be used.*g2_from_c2"),
+    ("p= on two-time", "twotime", {"p": 2.0}, "p= cannot be used"),
+]
+
+
+@pytest.mark.parametrize("what,kind,kwargs,words", ACCESSOR, ids=[a[0] for a in ACCESSOR])
+def test_accessor_refuses_options_of_the_other_kind_of_fit(what, kind, kwargs, words, static_set) -> None:
+    ds, model = (_good(), "stretched_exponential") if kind == "g2" else (static_set, "static")
+    with pytest.raises(XpcsError, match=words):
+        ds.xpcs.fit_nlsq(model, **kwargs)
+
+
+@pytest.mark.parametrize("age,words", [
+    ((1.0, 2.0, 3.0), "one window"), ((2.0, 1.0), "t_start < t_end"), ((0.0, np.nan), "one window"),
+    ((100.0, 200.0), r"hold no pair of frames.*span"),
+])
+def test_g2_from_c2_age_window(age, words, static_set) -> None:
+    from xpcsnb.core.errors import CorrelatorError
+
+    with pytest.raises((XpcsError, CorrelatorError), match=words):
+        static_set.xpcs.g2_from_c2(age=age)
+
+
+def test_a_result_of_other_data_is_refused_by_cmc_plot_and_view() -> None:
+    from xpcsnb.widgets import G2View
+
+    ds = _good()
+    other = xpcsnb.g2(np.stack([Y, 1.0 + 0.3 * np.exp(-2 * 3.0 * TAU)]), tau=TAU, q=[0.01, 0.02],
+                      g2_err=np.full((2, TAU.size), 0.01))
+    foreign = fit_g2_nlsq(other, "single_exponential")  # same ROI labels, same model, other data
+    for call in (lambda: ds.xpcs.fit_cmc("single_exponential", nlsq=foreign, num_warmup=10, num_samples=10),
+                 lambda: ds.xpcs.plot(foreign), lambda: G2View(ds, result=foreign)):
+        with pytest.raises(G2Error, match=r"not fitted to these data.*ROI 1 has chi2"):
+            call()
+    own = fit_g2_nlsq(ds, "single_exponential")
+    ds.isel(roi=[1]).xpcs.plot(own)  # a subset of the fitted data is its data

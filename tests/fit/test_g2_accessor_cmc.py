@@ -77,6 +77,20 @@ def test_cmc_per_roi_through_the_cmc_machinery() -> None:
     assert post["diagnostics"]["r_hat"].dims == ("roi", "param")
 
 
+def test_cmc_samples_the_rois_whose_nlsq_fit_succeeded_and_names_the_others() -> None:
+    g2 = _g2(rates=(20.0, 5.0), seed=2)
+    g2["g2"][1, 3:] = np.nan  # 3 valid points for 3 parameters: no fit (NO_DATA)
+    nlsq = g2.xpcs.fit_nlsq("single_exponential")
+    assert nlsq["g2_nlsq_success"].values.tolist() == [True, False]
+    with pytest.warns(UserWarning, match=r"position\(s\) 1 \(NO_DATA\) not sampled"):
+        post = g2.xpcs.fit_cmc("single_exponential", nlsq=nlsq, num_warmup=50, num_samples=50, warn=False,
+                               progress=False)
+    assert post["posterior"]["roi"].values.tolist() == [0]
+    assert post.attrs["rois_not_sampled"].startswith("[1]")
+    with pytest.raises(xpcsnb.core.errors.G2Error, match="ROI 1 has 3 valid point.*drop it"):
+        g2.xpcs.fit_cmc("single_exponential", nlsq=nlsq, rois=[0, 1], num_warmup=50, num_samples=50)
+
+
 @pytest.mark.slow
 def test_cmc_derived_quantity_of_the_double_exponential() -> None:
     from xpcsnb.models.onetime import double_exponential

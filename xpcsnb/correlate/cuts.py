@@ -143,16 +143,24 @@ def g2_age_resolved(ds: xr.Dataset, n_ages: int = 5, age_edges: Any | None = Non
             raise CorrelatorError("age_edges must be at least two strictly increasing values [s]")
     nb = edges.size - 1
     out = np.full((c2.shape[0], nb, n), np.nan)
+    filled = np.zeros(nb, dtype=bool)  # bins holding at least one pair at a lag > 0
     for k in range(n):
         diag = np.diagonal(c2, offset=k, axis1=1, axis2=2)  # (lead, n − k)
         age = 0.5 * (t[: n - k] + t[k:])
         b = np.digitize(age, edges) - 1
         ok = (b >= 0) & (b < nb)
         cnt = np.bincount(b[ok], minlength=nb)
+        if k:
+            filled |= cnt > 0
         for li in range(c2.shape[0]):
             s = np.bincount(b[ok], weights=diag[li, ok], minlength=nb)
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[li, :, k] = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
+    if not np.all(filled):
+        empty = [f"[{edges[b]:.6g}, {edges[b + 1]:.6g})" for b in np.flatnonzero(~filled)]
+        raise CorrelatorError(f"age bin(s) {', '.join(empty)} s hold no pair of frames at a lag > 0: the ages "
+                              f"(t1 + t2)/2 of this Dataset span [{0.5 * (t[0] + t[1]):.6g}, "
+                              f"{0.5 * (t[-2] + t[-1]):.6g}] s; choose age_edges inside that range")
     return _g2_from_means(ds, rois, extra, np.moveaxis(out, 1, 0), 0.5 * (edges[:-1] + edges[1:]),
                           {"age_edges": edges, "age_edges_units": "s",
                            "source_definition": "mean of C2 over |t1 - t2| = tau within (t1 + t2)/2 age bins"})

@@ -36,12 +36,14 @@ import xarray as xr
 
 from .. import _jax  # noqa: F401
 from .._version import __version__
+from .._warn import warn as _warn
 from ..core.errors import G2Error
 from ..core.g2 import validate_g2
+from ..core.status import Status
 from ..models.base import Model
 from ..models.registry import Prior
 from .diagnostics import THRESHOLDS, ConvergenceWarning, Thresholds, convergence_warnings, shard_diagnostics
-from .g2nlsq import VAR, solve_all
+from .g2nlsq import VAR, check_fitted_on, solve_all
 from .g2problem import G2Problem, build_g2_problems, check_g2_model
 from .priors import NLSQ_PRIOR_WIDTH
 from .result import nlsq_name
@@ -138,7 +140,7 @@ def _reference(res: xr.Dataset | None, r: int, pr: G2Problem, sol: Any) -> Any:
     one = res.isel(roi=r)
     if not bool(one[nlsq_name(VAR, "success")]):
         raise G2Error(f"the NLSQ result failed for ROI {r} ({one[nlsq_name(VAR, 'message')].values}); it cannot seed "
-                      "the priors: refit it, or sample that ROI without nlsq=")
+                      "the priors: refit it, or leave it out of rois=")
     coef = one[nlsq_name(VAR, "coefficients")].sel(param=names).values
     err = one[nlsq_name(VAR, "stderr")].sel(param=names).values
     cov = one[nlsq_name(VAR, "covariance")].sel(cov_i=names, cov_j=names).values
@@ -190,7 +192,8 @@ def fit_g2_cmc(
     prior_width : float
         Width of the NLSQ-seeded priors in NLSQ standard errors.
     rois : sequence of int, optional
-        Positions of the ROIs to sample (default all).
+        Positions of the ROIs to sample (default all; with ``nlsq=`` every ROI whose NLSQ fit succeeded,
+        the others named in a warning and in ``attrs["rois_not_sampled"]``).
     rate_law : {None, "diffusive", "power"}
         Sample the joint fit over q with Γ(q) = D·q² or D·q^p instead
         (``xpcsnb.fit.g2jointcmc``; centred by an internal joint NLSQ fit, so ``nlsq=``
@@ -237,6 +240,7 @@ def fit_g2_cmc(
             raise G2Error("nlsq= is a joint (rate-law) fit; g2 CMC samples each ROI: seed it with an independent fit")
         if nlsq.sizes["roi"] != ds.sizes["roi"]:
             raise G2Error(f"nlsq= has {nlsq.sizes['roi']} ROIs but the Dataset has {ds.sizes['roi']}")
+        check_fitted_on(ds, nlsq, "nlsq=")
         if bounds is None:
             lo_, hi_ = nlsq[nlsq_name(VAR, "lower")].isel(roi=0), nlsq[nlsq_name(VAR, "upper")].isel(roi=0)
             vary = nlsq[nlsq_name(VAR, "vary")].isel(roi=0).values
@@ -271,6 +275,19 @@ def fit_g2_cmc(
     chosen = list(range(len(problems))) if rois is None else [int(r) for r in rois]
     if not chosen or any(not 0 <= r < len(problems) for r in chosen):
         raise G2Error(f"rois must be positions 0 … {len(problems) - 1}, got {rois!r}")
+    skipped: list[int] = []
+    if nlsq is not None and rois is None:  # every ROI whose NLSQ fit can seed its priors
+        ok = nlsq[nlsq_name(VAR, "success")].values.astype(bool)
+        skipped = [r for r in chosen if not ok[r]]
+        chosen = [r for r in chosen if ok[r]]
+        if not chosen:
+            raise G2Error("the NLSQ fit of every ROI in nlsq= failed, so none can seed the priors: refit "
+                          "(other bounds=, fixed=, another model), or drop nlsq= to centre each ROI by its own fit")
+        if skipped:
+            codes = nlsq[nlsq_name(VAR, "status")].values
+            why = [f"{r} ({Status(int(codes[r])).name})" for r in skipped]
+            _warn(f"ROI(s) at position(s) {', '.join(why)} not sampled: their NLSQ fit in nlsq= failed, so it cannot "
+                  "seed their priors; the others are. Refit them (other bounds=, fixed=) or choose ROIs with rois=")
     for r in chosen:
         if problems[r].n_data <= problems[r].n_free:
             raise G2Error(f"ROI {r} has {problems[r].n_data} valid point(s) for {problems[r].n_free} parameter(s); "
@@ -338,8 +355,12 @@ def fit_g2_cmc(
         "eti90_ub": (("roi", "param"), np.quantile(arr, 0.95, axis=-1)),
     }, coords={"roi": roi, "param": names})
     source = "nlsq= result" if nlsq is not None else "registry (sampler centred by an internal NLSQ fit)"
-    return _tree(posterior, diagnostics, summary, messages, mdl, problems[0], sampler, seed, source, t_start,
+    tree = _tree(posterior, diagnostics, summary, messages, mdl, problems[0], sampler, seed, source, t_start,
                  q_mode="independent", rate_law=None)
+    if skipped:
+        tree.attrs["rois_not_sampled"] = f"{ds['roi'].values[skipped].tolist()} (their NLSQ fit in nlsq= failed)"
+    return tree
+
 
 
 def _tree(posterior: xr.Dataset, diagnostics: xr.Dataset, summary: xr.Dataset, messages: list[str], mdl: Model,

@@ -59,7 +59,7 @@ from .result import nlsq_name
 from .solution import Solution
 from .spec import FitSpec, as_spec
 
-__all__ = ["VAR", "fit_g2_nlsq", "g2_model_curves", "solve_all"]
+__all__ = ["VAR", "check_fitted_on", "fit_g2_nlsq", "g2_model_curves", "solve_all"]
 
 #: The fitted data variable (names the result's variables, ``g2_nlsq_*``).
 VAR = "g2"
@@ -396,3 +396,40 @@ def g2_model_curves(res: xr.Dataset, tau: Any) -> xr.DataArray:
     curves = np.asarray(jax.vmap(mdl.signal, in_axes=(0, None))(jnp.asarray(coef.values), t))
     return xr.DataArray(curves, dims=("roi", "tau"), coords={"roi": res["roi"], "tau": np.asarray(tau, float)},
                         name="g2_model", attrs={"units": "1"})
+
+
+#: Relative χ² difference above which a result was not fitted to the data at hand (:func:`check_fitted_on`).
+CHI2_MATCH_RTOL = 1e-6
+
+
+def check_fitted_on(ds: xr.Dataset, res: xr.Dataset, what: str = "the fit result") -> None:
+    """Raise :class:`~xpcsnb.core.errors.G2Error` unless ``res`` is a fit of ``ds``'s data.
+
+    For every ROI of ``ds`` the χ² of the result's coefficients on ``ds``'s valid points
+    (weights 1/g2_err when ``ds`` has them) must equal the result's own ``g2_nlsq_chi2``
+    within a relative :data:`CHI2_MATCH_RTOL`: a result of other data (another file,
+    absorber, age window or ROI numbering) seeding priors or drawn over these data would
+    give a wrong answer without a sign. ROIs the result did not fit (NaN χ²) are skipped.
+    """
+    from ..core.g2 import valid_points
+
+    missing = np.setdiff1d(ds["roi"].values, res["roi"].values)
+    if missing.size:
+        raise G2Error(f"{what} has no ROI {missing.tolist()} of the data (its ROIs are "
+                      f"{res['roi'].values.tolist()}); use the result of this g2 Dataset")
+    sub = res.sel(roi=ds["roi"].values)
+    stored = sub[nlsq_name(VAR, "chi2")].values
+    model = g2_model_curves(sub, ds["tau"].values).values
+    mask = valid_points(ds).mask.transpose("roi", "tau").values
+    g2v = ds["g2"].transpose("roi", "tau").values
+    w = 1.0 / ds["g2_err"].transpose("roi", "tau").values if "g2_err" in ds else np.ones_like(g2v)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        chi2 = np.sum(np.where(mask, ((g2v - model) * w) ** 2, 0.0), axis=1)
+    check = np.isfinite(stored)
+    off = check & ~(np.abs(chi2 - stored) <= CHI2_MATCH_RTOL * np.maximum(np.abs(stored), 1.0))
+    if np.any(off):
+        r = int(np.flatnonzero(off)[0])
+        raise G2Error(f"{what} was not fitted to these data: at its coefficients ROI {ds['roi'].values[r]} has "
+                      f"chi2 = {chi2[r]:.6g} on these data, the result says {stored[r]:.6g} "
+                      f"({int(off.sum())} of {int(check.sum())} fitted ROIs differ); use the NLSQ result of this "
+                      "g2 Dataset")

@@ -169,6 +169,10 @@ def plot_g2(
     roi = ds["roi"].values
     n = roi.size
     dense = np.geomspace(tau[0], tau[-1], 200)
+    if isinstance(fit, xr.Dataset) and "g2_nlsq_chi2" in fit:
+        from ..fit.g2nlsq import check_fitted_on
+
+        check_fitted_on(ds, fit)
     model = model_curves(fit, dense, roi) if fit is not None else None
     at_data = model_curves(fit, tau, roi) if fit is not None else None
     success = _success(fit, roi)

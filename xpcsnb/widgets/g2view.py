@@ -33,6 +33,7 @@ import xarray as xr
 
 from ..core.errors import G2Error
 from ..core.units import pretty_unit
+from ..fit.g2nlsq import check_fitted_on
 from ..fit.rates import fit_rates
 from ..plot.g2 import model_curves
 from .c2view import C2View, colormap_luts
@@ -236,6 +237,8 @@ class G2View(widgets.VBox):
         self._q = q
         self._colours = q_colours(q) if np.isfinite(q).any() else q_colours(np.arange(1, self._rois.size + 1))
         self._err = ds["g2_err"].values if "g2_err" in ds else None
+        if isinstance(self.result, xr.Dataset) and "g2_nlsq_chi2" in self.result:
+            check_fitted_on(ds, self.result, "result=")
         self._model = None if self.result is None else model_curves(self.result, ds["tau"].values, self._rois)
         self.rates: xr.Dataset | None = None
         if self.result is not None and np.isfinite(q).all():
