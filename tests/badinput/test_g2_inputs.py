@@ -80,6 +80,8 @@ FIT = [
     ("unknown q_mode", {"q_mode": "all"}, "q_mode"),
     ("p with the diffusive law", {"rate_law": "diffusive", "p": 1.5}, "p = 2"),
     ("p without a law", {"p": 2.0}, "rate_law='power'"),
+    ("p not a number", {"rate_law": "power", "p": np.nan}, "p must be a finite number"),
+    ("p a string", {"rate_law": "power", "p": "2"}, "p must be a finite number"),
     ("the law's own rate in bounds", {"rate_law": "diffusive", "bounds": {"gamma": (1.0, 2.0)}},
      "not parameters of this g2 fit"),
 ]
@@ -149,3 +151,18 @@ def test_a_result_of_other_data_is_refused_by_cmc_plot_and_view() -> None:
             call()
     own = fit_g2_nlsq(ds, "single_exponential")
     ds.isel(roi=[1]).xpcs.plot(own)  # a subset of the fitted data is its data
+
+
+def test_a_joint_fit_refuses_a_roi_without_data() -> None:
+    y = np.stack([Y, Y, Y])
+    y[1] = np.nan
+    ds = xpcsnb.g2(y, tau=TAU, q=[0.01, 0.02, 0.03], g2_err=np.full((3, TAU.size), 0.01))
+    with pytest.raises(G2Error, match=r"position\(s\) \[1\] have \[0\] valid point.*drop_isel\(roi=\[1\]\)"):
+        ds.xpcs.fit_nlsq("single_exponential", rate_law="diffusive")
+
+
+def test_a_free_exponent_needs_two_distinct_q() -> None:
+    ds = _good(q=[0.01, 0.01])
+    with pytest.raises(G2Error, match="two or more distinct q.*p="):
+        ds.xpcs.fit_nlsq("single_exponential", rate_law="power")
+    assert bool(ds.xpcs.fit_nlsq("single_exponential", rate_law="power", p=2.0)["g2_nlsq_success"].all())

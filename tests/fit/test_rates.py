@@ -115,7 +115,8 @@ BAD_INPUTS = [
     # (arguments of fit_rates, expected message)
     (dict(q=Q, gamma=G, gamma_err=E, law="linear"), "unknown law"),
     (dict(q=Q, gamma=G, gamma_err=E, law="diffusive", p=1.0), "holds p = 2"),
-    (dict(q=Q, gamma=G, gamma_err=E, p=np.nan), "p must be finite"),
+    (dict(q=Q, gamma=G, gamma_err=E, p=np.nan), "p must be a finite number"),
+    (dict(q=Q, gamma=G, gamma_err=E, p="2"), "p must be a finite number"),
     (dict(q=Q), "all three"),
     (dict(q=Q, gamma=G, gamma_err=np.ones(3)), "one value per ROI"),
     (dict(q=Q, gamma=G.astype(complex), gamma_err=E), "real numbers"),
@@ -140,3 +141,18 @@ def test_result_without_q_or_with_arrays_too():
         fit_rates(res.drop_vars("q"))
     with pytest.raises(G2Error, match="not a g2 NLSQ result"):
         fit_rates(res.rename(g2_nlsq_coefficients="c2_nlsq_coefficients"))
+
+
+def test_a_joint_result_or_a_parameter_that_is_no_rate_is_refused():
+    import xpcsnb
+
+    tau = np.geomspace(1e-4, 1.0, 40)
+    y = np.stack([1.0 + 0.2 * np.exp(-2 * D_TRUE * q**2 * tau) for q in Q])
+    ds = xpcsnb.g2(y, tau=tau, q=Q, g2_err=np.full(y.shape, 1e-3))
+    joint = ds.xpcs.fit_nlsq("single_exponential", rate_law="diffusive")
+    with pytest.raises(G2Error, match="joint fit.*already follow D"):
+        fit_rates(joint, law="power")
+    independent = ds.xpcs.fit_nlsq("stretched_exponential")
+    with pytest.raises(G2Error, match=r"'stretch' is not a rate.*\['gamma'\]"):
+        fit_rates(independent, param="stretch")
+    assert abs(float(fit_rates(independent, law="diffusive").D) / D_TRUE - 1) < 1e-3

@@ -400,10 +400,22 @@ def _joint(mdl: G2Model, table: Mapping[str, Parameter], spec: FitSpec, starts: 
     allowed = shared + ["D", "p"] + list(mdl.per_roi)
     _check_spec(spec, allowed, {**table, **law}, mdl)
     fixed = dict(spec.fixed)
+    if p is not None and (isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating))
+                          or not np.isfinite(float(p))):
+        raise G2Error(f"p must be a finite number, got {p!r}")
+    if p is None and "p" not in spec.fixed and np.unique(q).size < 2:
+        raise G2Error(f"rate_law={rate_law!r} with a free exponent p needs ROIs at two or more distinct q (these have "
+                      f"q = {np.unique(q).tolist()}); hold p with p= or use rate_law='diffusive'")
     if p is not None:
         if "p" in spec.bounds or "p" in spec.initial:
             raise G2Error("p is held by p= or rate_law='diffusive'; it takes no bounds or initial value")
         fixed["p"] = float(p)
+    n_own = sum(1 for n in mdl.per_roi if n not in fixed)  # free parameters of each ROI's own
+    starved = np.flatnonzero(n_valid <= n_own)
+    if starved.size:
+        raise G2Error(f"ROI(s) at position(s) {starved.tolist()} have {n_valid[starved].tolist()} valid point(s) for "
+                      f"their own {n_own} parameter(s) ({', '.join(mdl.per_roi)}), which would leave the joint fit "
+                      f"undetermined: drop them first, e.g. ds.drop_isel(roi={starved.tolist()})")
     # data-driven start of the law: weighted line through (ln q, ln Γ) of the per-ROI starts
     good = n_valid >= 3
     rates = np.array([s[mdl.rate] for s in starts])

@@ -42,10 +42,20 @@ def _from_result(res: xr.Dataset, param: str) -> tuple[np.ndarray, np.ndarray, n
     coef, err = res["g2_nlsq_coefficients"], res["g2_nlsq_stderr"]
     if set(coef.dims) != {"roi", "param"}:
         raise G2Error(f"g2_nlsq_coefficients must have dims (roi, param), got {coef.dims}")
+    if res.attrs.get("q_mode") == "joint":
+        raise G2Error(f"this result is a joint fit with rate_law={res.attrs.get('rate_law')!r}: its rates already "
+                      "follow D·q^p (see g2_nlsq_law_coefficients); fit_rates takes an independent fit "
+                      "(fit_nlsq without rate_law=)")
     names = [str(n) for n in coef["param"].values]
     if param not in names:
         hint = " (a double exponential: pass param='gamma_fast' or 'gamma_slow')" if "gamma_slow" in names else ""
         raise G2Error(f"the result has no parameter {param!r}; it has {names}{hint}")
+    if "unit" in coef.coords:
+        units = {str(n): str(u) for n, u in zip(coef["param"].values, coef["unit"].values)}
+        if units[param] != "1/s":
+            rates = [n for n, u in units.items() if u == "1/s"]
+            raise G2Error(f"{param!r} is not a rate (its unit is {units[param]!r}); Γ(q) is fitted to a rate "
+                          f"in 1/s: one of {rates}")
     if "q" not in res.coords or res["q"].dims != ("roi",):
         raise G2Error("the result has no q(roi) coordinate [1/Å]; Γ(q) needs the q of every ROI")
     success_var = "g2_nlsq_success" if "g2_nlsq_success" in res else "success"
@@ -123,8 +133,9 @@ def fit_rates(
         if p is not None and float(p) != 2.0:
             raise G2Error(f"law='diffusive' holds p = 2; got p={p!r} (use law='power', p=... instead)")
         p = 2.0
-    if p is not None and not np.isfinite(float(p)):
-        raise G2Error(f"p must be finite, got {p!r}")
+    if p is not None and (isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating))
+                          or not np.isfinite(float(p))):
+        raise G2Error(f"p must be a finite number, got {p!r}")
     arrays_given = [x is not None for x in (q, gamma, gamma_err)]
     if res is not None:
         if any(arrays_given):
