@@ -166,3 +166,8 @@ def test_a_free_exponent_needs_two_distinct_q() -> None:
     with pytest.raises(G2Error, match="two or more distinct q.*p="):
         ds.xpcs.fit_nlsq("single_exponential", rate_law="power")
     assert bool(ds.xpcs.fit_nlsq("single_exponential", rate_law="power", p=2.0)["g2_nlsq_success"].all())
+
+
+def test_a_derived_parameter_is_named_with_the_fitted_one_it_comes_from() -> None:
+    with pytest.raises(G2Error, match=r"gamma_fast is not fitted but derived.*log_excess = ln\(gamma_fast/gamma_slow"):
+        _good().xpcs.fit_nlsq("double_exponential", initial={"gamma_fast": 100.0})

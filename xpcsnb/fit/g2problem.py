@@ -261,7 +261,14 @@ def _check_spec(spec: FitSpec, allowed: list[str], table: Mapping[str, Parameter
     for what, names in (("bounds", spec.bounds), ("initial", spec.initial), ("fixed", spec.fixed)):
         unknown = [n for n in names if n not in allowed]
         if unknown:
-            raise G2Error(f"{what}= names {unknown}, which are not parameters of this g2 fit; it has {allowed}")
+            hint = ""
+            for d in model.derived:
+                n = d.parameter.name
+                if n in unknown:
+                    sources = ", ".join(f"{q.name} = {q.description}" for q in model.parameters if n in q.description)
+                    hint += (f"; {n} is not fitted but derived ({d.parameter.description}): set the fitted "
+                             f"parameters it comes from instead ({sources})")
+            raise G2Error(f"{what}= names {unknown}, which are not parameters of this g2 fit; it has {allowed}{hint}")
     for n, v in spec.fixed.items():
         p = table[n]
         if n in spec.bounds:
