@@ -171,3 +171,17 @@ def test_a_free_exponent_needs_two_distinct_q() -> None:
 def test_a_derived_parameter_is_named_with_the_fitted_one_it_comes_from() -> None:
     with pytest.raises(G2Error, match=r"gamma_fast is not fitted but derived.*log_excess = ln\(gamma_fast/gamma_slow"):
         _good().xpcs.fit_nlsq("double_exponential", initial={"gamma_fast": 100.0})
+
+
+def test_g2_from_two_time_data_in_frames_needs_the_frame_time() -> None:
+    from xpcsnb.core.errors import CorrelatorError
+    from xpcsnb.datasets import load
+
+    frames = load("bnl_two_time_350")  # t in frames, q a placeholder ('arbitrary' units)
+    with pytest.raises(CorrelatorError, match=r"t1 is in 'frame', not seconds.*assign_coords"):
+        frames.xpcs.g2_from_c2()
+    timed = frames.assign_coords(t1=("t1", frames.t1.values * 0.01, {"units": "s"}),
+                                 t2=("t2", frames.t2.values * 0.01, {"units": "s"}))
+    g = timed.xpcs.g2_from_c2()
+    assert "q" not in g.coords  # a placeholder q is not carried as q [1/Å]
+    np.testing.assert_allclose(g["tau"].values[:2], [0.01, 0.02])

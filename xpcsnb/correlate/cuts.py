@@ -42,6 +42,11 @@ def _flat_rois(ds: xr.Dataset) -> tuple[np.ndarray, dict[str, Any], dict[str, An
     if dims not in (("roi", "t1", "t2"), ("phi", "t1", "t2"), ("q", "phi", "t1", "t2")):
         raise CorrelatorError(f"c2 must have dims (roi, t1, t2), (phi, t1, t2) or (q, phi, t1, t2), got {dims}")
     time_step(ds)  # a uniform time axis, t1 == t2
+    t_units = str(ds["t1"].attrs.get("units", "s"))
+    if t_units != "s":
+        raise CorrelatorError(f"t1 is in {t_units!r}, not seconds, and a g2 has lag times tau in s: give the frames "
+                              "their times first, e.g. ds.assign_coords(t1=ds.t1 * dt, t2=ds.t2 * dt) with dt the "
+                              "frame time [s] and units 's' on both")
     c2 = ds["c2"].values
     lead = dims[:-2]
     n_roi = int(np.prod([ds.sizes[d] for d in lead]))
@@ -59,7 +64,7 @@ def _flat_rois(ds: xr.Dataset) -> tuple[np.ndarray, dict[str, Any], dict[str, An
                 "q": known("q", positive=True), "phi": known("phi")}
     else:
         q = known("q", positive=True)
-        if q is None:
+        if q is None and ds.attrs.get("q_units", "1/Å") == "1/Å":  # a placeholder q ('arbitrary' units) is no q
             try:
                 q = _known(np.full(n_roi, q_value(ds)), positive=True)
             except XpcsError:
