@@ -197,13 +197,27 @@ class XpcsAccessor:
     def plot(self, res: xr.Dataset | None = None, **kwargs: Any) -> Any:
         """Matplotlib view: g2(τ) per ROI with the fit ``res`` (:func:`xpcsnb.plot.g2.plot_g2`) for a g2
         Dataset, ``c2`` per angle (:func:`xpcsnb.plot.twotime.plot_c2`) for a two-time one."""
-        if dataset_kind(self._obj) == "g2":
+        kind = dataset_kind(self._obj)
+        if kind == "g2":
             from .plot.g2 import plot_g2
 
             return plot_g2(self._obj, res, **kwargs)
+        if kind == "result":
+            from .core.errors import XpcsError
+
+            raise XpcsError("this Dataset is a fit result: draw it over its data with data.xpcs.plot(res), or, for a "
+                            "g2 result, Γ(q) with res.xpcs.plot_rates()")
         from .plot.twotime import plot_c2
 
         return plot_c2(self._obj, **kwargs)
+
+    def plot_rates(self, law: str = "power", *, p: float | None = None, param: str = "gamma", ax: Any = None) -> Any:
+        """Γ(q) of this g2 NLSQ result (independent ROIs) on log–log axes with the fitted law Γ = D·q^p:
+        :func:`xpcsnb.fit.rates.fit_rates` then :func:`xpcsnb.plot.g2.plot_rates`; returns the figure."""
+        from .fit.rates import fit_rates
+        from .plot.g2 import plot_rates
+
+        return plot_rates(fit_rates(self._obj, law=law, p=p, param=param), ax=ax)
 
     def explore(self, model: str | None = None, **kwargs: Any) -> Any:
         """Interactive fit dashboard (C2 viewer, bounds editor, Fit button); see :func:`xpcsnb.widgets.explore`."""

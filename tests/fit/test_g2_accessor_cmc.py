@@ -49,6 +49,20 @@ def test_plot_of_a_g2_dataset_with_its_fit() -> None:
     plt.close("all")
 
 
+def test_rates_view_of_a_g2_result() -> None:
+    import matplotlib.pyplot as plt
+
+    g2 = _g2(rates=(5.0, 20.0, 45.0))  # Γ ∝ q² at q = 0.01, 0.02, 0.03
+    res = g2.xpcs.fit_nlsq("single_exponential")
+    fig = res.xpcs.plot_rates(law="diffusive")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert "D =" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    with pytest.raises(xpcsnb.core.errors.XpcsError, match="plot_rates"):
+        res.xpcs.plot()
+    plt.close("all")
+
+
 def test_g2_from_c2_lag_average_and_age_window(static_set) -> None:
     full = static_set.xpcs.g2_from_c2()
     validate_g2(full)
