@@ -294,6 +294,9 @@ def test_shard_count_and_input_validation(data, nlsq):
         from xpcsnb.models.registry import Prior
 
         fit_cmc(data, "static", nlsq=nlsq, priors={"phi0": Prior("uniform")}, parallel=False)
+    other_data = simulate_cmc_set(40, seed=4)  # same grid, angles and model; other noise
+    with pytest.raises(ValueError, match="not fitted to these data.*NLSQ result of this Dataset"):
+        fit_cmc(other_data, "static", nlsq=nlsq, parallel=False)
 
 
 def _load_calibration():

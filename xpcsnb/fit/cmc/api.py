@@ -27,7 +27,7 @@ from ..problem import build_problem
 from . import executors
 from .assemble import assemble
 from .assemble import combine as combine_draws
-from .reference import read_nlsq, seeded_priors, solve_reference
+from .reference import check_fitted_on, read_nlsq, seeded_priors, solve_reference
 from .reparam import build_spec
 from .shards import POINTS_PER_SHARD, Sampler, check_rows_covered, default_shard_count, make_shards, shard_tasks
 
@@ -162,10 +162,13 @@ def fit_cmc(
         raise TypeError("thresholds must be an xpcsnb.fit.diagnostics.Thresholds")
 
     reference = read_nlsq(nlsq, mdl) if nlsq is not None else None
+    as_fitted = all(v is None for v in (scaling, fixed, contrast, offset))  # the NLSQ fit's own problem
     if reference is not None:
         scaling, fixed, bounds, contrast, offset = reference.problem_options(scaling, fixed, bounds, contrast, offset)
     problem = build_problem(ds, mdl, scaling=scaling or "individual", bounds=bounds, fixed=fixed,
                             contrast=contrast, offset=offset)
+    if reference is not None and as_fitted:
+        check_fitted_on(problem, reference, nlsq)
     if problem.n_free == 0:
         raise ValueError("there is no free parameter to sample")
     n_points = problem.n_data

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
@@ -159,6 +160,32 @@ def read_nlsq(nlsq: Any, model: str | Model) -> NlsqReference:
         scaling=str(nlsq.attrs["scaling"]) if "scaling" in nlsq.attrs else None, fixed=fixed, bounds=bounds,
         contrast=contrast, offset=offset,
     )
+
+
+#: Relative χ² difference above which an NLSQ result was not fitted to the data at hand.
+CHI2_MATCH_RTOL = 1e-6
+
+
+def check_fitted_on(problem: FitProblem, reference: NlsqReference, nlsq: Any) -> None:
+    """Raise ValueError unless ``nlsq`` (read into ``reference``) is a fit of ``problem``'s data.
+
+    The χ² of the reference values on the problem's points must equal the result's own
+    ``c2_nlsq_chi2`` within a relative :data:`CHI2_MATCH_RTOL`: priors and the sampler's
+    centre taken from a fit of other data (another file, q or time range) would give a
+    wrong posterior without a sign. Call it only when the problem is built with the NLSQ
+    fit's own scaling and fixed values; a fit with other weights (the data's sigma dropped or
+    added) is not checked.
+    """
+    weights = "1/sigma from the data" if problem.has_sigma else "unweighted (sigma = 1)"
+    if ("c2_nlsq_chi2" not in nlsq or nlsq.attrs.get("weights", weights) != weights
+            or any(n not in reference.names for n in problem.names)):
+        return  # another weighting (sigma dropped or added) or other parameters: χ² is not comparable
+    x, _ = reference.center(problem)
+    chi2 = float(np.sum(np.asarray(problem.residuals(jnp.asarray(x))) ** 2))
+    stored = float(nlsq["c2_nlsq_chi2"])
+    if np.isfinite(stored) and not abs(chi2 - stored) <= CHI2_MATCH_RTOL * max(abs(stored), 1.0):
+        raise ValueError(f"nlsq= was not fitted to these data: at its values chi2 = {chi2:.6g} on this Dataset, the "
+                         f"result says {stored:.6g}; pass the NLSQ result of this Dataset (or drop nlsq=)")
 
 
 def solve_reference(problem: FitProblem) -> NlsqReference | None:
