@@ -49,7 +49,7 @@ ds = simulate("static", {"D0": 1e4, "alpha": -0.3, "D_offset": 100.0}, np.arange
 '''
 EDITOR_CELL = 'editor = PriorEditor("static")\neditor'
 PANEL_CELL = r'''
-panel = CMCPanel(ds, "static", num_warmup=2000, num_samples=2000, num_chains=2, parallel=False)
+panel = CMCPanel(ds, "static", num_warmup=2000, num_samples=200_000, num_chains=2, parallel=False)  # long: cancelled first
 
 def _alive(pid):
     try:
