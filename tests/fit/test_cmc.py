@@ -133,8 +133,10 @@ def test_combination_is_scott_consensus_of_the_shards(tree, data, nlsq):
     total = np.linalg.inv(sum(weights))
     expected = sum((total @ w @ x.T).T for w, x in zip(weights, subs))
     got = _flat(tree["posterior"].to_dataset(), spec)
-    # to rounding of the round trip z → parameters → sampler coordinates (log, exp, valley map)
-    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+    # to rounding of the round trip z → parameters → sampler coordinates (log, exp, valley map), relative to
+    # each coordinate's scale (a valley offset near 0 takes the rounding of its O(10) neighbours)
+    scale = np.abs(expected).max(axis=0)
+    assert np.all(np.abs(got - expected) <= 1e-6 * np.abs(expected) + 1e-7 * scale)
     # the combined posterior is narrower than either shard's (more data)
     for name in TRUTH:
         sd_comb = float(tree["posterior"][name].std())

@@ -41,7 +41,7 @@ import numpy as np
 from ... import _jax  # noqa: F401
 from .reparam import Spec, physical_from_z, physical_sites, transform
 from .shards import Sampler, ShardTask
-from .traced import spec_numbers, spec_structure, with_numbers
+from .traced import TracedPrior, spec_numbers, spec_structure, traced_prior, with_numbers
 
 __all__ = ["NOISE_PRIOR_SCALE", "CompiledChain", "log_prior", "log_terms", "chain_runner", "compiled_chain",
            "physical_draws", "iter_shards", "run_shards"]
@@ -54,7 +54,7 @@ def log_prior(x: jnp.ndarray, noise: jnp.ndarray | None, spec: Spec) -> jnp.ndar
     """Untempered log-prior of the physical free vector x (and of ``noise_sd`` when sampled)."""
     import numpyro.distributions as dist
 
-    lp = sum(p.distribution().log_prob(x[a]) for a, p in enumerate(spec.priors))
+    lp = sum((p if isinstance(p, TracedPrior) else traced_prior(p)).log_prob(x[a]) for a, p in enumerate(spec.priors))
     if noise is not None:
         lp = lp + dist.HalfNormal(NOISE_PRIOR_SCALE).log_prob(noise)
     return lp
